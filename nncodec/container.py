@@ -1,0 +1,248 @@
+"""Container reader and writer (spec section 3).
+
+:func:`write_container` assembles header, directory and payload; :class:`Container` validates a container
+(header, then the whole directory, then lengths) before it decodes anything, and decodes one tensor at a time.
+"""
+
+import zlib
+
+import numpy as np
+
+from . import _backend
+from .dtypes import DTYPE_NAMES, itemsize, numpy_dtype
+from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
+                     UnsupportedFeatureError, UnsupportedVersionError)
+from .limits import DEFAULT_LIMITS
+from .records import CONCAT, PRODUCT, SUM, Chain, Directory, node_elements, serialize_directory
+from .stages import coding_by_id, stage_by_id
+
+__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "Container",
+           "PendingStream"]
+
+MAGIC = b"\x89NNC\r\n\x1a\n"
+HEADER_SIZE = 32
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+_FLOAT_CODES = frozenset((10, 11, 12, 13))
+
+
+def crc32(data):
+    """CRC-32 (ISO-HDLC, spec 2) of a bytes-like object."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+class PendingStream:
+    """A stream's stored bytes and descriptor fields, before its offset is known (writer side)."""
+
+    __slots__ = ("coding", "elem_type", "align_log2", "count", "data")
+
+    def __init__(self, coding, elem_type, align_log2, count, data):
+        self.coding, self.elem_type, self.align_log2 = coding, elem_type, align_log2
+        self.count, self.data = count, data
+
+
+def write_container(tensors, metadata=()):
+    """Bytes of a container holding ``tensors``: a sequence of ``(TensorRecord, [PendingStream...])``.
+
+    Each record's stream descriptors are rebuilt from its pending streams (lengths and CRCs), so callers build
+    records with placeholder ``Stream`` objects of the right count and order.
+    """
+    records = [record for record, _ in tensors]
+    pending = [p for _, streams in tensors for p in streams]
+    directory = serialize_directory(Directory(tuple(metadata), tuple(records)))
+    header = bytearray(MAGIC)
+    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
+    header += len(directory).to_bytes(4, "little")
+    payload = bytearray()
+    start = HEADER_SIZE + len(directory)
+    for p in pending:
+        align = 1 << p.align_log2
+        pad = -(start + len(payload)) % align
+        payload += bytes(pad)
+        payload += p.data
+    header += len(payload).to_bytes(8, "little")
+    header += crc32(directory).to_bytes(4, "little")
+    header += crc32(header).to_bytes(4, "little")
+    return bytes(header) + directory + bytes(payload)
+
+
+def _check_header(buf, limits):
+    """Validate the header (spec 3.2) and total length (3.1); returns (Directory_Length, Payload_Length)."""
+    if len(buf) < HEADER_SIZE:
+        raise TruncatedError(f"[R3.1-c] {len(buf)} bytes is shorter than the {HEADER_SIZE}-byte header")
+    header = bytes(buf[:HEADER_SIZE])
+    if header[:8] != MAGIC:
+        raise FormatError(f"[R3.2-a] bad magic: expected {MAGIC.hex(' ')}, found {header[:8].hex(' ')}")
+    stored = int.from_bytes(header[28:32], "little")
+    if crc32(header[:28]) != stored:
+        raise ChecksumError(f"[R3.2-f] header CRC-32 mismatch: stored {stored:08x}, computed {crc32(header[:28]):08x}")
+    if header[8] != FORMAT_MAJOR:
+        raise UnsupportedVersionError(f"[R3.2-b] Format_Major {header[8]} is not supported (this decoder reads 1)")
+    flags = int.from_bytes(header[10:12], "little")
+    if flags:
+        raise FormatError(f"[R3.2-c] reserved header flags set: {flags:#06x}")
+    dir_len = int.from_bytes(header[12:16], "little")
+    payload_len = int.from_bytes(header[16:24], "little")
+    if dir_len < 2:
+        raise FormatError(f"[R3.2-d] Directory_Length {dir_len} < 2")
+    limits.check("max_directory_bytes", dir_len)
+    total = HEADER_SIZE + dir_len + payload_len
+    limits.check("max_input_bytes", total)
+    if len(buf) < total:
+        raise TruncatedError(f"[R3.1-c] the header declares {total} bytes, {len(buf)} are present")
+    if len(buf) > total:
+        raise TrailingDataError(f"[R3.1-d] {len(buf) - total} bytes after the container's end at {total}")
+    return dir_len, payload_len
+
+
+class Container:
+    """A validated container over a bytes-like buffer (bytes, memoryview, mmap).
+
+    Construction checks the header, the directory (every structural rule and limit of spec sections 3 and 6)
+    and the payload length; no tensor is decoded until asked for. ``verify=True`` (default) checks the CRC and
+    padding of each stream when it is read.
+    """
+
+    def __init__(self, buffer, limits=None, backend=None, verify=True):
+        self.limits = limits or DEFAULT_LIMITS
+        self.backend = _backend.resolve(backend)
+        self.verify = verify
+        self._buf = memoryview(buffer).cast("B") if not isinstance(buffer, memoryview) else buffer.cast("B")
+        dir_len, _ = _check_header(self._buf, self.limits)
+        directory_bytes = bytes(self._buf[HEADER_SIZE:HEADER_SIZE + dir_len])
+        stored = int.from_bytes(self._buf[24:28], "little")
+        if crc32(directory_bytes) != stored:
+            raise ChecksumError(f"[R3.2-e] directory CRC-32 mismatch: stored {stored:08x}, "
+                                f"computed {crc32(directory_bytes):08x}")
+        parse = _backend.kernels("directory", self.backend).parse_directory
+        self.directory, payload_end = parse(directory_bytes, HEADER_SIZE + dir_len, len(self._buf), self.limits)
+        if payload_end != len(self._buf):
+            raise InconsistentError(f"[R3.4-b] the streams end at {payload_end}, the header declares the container "
+                                    f"ends at {len(self._buf)}")
+        self.metadata = dict(self.directory.metadata)
+        self._records = {record.name: record for record in self.directory.tensors}
+
+    # -- directory access -----------------------------------------------------------------------------------
+    def keys(self):
+        return list(self._records)
+
+    def __contains__(self, name):
+        return name in self._records
+
+    def __len__(self):
+        return len(self._records)
+
+    def __iter__(self):
+        return iter(self._records)
+
+    def record(self, name):
+        try:
+            return self._records[name]
+        except KeyError:
+            raise KeyError(f"no tensor named {name!r} in the container") from None
+
+    # -- decoding -------------------------------------------------------------------------------------------
+    def decode_tensor(self, name, copy=False):
+        """Decode tensor ``name``; raw dense tensors come back as read-only zero-copy views unless ``copy``."""
+        node = self.record(name).node
+        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
+        array = self._decode_node(node, name)
+        if copy and not array.flags.owndata:
+            array = array.copy()
+        return array
+
+    def decode_all(self, copy=True):
+        """Every tensor, in directory order, after checking the total output against ``max_output_bytes``."""
+        total = sum(node_elements(r.node.shape) * itemsize(r.node.dtype) for r in self.directory.tensors)
+        self.limits.check("max_output_bytes", total)
+        return {name: self.decode_tensor(name, copy=copy) for name in self._records}
+
+    def stream_bytes(self, stream, name=""):
+        """The stored bytes of ``stream`` (a zero-copy memoryview), after its padding and CRC checks."""
+        data = self._buf[stream.offset:stream.offset + stream.length]
+        if self.verify:
+            pad = self._buf[stream.offset - stream.padding:stream.offset]
+            if any(pad):
+                raise FormatError(f"[R3.4-a] tensor {name!r}: non-zero padding before the stream at {stream.offset}")
+            if crc32(data) != stream.crc32:
+                raise ChecksumError(f"[R3.5-h] tensor {name!r}: stream CRC-32 mismatch at offset {stream.offset}: "
+                                    f"stored {stream.crc32:08x}, computed {crc32(data):08x}")
+        return data
+
+    def verify_all(self):
+        """Check every stream's padding and CRC and decode every tensor; raises DecodeError on the first fault."""
+        saved, self.verify = self.verify, True
+        try:
+            for record in self.directory.tensors:
+                self._decode_node(record.node, record.name)
+        finally:
+            self.verify = saved
+
+    def _decode_node(self, node, name):
+        if isinstance(node.body, Chain):
+            return self._decode_chain(node, name)
+        _check_composite(node, name)
+        parts = [self._decode_node(child, name) for child in node.body.children]
+        if node.body.combine == CONCAT:
+            return np.concatenate(parts, axis=0)
+        if node.body.combine == SUM:
+            out = parts[0].copy()
+            for part in parts[1:]:
+                out += part
+            return out
+        left, right = parts
+        product = np.matmul(left.astype(np.float64), right.astype(np.float64))
+        return product.astype(parts[0].dtype).reshape(node.shape)
+
+    def _decode_chain(self, node, name):
+        chain = node.body
+        layout = stage_by_id(chain.stages[0].stage_id)
+        if layout.kind != "layout":
+            raise InconsistentError(f"[R4-b] tensor {name!r}: first stage {layout.name} is not a layout")
+        transforms = [stage_by_id(s.stage_id) for s in chain.stages[1:]]
+        for t in transforms:
+            if t.kind == "layout":
+                raise InconsistentError(f"[R4-b] tensor {name!r}: layout {t.name} after the first stage")
+        codings = [coding_by_id(s.coding) for s in chain.streams]
+        layout.check(node, chain.stages[0].params, chain.streams)
+        arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
+                  for coding, s in zip(codings, chain.streams)]
+        array = layout.decode(node, chain.stages[0].params, arrays)
+        for stage, t in zip(chain.stages[1:], transforms):
+            array = t.decode(node, stage.params, array)
+        if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
+            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
+                                    f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")
+        return array
+
+
+def _check_composite(node, name):
+    """Check a composite node's combine rule (spec 3.5.2) before any child is decoded."""
+    body = node.body
+    children = body.children
+    if body.combine not in (CONCAT, SUM, PRODUCT):
+        raise UnsupportedFeatureError(f"[R3.5-k] tensor {name!r}: unknown Combine {body.combine}")
+    bad = None
+    if any(c.dtype != node.dtype for c in children):
+        bad = "every child must have the node's dtype"
+    elif body.combine == CONCAT:
+        if not node.shape:
+            bad = "concat needs Ndim >= 1"
+        elif any(c.shape[1:] != node.shape[1:] or len(c.shape) != len(node.shape) for c in children):
+            bad = "concat children must match the node's shape except axis 0"
+        elif sum(c.shape[0] for c in children) != node.shape[0]:
+            bad = "concat children's axis-0 extents must add up to the node's"
+    elif node.dtype not in _FLOAT_CODES:
+        bad = "sum and product need a float dtype"
+    elif body.combine == SUM:
+        if any(c.shape != node.shape for c in children):
+            bad = "sum children must have the node's shape"
+    else:
+        if len(children) != 2 or any(len(c.shape) != 2 for c in children):
+            bad = "product takes exactly two 2-D children"
+        elif children[0].shape[1] != children[1].shape[0]:
+            bad = "product children's inner extents differ"
+        elif children[0].shape[0] * children[1].shape[1] != node_elements(node.shape):
+            bad = "product result size differs from the node's"
+    if bad:
+        raise InconsistentError(f"[R3.5-k] tensor {name!r}: {bad}")

@@ -1,0 +1,97 @@
+"""Element types of the format (spec 3.7) and their NumPy equivalents.
+
+bfloat16 maps to ``ml_dtypes.bfloat16`` when ml_dtypes is installed; without it, bfloat16 data travels as
+``uint16`` arrays wrapped in :class:`BFloat16` on the way in and comes back as ``uint16``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+try:  # optional: a real bfloat16 NumPy dtype
+    import ml_dtypes as _ml_dtypes
+except ImportError:  # pragma: no cover - depends on the environment
+    _ml_dtypes = None
+
+__all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_integer_code",
+           "integer_range", "BFloat16", "as_array"]
+
+# code -> (name, size in bytes, little-endian numpy dtype used to hold the bytes)
+_TABLE = {
+    1: ("bool", 1, np.dtype("|b1")),
+    2: ("int8", 1, np.dtype("|i1")),
+    3: ("uint8", 1, np.dtype("|u1")),
+    4: ("int16", 2, np.dtype("<i2")),
+    5: ("uint16", 2, np.dtype("<u2")),
+    6: ("int32", 4, np.dtype("<i4")),
+    7: ("uint32", 4, np.dtype("<u4")),
+    8: ("int64", 8, np.dtype("<i8")),
+    9: ("uint64", 8, np.dtype("<u8")),
+    10: ("float16", 2, np.dtype("<f2")),
+    11: ("bfloat16", 2, np.dtype(_ml_dtypes.bfloat16) if _ml_dtypes else np.dtype("<u2")),
+    12: ("float32", 4, np.dtype("<f4")),
+    13: ("float64", 8, np.dtype("<f8")),
+}
+
+DTYPE_NAMES = {code: name for code, (name, _, _) in _TABLE.items()}
+DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
+BFLOAT16 = DTYPE_CODES["bfloat16"]
+_INTEGER_CODES = frozenset(range(1, 10))
+
+
+@dataclass(frozen=True)
+class BFloat16:
+    """Marks a ``uint16`` array as holding bfloat16 bit patterns (for use without ml_dtypes)."""
+
+    bits: np.ndarray
+
+    def __post_init__(self):
+        if np.asarray(self.bits).dtype != np.uint16:
+            raise TypeError("BFloat16 wraps a uint16 array of bfloat16 bit patterns")
+
+
+def itemsize(code):
+    """Size in bytes of one element of dtype ``code``."""
+    return _TABLE[code][1]
+
+
+def numpy_dtype(code):
+    """The little-endian NumPy dtype that holds elements of ``code``."""
+    return _TABLE[code][2]
+
+
+def is_integer_code(code):
+    """True for bool and the integer dtypes (the ones entropy coders accept, spec 5.3)."""
+    return code in _INTEGER_CODES
+
+
+def integer_range(code):
+    """(min, max) of an integer dtype code, as Python ints."""
+    if code == 1:
+        return 0, 1
+    info = np.iinfo(numpy_dtype(code))
+    return int(info.min), int(info.max)
+
+
+def code_of(dtype):
+    """The format's dtype code for a NumPy dtype; raises TypeError for unsupported dtypes."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "V" or dtype.names is not None:
+        raise TypeError(f"unsupported dtype {dtype}")
+    if _ml_dtypes is not None and dtype == np.dtype(_ml_dtypes.bfloat16):
+        return BFLOAT16
+    name = dtype.newbyteorder("=").name if dtype.byteorder not in "=|" else dtype.name
+    if name in DTYPE_CODES and name != "bfloat16":
+        return DTYPE_CODES[name]
+    raise TypeError(f"unsupported dtype {dtype} (supported: {', '.join(DTYPE_CODES)})")
+
+
+def as_array(value):
+    """Normalise a user tensor to (dtype code, C-contiguous little-endian array holding its elements)."""
+    if isinstance(value, BFloat16):
+        arr = np.asarray(value.bits)
+        return BFLOAT16, np.asarray(arr, dtype="<u2", order="C")
+    arr = np.asarray(value)
+    code = code_of(arr.dtype)
+    target = numpy_dtype(code) if code != BFLOAT16 else arr.dtype
+    return code, np.asarray(arr, dtype=target, order="C")

@@ -1,0 +1,28 @@
+"""dense layout (spec 4.1): one stream holding every element in C order."""
+
+from ..errors import FormatError, InconsistentError
+from ..records import node_elements
+
+
+class DenseLayout:
+    stage_id = 1
+    name = "dense"
+    kind = "layout"
+
+    def encode(self, array):
+        """(params, [stream arrays]) for a C-contiguous array."""
+        return b"", [array.reshape(-1)]
+
+    def check(self, node, params, streams):
+        """Validate the chain's declaration before anything is decoded (spec 4.1)."""
+        if params:
+            raise FormatError(f"[R4.1-a] dense params must be empty, found {len(params)} bytes")
+        if len(streams) != 1:
+            raise InconsistentError(f"[R4.1-b] dense takes exactly 1 stream, found {len(streams)}")
+        s = streams[0]
+        if s.count != node_elements(node.shape) or s.elem_type != node.dtype:
+            raise InconsistentError(f"[R4.1-b] dense stream holds {s.count} elements of type {s.elem_type}; "
+                                    f"the node needs {node_elements(node.shape)} of type {node.dtype}")
+
+    def decode(self, node, params, arrays):
+        return arrays[0].reshape(node.shape)

@@ -1,0 +1,28 @@
+"""raw stream coding (spec 5.1): the elements' little-endian bytes, nothing else."""
+
+import numpy as np
+
+from ..dtypes import itemsize, numpy_dtype
+from ..errors import InconsistentError
+
+
+class RawCoding:
+    coding_id = 0
+    name = "raw"
+    align_log2 = 6  # §5.1: raw streams are 64-byte aligned so memory-mapped arrays are aligned
+
+    def encode(self, values, backend=None):
+        """Bytes of a 1-D little-endian array (already of the stream's element dtype)."""
+        return np.asarray(values, order="C").tobytes()
+
+    def decode(self, data, stream, limits, backend=None):
+        """A read-only view of ``data`` as ``stream.count`` elements (zero-copy)."""
+        expected = stream.count * itemsize(stream.elem_type)
+        if stream.length != expected:
+            raise InconsistentError(f"[R5.1-a] raw stream of {stream.count} elements must be {expected} bytes, "
+                                    f"found {stream.length}")
+        if stream.elem_type == 1:  # §3.7 bool bytes are 0 or 1
+            as_bytes = np.frombuffer(data, dtype=np.uint8, count=stream.count)
+            if stream.count and as_bytes.max() > 1:
+                raise InconsistentError("[R3.7-a] bool element other than 0 or 1")
+        return np.frombuffer(data, dtype=numpy_dtype(stream.elem_type), count=stream.count)
