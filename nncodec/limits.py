@@ -24,6 +24,8 @@ class DecodeLimits:
     max_output_bytes: int = 2**36
     max_expansion: int = 1024
     expansion_slack: int = 2**24
+    max_alphabet: int = 2**16
+    max_bins_per_element: int = 128
 
     def __post_init__(self):
         for f in fields(self):
