@@ -76,10 +76,11 @@ def integer_range(code):
 def code_of(dtype):
     """The format's dtype code for a NumPy dtype; raises TypeError for unsupported dtypes."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "V" or dtype.names is not None:
-        raise TypeError(f"unsupported dtype {dtype}")
+    # ml_dtypes' bfloat16 has kind "V", so it is recognised before void/structured dtypes are refused
     if _ml_dtypes is not None and dtype == np.dtype(_ml_dtypes.bfloat16):
         return BFLOAT16
+    if dtype.kind == "V" or dtype.names is not None:
+        raise TypeError(f"unsupported dtype {dtype}")
     name = dtype.newbyteorder("=").name if dtype.byteorder not in "=|" else dtype.name
     if name in DTYPE_CODES and name != "bfloat16":
         return DTYPE_CODES[name]

@@ -1,0 +1,122 @@
+"""The shared checkers every test module uses; none of them re-implements these assertions.
+
+- check_roundtrip: encode on one backend, decode on another, compare exactly (or within a bound for lossy chains).
+- check_identical_bytes: every backend, twice each, gives the same bytes.
+- check_stream_roundtrip: the same for one integer stream coding (stage level).
+- check_rejects: a blob raises exactly the given DecodeError subclass on a backend.
+- check_prefixes / check_bitflips: truncations and bit flips either decode or raise a DecodeError, nothing else.
+"""
+
+import random
+
+import numpy as np
+import pytest
+
+import nncodec
+from nncodec.errors import DecodeError
+
+
+def assert_same_array(expected, got, atol=None):
+    """Equal dtype (native order), shape and values; NaN payloads compared bit for bit when exact.
+
+    ``expected`` may be a :class:`nncodec.BFloat16` wrapper: the result must then have the bfloat16 dtype of
+    ``nncodec.dtypes`` (ml_dtypes' or uint16) and the same bit patterns.
+    """
+    if isinstance(expected, nncodec.BFloat16):
+        from nncodec.dtypes import DTYPE_CODES, numpy_dtype
+        bits = np.asarray(expected.bits)
+        assert got.shape == bits.shape, (got.shape, bits.shape)
+        assert got.dtype == numpy_dtype(DTYPE_CODES["bfloat16"]), got.dtype
+        assert np.ascontiguousarray(got).view("<u2").tobytes() == np.asarray(bits, "<u2", order="C").tobytes()
+        return
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert got.dtype == expected.dtype.newbyteorder("="), (got.dtype, expected.dtype)
+    if atol is None:
+        assert np.asarray(expected, order="C").tobytes() == np.asarray(got.astype(expected.dtype), order="C").tobytes()
+    else:
+        assert np.all(np.abs(got.astype(np.float64) - expected.astype(np.float64)) <= atol)
+
+
+def check_roundtrip(weights, enc_backend, dec_backend, atol=None, **options):
+    """Encode on ``enc_backend``, decode on ``dec_backend`` (from bytes, bytearray and memoryview); returns blob."""
+    blob = nncodec.encode(weights, backend=enc_backend, **options)
+    for form in (bytes(blob), bytearray(blob), memoryview(blob)):
+        decoded = nncodec.decode(form, backend=dec_backend)
+        if isinstance(weights, dict):
+            assert list(decoded) == list(weights)
+            for name, array in weights.items():
+                assert_same_array(array, decoded[name], atol)
+        else:
+            assert_same_array(weights, decoded, atol)
+    return blob
+
+
+def check_identical_bytes(weights, **options):
+    """Every available backend, twice each, produces the same container bytes."""
+    outputs = {nncodec.encode(weights, backend=b, **options)
+               for b in nncodec.available_backends() for _ in range(2)}
+    assert len(outputs) == 1, "encoders disagree or are not deterministic"
+    return outputs.pop()
+
+
+def check_stream_roundtrip(coding, values, enc_backend, dec_backend, limits=None):
+    """Stage-level round trip of an integer coding: identical bytes on every backend, exact values back."""
+    from nncodec.limits import DEFAULT_LIMITS
+    from nncodec.records import Stream
+    from nncodec.dtypes import code_of
+    values = np.asarray(values)
+    data = coding.encode(values, backend=enc_backend)
+    for other in nncodec.available_backends():
+        assert coding.encode(values, backend=other) == data, f"{other} encoder gives different bytes"
+    stream = Stream(coding.coding_id, code_of(values.dtype), 0, values.size, len(data), 0)
+    got = coding.decode(memoryview(data), stream, limits or DEFAULT_LIMITS, backend=dec_backend)
+    assert_same_array(values.reshape(-1), got)
+    return data
+
+
+def check_rejects(blob, error, backend, **kwargs):
+    """Decoding ``blob`` raises exactly ``error`` (the class itself, not a sibling) on ``backend``."""
+    with pytest.raises(DecodeError) as info:
+        nncodec.decode(blob, backend=backend, **kwargs)
+    assert type(info.value) is error, f"expected {error.__name__}, got {type(info.value).__name__}: {info.value}"
+    return info.value
+
+
+def _decode_or_decode_error(data, backend):
+    try:
+        nncodec.decode(data, backend=backend)
+    except DecodeError as exc:
+        return type(exc)
+    return None
+
+
+def check_prefixes(blob, backend):
+    """Every proper prefix of ``blob`` is rejected with a DecodeError."""
+    for i in range(len(blob)):
+        with pytest.raises(DecodeError):
+            nncodec.decode(blob[:i], backend=backend)
+
+
+def check_bitflips(blob, backend, count=200, seed=0):
+    """Random single-bit flips are all detected (the format covers every byte, spec 3.6)."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        data = bytearray(blob)
+        i = rng.randrange(len(data))
+        data[i] ^= 1 << rng.randrange(8)
+        assert _decode_or_decode_error(bytes(data), backend) is not None, f"flip at byte {i} went undetected"
+
+
+def check_same_outcome(data):
+    """Differential check: every backend gives equal arrays or the same error class."""
+    outcomes = []
+    for b in nncodec.available_backends():
+        try:
+            out = nncodec.decode(data, backend=b)
+            out = out if isinstance(out, dict) else {"": out}
+            outcomes.append(("ok", {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in out.items()}))
+        except DecodeError as exc:
+            outcomes.append(("error", type(exc).__name__))
+    assert all(o == outcomes[0] for o in outcomes), outcomes
+    return outcomes[0]

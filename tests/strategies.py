@@ -1,0 +1,165 @@
+"""Hypothesis strategies shared by the tests and the fuzzers (fuzz/ imports this module).
+
+Public API (keep it small and stable; other test modules build on it):
+
+- ``arrays(dtype=None)``: one tensor as the encoder accepts it (an ndarray, or a :class:`nncodec.BFloat16` wrapper when
+  ml_dtypes is missing), of any supported dtype, any shape including 0-d and empty, possibly non-contiguous or
+  big-endian, with float bit patterns drawn to hit NaN payloads, infinities, signed zeros and subnormals.
+- ``tensor_dicts(min_size=0, max_size=4)``: ``{name: tensor}`` with unicode names (the empty name included).
+- ``metadata()``: a str -> str mapping (keys outside the reserved ``nncodec.`` prefix).
+- ``encode_options(names=())``: keyword arguments for :func:`nncodec.encode` (compress none/zstd/auto or a
+  per-tensor mapping over ``names``, chunk_elements, zstd_level).
+- ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nncodec
+
+try:
+    import ml_dtypes
+except ImportError:  # bfloat16 then travels as nncodec.BFloat16(uint16 bits)
+    ml_dtypes = None
+
+__all__ = ["DTYPE_NAMES", "dtype_names", "shapes", "arrays", "tensor_names", "tensor_dicts", "metadata",
+           "encode_options", "encode_cases", "bfloat16_tensor"]
+
+# every dtype of spec 3.7, by name
+DTYPE_NAMES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+               "float16", "bfloat16", "float32", "float64")
+
+# unsigned integer type holding the bit pattern of each float dtype
+_FLOAT_BITS = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32, "float64": np.uint64}
+
+# bit patterns worth hitting often: signed zeros, infinities, quiet and signalling NaNs with payloads, the
+# smallest subnormal, the largest finite value
+_SPECIAL_BITS = {
+    "float16": (0x0000, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0x7E01, 0xFE5A, 0x7C01, 0x0001, 0x7BFF),
+    "bfloat16": (0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0x7FC1, 0xFFA5, 0x7F81, 0x0001, 0x7F7F),
+    "float32": (0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7FC0BEEF, 0xFFFFFFFF,
+                0x7F800001, 0x00000001, 0x7F7FFFFF),
+    "float64": (0x0, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000,
+                0x7FF8DEADBEEF0001, 0xFFFFFFFFFFFFFFFF, 0x7FF0000000000001, 0x1, 0x7FEFFFFFFFFFFFFF),
+}
+
+
+def dtype_names():
+    return st.sampled_from(DTYPE_NAMES)
+
+
+def shapes(max_dims=4, max_side=5):
+    """Any shape from 0-d to ``max_dims`` axes, extents 0..max_side (so empty arrays come up often)."""
+    return hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=0, max_side=max_side)
+
+
+def _elements(name):
+    if name == "bool":
+        return st.booleans()
+    if name in _FLOAT_BITS:
+        width = np.dtype(_FLOAT_BITS[name]).itemsize * 8
+        return st.one_of(st.sampled_from(_SPECIAL_BITS[name]), st.integers(0, 2 ** width - 1))
+    info = np.iinfo(np.dtype(name))
+    return st.one_of(st.sampled_from((int(info.min), int(info.max), 0)), st.integers(int(info.min), int(info.max)))
+
+
+def _storage_dtype(name):
+    """The dtype hypothesis fills: the bits' unsigned type for floats, the type itself otherwise."""
+    return np.dtype(_FLOAT_BITS.get(name, name))
+
+
+def bfloat16_tensor(bits):
+    """A bfloat16 tensor from uint16 bit patterns: an ml_dtypes array when available, else nncodec.BFloat16."""
+    bits = np.asarray(bits)
+    if ml_dtypes is not None:
+        return bits.view(ml_dtypes.bfloat16)
+    return nncodec.BFloat16(bits)
+
+
+def _finish(name, bits):
+    """Turn a bit-pattern array into the user-facing tensor of dtype ``name``."""
+    if name == "bfloat16":
+        return bfloat16_tensor(bits)
+    if name in _FLOAT_BITS:
+        return bits.view(np.dtype(name))
+    return bits
+
+
+@st.composite
+def arrays(draw, dtype=None, shape=None):
+    """One tensor (see the module docstring); ``dtype`` is a name of spec 3.7 or None for any."""
+    name = draw(dtype_names()) if dtype is None else dtype
+    shape = draw(shapes()) if shape is None else shape
+    layout = draw(st.sampled_from(("contiguous", "contiguous", "strided", "transposed", "big-endian")))
+    storage = _storage_dtype(name)
+    if name == "bfloat16" and ml_dtypes is None and layout == "big-endian":
+        layout = "contiguous"  # BFloat16 wraps native uint16 only
+    if layout == "strided" and len(shape) >= 1:
+        # a view that takes every other element along axis 0 of a larger array
+        base_shape = (2 * shape[0],) + tuple(shape[1:])
+        base = draw(hnp.arrays(storage, base_shape, elements=_elements(name)))
+        bits = base[::2]
+    elif layout == "transposed" and len(shape) >= 2:
+        base = draw(hnp.arrays(storage, tuple(reversed(shape)), elements=_elements(name)))
+        bits = base.T
+    else:
+        bits = draw(hnp.arrays(storage, shape, elements=_elements(name)))
+    tensor = _finish(name, bits)
+    if layout == "big-endian" and np.asarray(tensor).dtype.itemsize > 1 and name != "bfloat16":
+        tensor = tensor.astype(tensor.dtype.newbyteorder(">"))
+    return tensor
+
+
+def tensor_names():
+    """Unicode names, the empty one included (no surrogates: names are UTF-8 in the container)."""
+    return st.one_of(st.just(""), st.text(max_size=12), st.sampled_from(("weight", "bias", "layer.0.weight")))
+
+
+def tensor_dicts(min_size=0, max_size=4, dtype=None):
+    """``{name: tensor}`` with unique unicode names; insertion order is what a round trip must keep."""
+    return st.dictionaries(tensor_names(), arrays(dtype=dtype), min_size=min_size, max_size=max_size)
+
+
+def metadata(max_size=4):
+    """A str -> str metadata mapping; keys avoid the library's reserved ``nncodec.`` prefix (spec 3.3)."""
+    keys = st.text(max_size=10).filter(lambda k: not k.startswith("nncodec."))
+    return st.dictionaries(keys, st.text(max_size=20), max_size=max_size)
+
+
+def _compress_choices():
+    return st.sampled_from(("none", "zstd", "auto"))
+
+
+@st.composite
+def encode_options(draw, names=()):
+    """Keyword arguments for nncodec.encode; a per-tensor compress mapping is drawn over ``names``."""
+    options = {}
+    names = list(names)
+    kind = draw(st.sampled_from(("default", "global", "mapping") if names else ("default", "global")))
+    if kind == "global":
+        options["compress"] = draw(_compress_choices())
+    elif kind == "mapping":
+        # a subset of the names (missing names mean "none")
+        chosen = draw(st.lists(st.sampled_from(names), unique=True))
+        options["compress"] = {n: draw(_compress_choices()) for n in chosen}
+    chunk = draw(st.one_of(st.none(), st.integers(1, 40)))
+    if chunk is not None:
+        options["chunk_elements"] = chunk
+    if draw(st.booleans()):
+        options["zstd_level"] = draw(st.sampled_from((1, 3, 19)))
+    return options
+
+
+@st.composite
+def encode_cases(draw, max_size=4):
+    """``(weights, options)``: mostly a tensor dict, sometimes one bare array, with fitting encode options."""
+    if draw(st.integers(0, 4)) == 0:
+        weights = draw(arrays())
+        options = draw(encode_options(names=("",)))
+    else:
+        weights = draw(tensor_dicts(max_size=max_size))
+        options = draw(encode_options(names=list(weights)))
+    if draw(st.booleans()):
+        options["metadata"] = draw(metadata())
+    return weights, options
