@@ -3,20 +3,12 @@
 from ..errors import UnknownStageError, UnsupportedFeatureError
 from .dense import DenseLayout
 from .raw import RawCoding
-from .zstd import ZstdCoding
+from .zstd import ShuffledZstdCoding, ZstdCoding
 
 __all__ = ["coding_by_id", "coding_by_name", "stage_by_id", "stage_by_name", "CODINGS", "STAGES"]
 
-CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding())}
+CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding())}
 STAGES = {s.stage_id: s for s in (DenseLayout(),)}
-
-
-def register_coding(coding):
-    CODINGS[coding.coding_id] = coding
-
-
-def register_stage(stage):
-    STAGES[stage.stage_id] = stage
 
 
 def coding_by_id(coding_id):
