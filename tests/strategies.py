@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import nncodec
+from nncodec.api import COMPRESS_CHOICES
 
 try:
     import ml_dtypes
@@ -128,7 +129,8 @@ def metadata(max_size=4):
 
 
 def _compress_choices():
-    return st.sampled_from(("none", "zstd", "auto"))
+    # every choice the encoder offers (codings added later are picked up automatically)
+    return st.sampled_from(COMPRESS_CHOICES)
 
 
 @st.composite

@@ -1,0 +1,105 @@
+"""Helpers that build or edit containers byte by byte, for tests and fuzzers that need hostile input.
+
+- ``dense_tensor(name, dtype, shape, data, ...)``: a tensor record whose single dense stream holds ``data`` and
+  whose declared fields (count, length, CRC, coding, params) can each be overridden to lie.
+- ``craft(tensors, metadata=())``: container bytes from such records (valid header, CRCs and padding).
+- ``header(blob)`` / ``with_header(blob, **fields)``: read or rewrite header fields, re-sealing the header CRC.
+- ``reseal(blob)``: recompute every CRC (streams when the directory parses, then directory and header), so a
+  mutation reaches the checks behind the checksums.
+"""
+
+import zlib
+
+from nncodec.container import HEADER_SIZE, PendingStream, write_container
+from nncodec.dtypes import DTYPE_CODES
+from nncodec.limits import DecodeLimits
+from nncodec.records import Chain, Directory, Node, Stage, Stream, TensorRecord, serialize_directory
+
+__all__ = ["crc32", "dense_tensor", "craft", "header", "with_header", "reseal", "HEADER_FIELDS"]
+
+# name -> (offset, size) of the header's integer fields (spec 3.2)
+HEADER_FIELDS = {"major": (8, 1), "minor": (9, 1), "flags": (10, 2), "directory_length": (12, 4),
+                 "payload_length": (16, 8), "directory_crc": (24, 4), "header_crc": (28, 4)}
+
+
+def crc32(data):
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def dense_tensor(name, dtype, shape, data, *, coding=0, elem_type=None, align_log2=6, count=None, length=None,
+                 crc=None, params=b"", stage_id=1):
+    """``(TensorRecord, [PendingStream])`` for a dense chain over one stream of stored bytes ``data``.
+
+    ``dtype``/``elem_type`` are names of spec 3.7; every declared field defaults to the truthful value.
+    """
+    code = DTYPE_CODES[dtype]
+    elem = DTYPE_CODES[elem_type or dtype]
+    elements = 1
+    for extent in shape:
+        elements *= extent
+    stream = Stream(coding, elem, align_log2, elements if count is None else count,
+                    len(data) if length is None else length, crc32(data) if crc is None else crc)
+    node = Node(code, tuple(shape), Chain((stream,), (Stage(stage_id, params),)))
+    return TensorRecord(name, node), [PendingStream(coding, elem, align_log2, stream.count, bytes(data))]
+
+
+def craft(tensors, metadata=()):
+    """Container bytes for ``tensors`` (a list of ``dense_tensor`` results) and ``metadata`` pairs."""
+    return write_container(list(tensors), tuple(metadata))
+
+
+def header(blob):
+    """The header's integer fields as a dict (see HEADER_FIELDS)."""
+    return {name: int.from_bytes(blob[off:off + size], "little") for name, (off, size) in HEADER_FIELDS.items()}
+
+
+def with_header(blob, reseal_header=True, **fields):
+    """``blob`` with header fields replaced (values wrap to the field width) and, by default, the header CRC fixed."""
+    out = bytearray(blob)
+    for name, value in fields.items():
+        off, size = HEADER_FIELDS[name]
+        out[off:off + size] = (value % (1 << (8 * size))).to_bytes(size, "little")
+    if reseal_header and "header_crc" not in fields and len(out) >= HEADER_SIZE:
+        out[28:32] = crc32(bytes(out[:28])).to_bytes(4, "little")
+    return bytes(out)
+
+
+def _stream_crcs_fixed(directory_bytes, blob):
+    """The directory with each stream's CRC recomputed from ``blob``, or None when it does not parse."""
+    from nncodec.reference.directory import parse_directory
+    from nncodec.records import Composite
+    start = HEADER_SIZE + len(directory_bytes)
+    try:
+        parsed, _ = parse_directory(directory_bytes, start, len(blob), DecodeLimits())
+    except ValueError:
+        return None
+
+    def fix(node):
+        if isinstance(node.body, Chain):
+            streams = tuple(Stream(s.coding, s.elem_type, s.align_log2, s.count, s.length,
+                                   crc32(blob[s.offset:s.offset + s.length]))
+                            for s in node.body.streams)
+            return Node(node.dtype, node.shape, Chain(streams, node.body.stages))
+        return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fix(c) for c in node.body.children)))
+
+    fixed = Directory(parsed.metadata, tuple(TensorRecord(t.name, fix(t.node)) for t in parsed.tensors))
+    out = serialize_directory(fixed)
+    return out if len(out) == len(directory_bytes) else None
+
+
+def reseal(blob):
+    """``blob`` with stream, directory and header CRCs recomputed wherever the bytes allow it."""
+    blob = bytes(blob)
+    if len(blob) < HEADER_SIZE:
+        return blob
+    out = bytearray(blob)
+    dir_len = header(blob)["directory_length"]
+    if HEADER_SIZE + dir_len <= len(blob):
+        directory = blob[HEADER_SIZE:HEADER_SIZE + dir_len]
+        fixed = _stream_crcs_fixed(directory, blob)
+        if fixed is not None:
+            out[HEADER_SIZE:HEADER_SIZE + dir_len] = fixed
+            directory = fixed
+        out[24:28] = crc32(directory).to_bytes(4, "little")
+    out[28:32] = crc32(bytes(out[:28])).to_bytes(4, "little")
+    return bytes(out)
