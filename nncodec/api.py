@@ -6,20 +6,18 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-import numpy as np
-
 from . import _backend
-from .container import Container, PendingStream, crc32, write_container
-from .dtypes import DTYPE_NAMES, as_array, itemsize, numpy_dtype
-from .errors import EncodeError, NNCodecError
+from .container import Container, write_container
+from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
+from .encoder import StreamCodings, tensor_node, with_stream_facts
+from .dtypes import DTYPE_NAMES, as_array, itemsize
+from .errors import EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord, iter_streams, node_elements
-from .stages import coding_by_name, stage_by_name
+from .records import Chain, TensorRecord, iter_streams, node_elements
 
-__all__ = ["encode", "decode", "save", "load", "open", "Reader"]
+__all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
 
 SINGLE_ARRAY_KEY = "nncodec.single_array"
-COMPRESS_CHOICES = ("none", "zstd", "zstd-shuffle", "auto")
 
 
 def _normalise_weights(weights):
@@ -41,62 +39,15 @@ def _normalise_weights(weights):
     return out, single
 
 
-def _coding_for(name, compress):
-    choice = compress.get(name, "none") if isinstance(compress, Mapping) else compress
-    if choice not in COMPRESS_CHOICES:
-        raise EncodeError(f"tensor {name!r}: compress={choice!r}; choose one of {', '.join(COMPRESS_CHOICES)}")
-    return choice
-
-
-def _chain_node(code, array, choice, zstd_level, backend):
-    """A dense chain node for ``array`` and its pending stream (spec 4.1 + section 5)."""
-    layout = stage_by_name("dense")
-    params, stream_arrays = layout.encode(array)
-    pending = []
-    for values in stream_arrays:
-        coding, stored = _code_stream(values, choice, zstd_level, backend)
-        pending.append(PendingStream(coding.coding_id, code, coding.align_log2, values.size, stored))
-    streams = tuple(Stream(p.coding, p.elem_type, p.align_log2, p.count, len(p.data), 0) for p in pending)
-    return Node(code, array.shape, Chain(streams, (Stage(layout.stage_id, params),))), pending
-
-
-def _code_stream(values, choice, zstd_level, backend):
-    """(coding, stored bytes) for a 1-D stream: the named coding, or for "auto" the smallest candidate, kept only
-    if it saves at least 3% over raw (raw streams can be memory-mapped)."""
-    raw = coding_by_name("raw")
-    if choice == "none" or not values.size:
-        return raw, raw.encode(values)
-    names = [choice] if choice != "auto" else (["zstd", "zstd-shuffle"] if values.dtype.itemsize > 1 else ["zstd"])
-    candidates = []
-    for name in names:
-        coding = type(coding_by_name(name))(level=zstd_level)
-        candidates.append((coding, coding.encode(values, backend=backend)))
-    coding, stored = min(candidates, key=lambda c: len(c[1]))
-    if choice == "auto" and len(stored) >= 0.97 * values.nbytes:
-        return raw, raw.encode(values)
-    return coding, stored
-
-
-def _tensor_node(code, array, choice, zstd_level, chunk_elements, backend):
-    if chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1:
-        row = max(1, array.size // array.shape[0])
-        rows = max(1, chunk_elements // row)
-        children, pending = [], []
-        for start in range(0, array.shape[0], rows):
-            child, streams = _chain_node(code, array[start:start + rows], choice, zstd_level, backend)
-            children.append(child)
-            pending += streams
-        if len(children) > 1:
-            return Node(code, array.shape, Composite(CONCAT, tuple(children))), pending
-    return _chain_node(code, array, choice, zstd_level, backend)
-
-
-def encode(weights, *, compress="none", metadata=None, chunk_elements=None, zstd_level=9, backend=None):
+def encode(weights, *, compress="none", entropy=None, metadata=None, chunk_elements=None, zstd_level=9,
+           backend=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
-    compress: ``"none"`` (raw, memory-mappable), ``"zstd"``, ``"zstd-shuffle"`` (zstd over byte planes: better on
-    floats), or ``"auto"`` (the smaller zstd variant where it saves >= 3% over raw); a mapping name -> choice sets
-    it per tensor (missing names: ``"none"``).
+    compress: coding of float streams: ``"none"`` (raw, memory-mappable), ``"zstd"``, ``"zstd-shuffle"`` (zstd over
+      byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
+    entropy: coding of integer streams: ``"raw"``, ``"zstd"``, ``"huffman"``, ``"cabac"`` or ``"auto"`` (the
+      smallest); default: follow ``compress`` (``"none"`` -> raw, anything else -> ``"auto"``).
+    Either may be a mapping of tensor name -> choice (missing names get the default).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split tensors larger than this along axis 0 into independently coded chunks.
     The result is lossless for every supported dtype; decode gives native little-endian C-contiguous arrays.
@@ -111,28 +62,12 @@ def encode(weights, *, compress="none", metadata=None, chunk_elements=None, zstd
         meta[SINGLE_ARRAY_KEY] = "true"
     records = []
     for name, (code, array) in tensors.items():
-        choice = _coding_for(name, compress)
-        node, pending = _tensor_node(code, array, choice, zstd_level, chunk_elements, backend)
-        records.append((_with_stream_facts(TensorRecord(name, node), pending), pending))
+        codings = StreamCodings.for_tensor(name, compress, entropy, zstd_level, backend)
+        node, pending = tensor_node(code, array, codings, chunk_elements)
+        records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob
-
-
-def _with_stream_facts(record, pending):
-    """Fill each placeholder Stream's length and CRC from its pending data (the writer's last step)."""
-    it = iter(pending)
-
-    def fill(node):
-        if isinstance(node.body, Chain):
-            streams = []
-            for s in node.body.streams:
-                p = next(it)
-                streams.append(Stream(s.coding, s.elem_type, s.align_log2, s.count, len(p.data), crc32(p.data)))
-            return Node(node.dtype, node.shape, Chain(tuple(streams), node.body.stages))
-        return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fill(c) for c in node.body.children)))
-
-    return TensorRecord(record.name, fill(record.node))
 
 
 def _check_writable(blob):

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from . import __version__, api, _backend
+from .encoder import FLOAT_CODINGS, INTEGER_CODINGS
 from .errors import DecodeError, NNCodecError
 
 
@@ -64,7 +65,7 @@ def cmd_demo(args):
     total = sum(a.nbytes for a in weights.values())
     print(f"nncodec {__version__} (backend: {_backend.resolve(args.backend)}) - built-in demo model: "
           f"{len(weights)} tensors, {sum(a.size for a in weights.values())} parameters, {_human(total)}")
-    for compress in ("none", "zstd"):
+    for compress in ("none", "auto"):
         t0 = time.perf_counter()
         blob = api.encode(weights, compress=compress, metadata={"model": "nncodec demo"}, backend=args.backend)
         t1 = time.perf_counter()
@@ -85,7 +86,8 @@ def cmd_demo(args):
 def cmd_encode(args):
     weights = _read_weights(args.input)
     metadata = dict(kv.split("=", 1) for kv in args.meta or [])
-    size = api.save(args.output, weights, compress=args.compress, metadata=metadata, backend=args.backend)
+    size = api.save(args.output, weights, compress=args.compress, entropy=args.entropy, metadata=metadata,
+                    backend=args.backend)
     if not args.quiet:
         print(f"wrote {args.output}: {size} bytes")
     return 0
@@ -140,7 +142,8 @@ def build_parser():
     p = sub.add_parser("encode", help="encode .npz/.npy weights into a container")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--compress", choices=api.COMPRESS_CHOICES, default="auto")
+    p.add_argument("--compress", choices=FLOAT_CODINGS, default="auto")
+    p.add_argument("--entropy", choices=INTEGER_CODINGS, default=None)
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata entry (repeatable)")
     p = sub.add_parser("decode", help="decode a container into an .npz file")
     p.add_argument("input")
