@@ -7,7 +7,6 @@ represented lives here.
 from collections.abc import Mapping
 
 from .container import PendingStream, crc32
-from .dtypes import code_of
 from .errors import EncodeError
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
 from .stages import CODINGS, coding_by_name, stage_by_name
@@ -19,9 +18,9 @@ INTEGER_CODINGS = ("raw", "zstd", "huffman", "cabac", "auto")
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
 
 
-def _choice(option, name, default, allowed, what):
+def _choice(option, name, default, allowed, what, none_means_default=False):
     choice = option.get(name, default) if isinstance(option, Mapping) else option
-    if choice is None:
+    if choice is None and none_means_default:
         choice = default
     if choice not in allowed:
         raise EncodeError(f"tensor {name!r}: {what}={choice!r}; choose one of {', '.join(allowed)}")
@@ -40,7 +39,7 @@ class StreamCodings:
     def for_tensor(cls, name, compress, entropy, zstd_level, backend):
         float_choice = _choice(compress, name, "none", FLOAT_CODINGS, "compress")
         int_default = "raw" if float_choice == "none" else "auto"
-        int_choice = _choice(entropy, name, int_default, INTEGER_CODINGS, "entropy")
+        int_choice = _choice(entropy, name, int_default, INTEGER_CODINGS, "entropy", none_means_default=True)
         for needed in (int_choice,):
             if needed not in ("raw", "auto") and not _registered(needed):
                 raise EncodeError(f"tensor {name!r}: the {needed} coding is not available in this build")
@@ -80,15 +79,19 @@ def _registered(name):
     return any(c.name == name for c in CODINGS.values())
 
 
-def chain_node(code, array, codings, transforms=()):
-    """A chain node: the dense layout over ``array`` (levels or values), then ``transforms`` (Stage objects);
-    ``code`` is the node's output dtype."""
+def chain_node(code, array, codings, transforms=(), elem_code=None):
+    """A chain node: the dense layout over ``array`` (levels or values), then ``transforms`` (Stage objects).
+
+    ``code`` is the node's output dtype; ``elem_code`` the streams' element dtype (default: ``code``, for lossless
+    chains; bfloat16 travels in uint16 arrays, so it cannot be inferred from the array).
+    """
     layout = stage_by_name("dense")
     params, stream_arrays = layout.encode(array)
     pending = []
     for values in stream_arrays:
         coding, stored = codings.code(values)
-        pending.append(PendingStream(coding.coding_id, code_of(values.dtype), coding.align_log2, values.size, stored))
+        elem = code if elem_code is None else elem_code
+        pending.append(PendingStream(coding.coding_id, elem, coding.align_log2, values.size, stored))
     streams = tuple(Stream(p.coding, p.elem_type, p.align_log2, p.count, len(p.data), 0) for p in pending)
     stages = (Stage(layout.stage_id, params),) + tuple(transforms)
     return Node(code, array.shape, Chain(streams, stages)), pending
