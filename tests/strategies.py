@@ -10,6 +10,8 @@ Public API (keep it small and stable; other test modules build on it):
 - ``encode_options(names=())``: keyword arguments for :func:`nncodec.encode` (compress none/zstd/auto or a
   per-tensor mapping over ``names``, chunk_elements, zstd_level).
 - ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
+- ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.records``: node trees
+  of concat/sum/product composites (up to 3 deep) over raw or zstd chains at Align_Log2 0..8.
 """
 
 import numpy as np
@@ -25,7 +27,7 @@ except ImportError:  # bfloat16 then travels as nncodec.BFloat16(uint16 bits)
     ml_dtypes = None
 
 __all__ = ["DTYPE_NAMES", "dtype_names", "shapes", "arrays", "tensor_names", "tensor_dicts", "metadata",
-           "encode_options", "encode_cases", "bfloat16_tensor"]
+           "encode_options", "encode_cases", "bfloat16_tensor", "record_containers"]
 
 # every dtype of spec 3.7, by name
 DTYPE_NAMES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
@@ -165,3 +167,83 @@ def encode_cases(draw, max_size=4):
     if draw(st.booleans()):
         options["metadata"] = draw(metadata())
     return weights, options
+
+
+# -- containers built from records (composites, odd alignments) -----------------------------------------------
+
+_COMBINE_FLOATS = ("float16", "float32", "float64")  # sum and product need a float dtype (spec 3.5.2)
+
+
+@st.composite
+def _chain_node(draw, dtype, shape):
+    """(node, pending streams) for a dense chain over small values of ``dtype`` and ``shape``, raw or zstd."""
+    import zstandard
+    from nncodec.container import PendingStream, crc32
+    from nncodec.dtypes import DTYPE_CODES
+    from nncodec.records import Chain, Node, Stage, Stream
+
+    code = DTYPE_CODES[dtype]
+    small = draw(hnp.arrays(np.int8, shape, elements=st.integers(0 if dtype == "bool" else -8, 1 if dtype == "bool" else 8)))
+    values = small.astype(np.uint16) if dtype == "bfloat16" else small.astype(np.dtype(dtype).newbyteorder("<"))
+    data = values.tobytes()
+    coding = draw(st.sampled_from((0, 1))) if values.size else 0
+    if coding == 1:
+        data = zstandard.ZstdCompressor(level=1, write_content_size=True, write_checksum=False).compress(data)
+    align = draw(st.integers(0, 8))
+    stream = Stream(coding, code, align, values.size, len(data), crc32(data))
+    node = Node(code, tuple(shape), Chain((stream,), (Stage(1),)))
+    return node, [PendingStream(coding, code, align, values.size, data)]
+
+
+def _split(draw, total, parts):
+    cuts = sorted(draw(st.lists(st.integers(0, total), min_size=parts - 1, max_size=parts - 1)))
+    return [b - a for a, b in zip([0] + cuts, cuts + [total])]
+
+
+@st.composite
+def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
+    """(node, pending streams): a chain, or a composite obeying its combine rule over smaller trees."""
+    from nncodec.records import CONCAT, PRODUCT, SUM, Composite, Node
+    from nncodec.dtypes import DTYPE_CODES
+
+    choices = ["chain"]
+    if depth < max_depth:
+        if len(shape) >= 1:
+            choices.append("concat")
+        if dtype in _COMBINE_FLOATS:
+            choices += ["sum", "product"]
+    kind = draw(st.sampled_from(choices))
+    if kind == "chain":
+        return draw(_chain_node(dtype, shape))
+    if kind == "concat":
+        extents = _split(draw, shape[0], draw(st.integers(1, 3)))
+        shapes_ = [(e,) + tuple(shape[1:]) for e in extents]
+        combine = CONCAT
+    elif kind == "sum":
+        shapes_ = [tuple(shape)] * draw(st.integers(1, 3))
+        combine = SUM
+    else:
+        count = int(np.prod(shape, dtype=np.int64))
+        m = draw(st.sampled_from([d for d in range(count + 1) if d and count % d == 0] or [0]))
+        n = count // m if m else draw(st.integers(0, 3))
+        k = draw(st.integers(0, 3))
+        shapes_ = [(m, k), (k, n)]
+        combine = PRODUCT
+    parts = [draw(_node_tree(dtype, s, depth + 1, max_depth)) for s in shapes_]
+    node = Node(DTYPE_CODES[dtype], tuple(shape), Composite(combine, tuple(p[0] for p in parts)))
+    return node, [stream for _, pending in parts for stream in pending]
+
+
+@st.composite
+def record_containers(draw, max_tensors=3):
+    """Valid container bytes built from records (see the module docstring)."""
+    from nncodec.container import write_container
+    from nncodec.records import TensorRecord
+
+    names = draw(st.lists(tensor_names(), unique=True, max_size=max_tensors))
+    tensors = []
+    for name in names:
+        dtype = draw(st.sampled_from(tuple(n for n in DTYPE_NAMES)))
+        node, pending = draw(_node_tree(dtype, draw(shapes(max_dims=3, max_side=4))))
+        tensors.append((TensorRecord(name, node), pending))
+    return write_container(tensors, tuple(draw(metadata()).items()))

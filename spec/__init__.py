@@ -1,0 +1,1 @@
+"""The nncodec format specification: prose (``nncodec-format.md``), construct declaration (``format.py``), vectors."""

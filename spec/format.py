@@ -1,0 +1,456 @@
+"""Machine-readable declaration of nncodec-format.md sections 2, 3 and 4, written with ``construct`` 2.10.
+
+This module is the spec's second reading: tests parse every golden vector and hypothesis-built container with it
+and with ``nncodec.container`` and require the two to agree (``tests/test_spec_oracle.py``). It is a test oracle,
+not a production parser: it trusts memory and time to the input size and checks no decoder limits (section 6).
+
+Field names are the snake_case of the spec's Mixed_Case names. A list of repeated fields carries the name of the
+repeated item (``metadata_entry``, ``tensor_record``, ``stream_descriptor``, ``stage``, ``child``, ``stream``).
+Every rejection is a :class:`RuleError` naming its section 7 rule id, except two construct errors that
+:func:`violated_rule` maps: ``ConstError`` (the magic, R3.2-a) and ``StreamError`` (a directory field running past
+the directory's end, R3.3-b). Counts, lengths and CRCs are rebuilt on :func:`build_container`, so a caller may omit
+them.
+
+Declared here: every rule of section 7 except R3.5-i (needs a transform stage; v1 has none), R5.2-* and R5.3-*
+(the insides of zstd, zstd-shuffle, Huffman and CABAC streams), R3.7-a for streams other than raw, and R6 (limits).
+"""
+
+import zlib
+
+from construct import (Array, Bytes, Check, CheckError, Checksum, Const, ConstError, Construct, ConstructError,
+                       FixedSized, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul, LazyBound, Prefixed, Rebuild,
+                       StreamError, Struct, Switch, len_, stream_read, stream_write, this)
+
+__all__ = ["MAGIC", "HEADER_SIZE", "DTYPE_SIZES", "CODINGS", "STAGES", "DECLARED_RULES", "RuleError", "VarInt",
+           "Utf8Str", "Header", "Directory", "TensorRecord", "Node", "Chain", "Composite", "StreamDescriptor",
+           "Stage", "Payload", "NNCContainer", "parse_container", "build_container", "violated_rule",
+           "stream_layout"]
+
+MAGIC = b"\x89NNC\r\n\x1a\n"
+HEADER_SIZE = 32
+FORMAT_MAJOR = 1
+
+# §3.7 dtype code -> element size in bytes
+DTYPE_SIZES = {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 2, 11: 2, 12: 4, 13: 8}
+BOOL, FLOAT_CODES = 1, frozenset((10, 11, 12, 13))
+# §3.8 Coding codes; §4 Stage_Id -> kind
+RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE = 0, 1, 2, 3, 4
+CODINGS = frozenset((RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE))
+DENSE = 1
+STAGES = {DENSE: "layout"}
+# §3.5 structural bounds
+MAX_NDIM, MAX_DEPTH, MAX_STREAMS, MAX_STAGES, MAX_CHILDREN, MAX_ALIGN_LOG2 = 32, 8, 64, 16, 4096, 12
+CHAIN, COMPOSITE = 0, 1
+CONCAT, SUM, PRODUCT = 0, 1, 2
+
+DECLARED_RULES = frozenset((
+    "R2-a", "R2-b", "R3.1-c", "R3.1-d", "R3.2-a", "R3.2-b", "R3.2-c", "R3.2-d", "R3.2-e", "R3.2-f",
+    "R3.3-a", "R3.3-b", "R3.3-c", "R3.4-a", "R3.4-b", "R3.5-a", "R3.5-b", "R3.5-c", "R3.5-d", "R3.5-e",
+    "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-j", "R3.5-k", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
+    "R4.1-a", "R4.1-b", "R5.1-a",
+))
+
+
+def crc32(data):
+    """CRC-32 of spec section 2 (zlib's)."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+class RuleError(CheckError):
+    """A section 7 rule is broken; ``rule`` is its id (``"R3.5-b"``)."""
+
+    def __init__(self, rule, message, path=None):
+        super().__init__(f"[{rule}] {message}", path=path)
+        self.rule = rule
+
+
+class Rule(Check):
+    """``Check`` that names the section 7 rule it enforces. Checked on parse and on build."""
+
+    def __init__(self, rule, func, what=""):
+        super().__init__(func)
+        self.rule = rule
+        self.what = what or rule
+
+    def _parse(self, stream, context, path):
+        if not self.func(context):
+            raise RuleError(self.rule, f"{self.what} does not hold", path=path)
+
+    def _build(self, obj, stream, context, path):
+        self._parse(stream, context, path)
+
+
+def _parsing(func):
+    """A rule about the input bytes themselves: true by construction when building."""
+    return lambda ctx: ctx._building or func(ctx)
+
+
+def _remaining(ctx):
+    """Bytes left in the stream being parsed (the container, or the directory inside it)."""
+    io = ctx._io
+    pos = io.tell()
+    end = io.seek(0, 2)
+    io.seek(pos)
+    return end - pos
+
+
+def _peek(ctx, n):
+    io = ctx._io
+    pos = io.tell()
+    data = io.read(n)
+    io.seek(pos)
+    return data
+
+
+# -- §2 conventions -------------------------------------------------------------------------------------------
+
+class VarInt(Construct):
+    """§2 ``varint``: canonical unsigned LEB128, at most 10 bytes, value below 2^64 [R2-a]."""
+
+    def _parse(self, stream, context, path):
+        value = 0
+        for i in range(10):
+            byte = stream_read(stream, 1, path)[0]
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if byte == 0 and i > 0:
+                    raise RuleError("R2-a", "non-canonical varint (last byte 0x00)", path=path)
+                if value >= 1 << 64:
+                    raise RuleError("R2-a", f"varint {value} >= 2^64", path=path)
+                return value
+        raise RuleError("R2-a", "varint longer than 10 bytes", path=path)
+
+    def _build(self, obj, stream, context, path):
+        if not isinstance(obj, int) or not 0 <= obj < 1 << 64:
+            raise RuleError("R2-a", f"varint out of range: {obj!r}", path=path)
+        out, value = bytearray(), obj
+        while True:
+            out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
+            value >>= 7
+            if not value:
+                break
+        stream_write(stream, bytes(out), len(out), path)
+        return obj
+
+    def _sizeof(self, context, path):
+        raise ConstructError("varint has no fixed size", path=path)
+
+
+class Utf8Str(Construct):
+    """§2 ``str``: a varint byte length and that many bytes of UTF-8 [R2-b]."""
+
+    def __init__(self):
+        super().__init__()
+        self.raw = Prefixed(VarInt(), GreedyBytes)
+
+    def _parse(self, stream, context, path):
+        data = self.raw._parsereport(stream, context, path)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleError("R2-b", f"invalid UTF-8: {exc.reason} at byte {exc.start}", path=path) from None
+
+    def _build(self, obj, stream, context, path):
+        if not isinstance(obj, str):
+            raise RuleError("R2-b", f"str expected, got {type(obj).__name__}", path=path)
+        self.raw._build(obj.encode("utf-8"), stream, context, path)
+        return obj
+
+
+VARINT = VarInt()
+STR = Utf8Str()
+
+
+class HeaderCRC32(Checksum):
+    """§3.2 Header_CRC32: CRC-32 of header bytes 0..27 [R3.2-f]; computed when building."""
+
+    def __init__(self, covered):
+        super().__init__(Int32ul, crc32, lambda ctx: covered.build(ctx))
+
+    def _parse(self, stream, context, path):
+        stored = self.checksumfield._parsereport(stream, context, path)
+        computed = self.hashfunc(self.bytesfunc(context))
+        if stored != computed:
+            raise RuleError("R3.2-f", f"Header_CRC32 {stored:08x} != computed {computed:08x}", path=path)
+        return stored
+
+
+# -- §3.5 node ------------------------------------------------------------------------------------------------
+
+def _depth(ctx):
+    """Nesting depth of the node whose context is ``ctx`` (a tensor's top node is depth 1)."""
+    depth, outer = 1, ctx.get("_")
+    while outer is not None:
+        if "node_type" in outer:
+            depth += 1
+        outer = outer.get("_")
+    return depth
+
+
+def _elements(shape):
+    n = 1
+    for extent in shape:
+        n *= extent
+    return n
+
+
+def _combine_ok(ctx):
+    """§3.5.2 combine rules, given the composite's context (its node is ``ctx._``)."""
+    node, children = ctx._, ctx.child
+    if any(c.dtype != node.dtype for c in children):
+        return False
+    if ctx.combine == CONCAT:
+        return (len(node.shape) >= 1 and all(list(c.shape[1:]) == list(node.shape[1:]) and len(c.shape) == len(node.shape)
+                                             for c in children)
+                and sum(c.shape[0] for c in children) == node.shape[0])
+    if node.dtype not in FLOAT_CODES:
+        return False
+    if ctx.combine == SUM:
+        return all(list(c.shape) == list(node.shape) for c in children)
+    left, right = (children + [None, None])[:2]
+    return (len(children) == 2 and len(left.shape) == 2 and len(right.shape) == 2
+            and left.shape[1] == right.shape[0] and left.shape[0] * right.shape[1] == _elements(node.shape))
+
+
+def _dense_streams_ok(ctx):
+    """§4.1: one stream whose Element_Count and Elem_Type are the node's."""
+    node, streams = ctx._, ctx.stream_descriptor
+    return (len(streams) == 1 and streams[0].element_count == _elements(node.shape)
+            and streams[0].elem_type == node.dtype)
+
+
+StreamDescriptor = """§3.5.1 Stream_Descriptor: one stream of the payload, its coding and its CRC.""" * Struct(
+    "coding" / Int8ul,
+    "elem_type" / Int8ul,
+    Rule("R3.7-b", lambda ctx: ctx.elem_type in DTYPE_SIZES, "Elem_Type is a dtype code (§3.7)"),
+    "align_log2" / Int8ul,
+    Rule("R3.5-g", lambda ctx: ctx.align_log2 <= MAX_ALIGN_LOG2, "Align_Log2 <= 12"),
+    "element_count" / VARINT,
+    "stored_length" / VARINT,
+    "stream_crc32" / Int32ul,
+)
+
+Stage = """§3.5.1 Stage: Stage_Id (section 4) and its parameter bytes.""" * Struct(
+    "stage_id" / Int8ul,
+    "params" / Prefixed(VARINT, GreedyBytes),
+)
+
+Chain = """§3.5.1 Chain: stream descriptors in payload order, then stages in decode order; section 4 rules.""" * Struct(
+    "stream_count" / Rebuild(VARINT, len_(this.stream_descriptor)),
+    Rule("R3.5-e", lambda ctx: ctx.stream_count <= MAX_STREAMS, "Stream_Count <= 64"),
+    "stream_descriptor" / Array(this.stream_count, StreamDescriptor),
+    "stage_count" / Rebuild(VARINT, len_(this.stage)),
+    Rule("R3.5-f", lambda ctx: 1 <= ctx.stage_count <= MAX_STAGES, "1 <= Stage_Count <= 16"),
+    "stage" / Array(this.stage_count, Stage),
+    # section 4, in the order a decoder meets them
+    Rule("R4-a", lambda ctx: all(s.stage_id in STAGES for s in ctx.stage), "every Stage_Id is known (§4)"),
+    Rule("R4-b", lambda ctx: [STAGES[s.stage_id] == "layout" for s in ctx.stage] == [True] + [False] * (len(ctx.stage) - 1),
+         "the first stage and only the first is a layout (§4)"),
+    Rule("R3.8-a", lambda ctx: all(s.coding in CODINGS for s in ctx.stream_descriptor), "every Coding is known (§3.8)"),
+    Rule("R4.1-a", lambda ctx: ctx.stage[0].stage_id != DENSE or ctx.stage[0].params == b"", "dense params are empty"),
+    Rule("R4.1-b", lambda ctx: ctx.stage[0].stage_id != DENSE or _dense_streams_ok(ctx), "dense stream matches the node"),
+    Rule("R5.1-a", lambda ctx: all(s.stored_length == s.element_count * DTYPE_SIZES[s.elem_type]
+                                   for s in ctx.stream_descriptor if s.coding == RAW), "raw Stored_Length (§5.1)"),
+)
+
+Composite = """§3.5.2 Composite: a combine operation over 1..4096 child nodes.""" * Struct(
+    "combine" / Int8ul,
+    "child_count" / Rebuild(VARINT, len_(this.child)),
+    Rule("R3.5-j", lambda ctx: 1 <= ctx.child_count <= MAX_CHILDREN, "1 <= Child_Count <= 4096"),
+    "child" / Array(this.child_count, LazyBound(lambda: Node)),
+    Rule("R3.5-k", lambda ctx: ctx.combine in (CONCAT, SUM, PRODUCT) and _combine_ok(ctx), "the combine rule"),
+)
+
+Node = """§3.5 Node: dtype and shape of a tensor or a part of one, and its body (recursive, at most 8 deep).""" * Struct(
+    Rule("R3.5-d", lambda ctx: _depth(ctx) <= MAX_DEPTH, "nodes nest at most 8 deep"),
+    "dtype" / Int8ul,
+    Rule("R3.5-a", lambda ctx: ctx.dtype in DTYPE_SIZES, "Dtype is a dtype code (§3.7)"),
+    "ndim" / Rebuild(Int8ul, len_(this.shape)),
+    Rule("R3.5-b", lambda ctx: ctx.ndim <= MAX_NDIM, "Ndim <= 32"),
+    "shape" / Array(this.ndim, VARINT),
+    "node_type" / Int8ul,
+    Rule("R3.5-c", lambda ctx: ctx.node_type in (CHAIN, COMPOSITE), "Node_Type is 0 or 1"),
+    "body" / Switch(this.node_type, {CHAIN: Chain, COMPOSITE: Composite}),
+)
+
+MetadataEntry = """§3.3 Metadata_Entry.""" * Struct("key" / STR, "value" / STR)
+
+TensorRecord = """§3.3 Tensor_Record: a name and its node.""" * Struct("name" / STR, "node" / Node)
+
+
+class _DirectoryEnd(Construct):
+    """§3.3: the directory ends exactly after the last Tensor_Record [R3.3-b]."""
+
+    def __init__(self):
+        super().__init__()
+        self.flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        left = _remaining(context)
+        if left:
+            raise RuleError("R3.3-b", f"{left} bytes after the last tensor record", path=path)
+
+    def _build(self, obj, stream, context, path):
+        return None
+
+    def _sizeof(self, context, path):
+        return 0
+
+
+def _unique(items):
+    items = list(items)
+    return len(set(items)) == len(items)
+
+
+Directory = """§3.3 Directory: metadata entries, then tensor records; no padding, nothing after.""" * Struct(
+    "metadata_count" / Rebuild(VARINT, len_(this.metadata_entry)),
+    # count bound (Array checks only the sign): an entry takes at least 2 bytes
+    Rule("R3.3-b", _parsing(lambda ctx: ctx.metadata_count <= _remaining(ctx) // 2), "Metadata_Count fits the directory"),
+    "metadata_entry" / Array(this.metadata_count, MetadataEntry),
+    Rule("R3.3-a", lambda ctx: _unique(e.key for e in ctx.metadata_entry), "metadata keys are unique"),
+    "tensor_count" / Rebuild(VARINT, len_(this.tensor_record)),
+    # a tensor record takes at least 8 bytes (empty name, 0-d chain with no stream and one stage)
+    Rule("R3.3-b", _parsing(lambda ctx: ctx.tensor_count <= _remaining(ctx) // 8), "Tensor_Count fits the directory"),
+    "tensor_record" / Array(this.tensor_count, TensorRecord),
+    Rule("R3.3-c", lambda ctx: _unique(t.name for t in ctx.tensor_record), "tensor names are unique"),
+    _DirectoryEnd(),
+)
+
+
+# -- §3.4 payload ---------------------------------------------------------------------------------------------
+
+def _node_streams(node):
+    if node.node_type == CHAIN:
+        yield from node.body.stream_descriptor
+    else:
+        for child in node.body.child:
+            yield from _node_streams(child)
+
+
+def stream_layout(directory, directory_length):
+    """§3.4: ``[(offset, padding, descriptor)]`` for every stream in directory order, and the payload's end."""
+    pos = HEADER_SIZE + directory_length
+    layout = []
+    for record in directory.tensor_record:
+        for desc in _node_streams(record.node):
+            align = 1 << desc.align_log2
+            offset = -(-pos // align) * align
+            layout.append((offset, offset - pos, desc))
+            pos = offset + desc.stored_length
+    return layout, pos
+
+
+def _layout(ctx):
+    root = ctx._root
+    return stream_layout(root.directory, root.header.directory_length)
+
+
+def _slot(ctx):
+    return _layout(ctx)[0][ctx._index]
+
+
+StreamSlot = """§3.4 one stream: zero padding to its alignment, then its stored bytes.""" * Struct(
+    "padding" / Rebuild(Bytes(lambda ctx: _slot(ctx)[1]), lambda ctx: bytes(_slot(ctx)[1])),
+    Rule("R3.4-a", lambda ctx: not any(ctx.padding), "padding bytes are zero"),
+    "stored_bytes" / Bytes(lambda ctx: _slot(ctx)[2].stored_length),
+    Rule("R3.5-h", lambda ctx: crc32(ctx.stored_bytes) == _slot(ctx)[2].stream_crc32, "Stream_CRC32 matches"),
+    Rule("R3.7-a", lambda ctx: _slot(ctx)[2].coding != RAW or _slot(ctx)[2].elem_type != BOOL
+         or set(ctx.stored_bytes) <= {0, 1}, "raw bool bytes are 0 or 1"),
+)
+
+Payload = """§3.4 Payload: the streams in directory order, each after its alignment padding.""" * Struct(
+    "stream" / Array(lambda ctx: len(_layout(ctx)[0]), StreamSlot),
+)
+
+
+# -- §3.2 header and §3.1 container ---------------------------------------------------------------------------
+
+def _directory_bytes(ctx):
+    """The directory's bytes, built from the object (for the rebuilt Directory_Length and Directory_CRC32)."""
+    return Directory.build(ctx._.directory)
+
+
+def _payload_length(ctx):
+    """§3.4 Payload_Length computed from the directory, when building."""
+    directory_length = len(_directory_bytes(ctx))
+    layout, end = stream_layout(_as_container(ctx._.directory), directory_length)
+    return end - HEADER_SIZE - directory_length if layout else 0
+
+
+def _as_container(obj):
+    """Parse the built directory so that layout helpers see parsed fields (counts filled in)."""
+    return Directory.parse(Directory.build(obj))
+
+
+_HEADER_FIELDS = (
+    ("magic", Const(MAGIC)),
+    ("format_major", Int8ul),
+    ("format_minor", Int8ul),
+    ("header_flags", Int16ul),
+    ("directory_length", Int32ul),
+    ("payload_length", Int64ul),
+    ("directory_crc32", Int32ul),
+)
+# bytes 0..27 as they stand in a context (what Header_CRC32 covers)
+_HeaderCovered = Struct(*(name / field for name, field in _HEADER_FIELDS))
+# lengths and the directory CRC are computed from the directory and payload when building
+_REBUILT = {
+    "directory_length": lambda ctx: len(_directory_bytes(ctx)),
+    "payload_length": lambda ctx: _payload_length(ctx),
+    "directory_crc32": lambda ctx: crc32(_directory_bytes(ctx)),
+}
+
+Header = """§3.2 Header: 32 bytes, checked in the order of §3.2.""" * Struct(
+    *(name / (Rebuild(field, _REBUILT[name]) if name in _REBUILT else field) for name, field in _HEADER_FIELDS),
+    "header_crc32" / HeaderCRC32(_HeaderCovered),
+    Rule("R3.2-b", lambda ctx: ctx.format_major == FORMAT_MAJOR, "Format_Major is 1"),
+    Rule("R3.2-c", lambda ctx: ctx.header_flags == 0, "reserved Header_Flags are 0"),
+    Rule("R3.2-d", lambda ctx: ctx.directory_length >= 2, "Directory_Length >= 2"),
+)
+
+
+def _declared_rest(ctx):
+    return ctx.header.directory_length + ctx.header.payload_length
+
+
+NNCContainer = """nncodec container, format 1 (spec/nncodec-format.md section 3): Header, Directory, Payload.
+
+Declared from the spec by the nncodec maintainers as the oracle for nncodec.container; see this module's docstring.
+""" * Struct(
+    Rule("R3.1-c", _parsing(lambda ctx: _remaining(ctx) >= HEADER_SIZE), "at least 32 bytes are present"),
+    "header" / Header,
+    Rule("R3.1-c", _parsing(lambda ctx: _remaining(ctx) >= _declared_rest(ctx)), "the declared bytes are present"),
+    Rule("R3.1-d", _parsing(lambda ctx: _remaining(ctx) <= _declared_rest(ctx)), "nothing follows the container"),
+    Rule("R3.2-e", _parsing(lambda ctx: crc32(_peek(ctx, ctx.header.directory_length)) == ctx.header.directory_crc32),
+         "Directory_CRC32 matches"),
+    "directory" / FixedSized(this.header.directory_length, Directory),
+    Rule("R3.4-b", lambda ctx: ctx.header.payload_length == (
+        lambda layout, end: end - HEADER_SIZE - ctx.header.directory_length if layout else 0)(
+        *stream_layout(ctx.directory, ctx.header.directory_length)), "Payload_Length matches the streams"),
+    "payload" / FixedSized(this.header.payload_length, Payload),
+)
+
+
+def parse_container(data):
+    """Parse and check container bytes; returns a construct Container or raises a ConstructError."""
+    return NNCContainer.parse(bytes(data))
+
+
+def build_container(obj):
+    """Bytes of the container described by ``obj`` (a parsed Container or an equivalent dict).
+
+    Counts, Ndim, Directory_Length, Payload_Length, padding and both header CRCs are computed; the rules are
+    checked on the way, so an object breaking one raises a :class:`RuleError`.
+    """
+    return NNCContainer.build(obj)
+
+
+def violated_rule(error):
+    """The section 7 rule id a ConstructError from :func:`parse_container` stands for, or None if unknown."""
+    if isinstance(error, RuleError):
+        return error.rule
+    if isinstance(error, ConstError):
+        return "R3.2-a"
+    if isinstance(error, StreamError):
+        return "R3.3-b"
+    return None

@@ -1,0 +1,838 @@
+"""Generate the golden vectors of spec/vectors/ (run by hand: ``python spec/vectors/make_vectors.py``).
+
+Deterministic: the same nncodec, NumPy and libzstd give the same bytes. Writes ``valid/NNN-name.nnc`` with the
+expected arrays in ``valid/NNN-name.npz`` (``np.savez``, no pickle; bfloat16 stored as uint16),
+``invalid/NNN-name.nnc``, ``manifest.toml`` and ``../worked-example.md``. Tests only read what this writes.
+
+Valid vectors come from ``nncodec.encode`` (their encode options are recorded, so tests can re-encode them) or,
+for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.container.write_container``. Each
+invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
+are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
+
+Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2-5.2; 160-189 reserved for the huffman and
+cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6).
+"""
+
+import hashlib
+import io
+import pathlib
+import sys
+import zipfile
+
+import numpy as np
+import zstandard
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import nncodec  # noqa: E402
+from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
+from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
+from nncodec.records import (CONCAT, PRODUCT, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
+                             TensorRecord)
+from spec.vectors import worked_example  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent  # spec/vectors
+DENSE = Stage(1)
+RAW, ZSTD, ZSHUFFLE = 0, 1, 4
+VALID, INVALID = [], []
+
+
+# -- building blocks ------------------------------------------------------------------------------------------
+
+def chain(dtype, shape, streams, stages=(DENSE,)):
+    """A chain node over ``streams``: ``[(coding, elem_type, align_log2, count, stored bytes)]``.
+
+    Returns ``(node, pending)``; the descriptors carry the true lengths and CRCs of the stored bytes.
+    """
+    descriptors = tuple(Stream(c, t, a, n, len(data), crc32(data)) for c, t, a, n, data in streams)
+    pending = [PendingStream(c, t, a, n, data) for c, t, a, n, data in streams]
+    return Node(dtype, tuple(shape), Chain(descriptors, tuple(stages))), pending
+
+
+def dense_raw(array, align_log2=6):
+    """A dense chain holding ``array`` raw (spec 4.1, 5.1)."""
+    code, values = as_array(array)
+    return chain(code, values.shape, [(RAW, code, align_log2, values.size, values.tobytes())])
+
+
+def composite(dtype, shape, combine, parts):
+    """A composite node over ``parts`` (each ``(node, pending)``)."""
+    return (Node(dtype, tuple(shape), Composite(combine, tuple(node for node, _ in parts))),
+            [p for _, pending in parts for p in pending])
+
+
+def container(tensors, metadata=()):
+    """Container bytes for ``{name: (node, pending)}`` (the library's writer)."""
+    return write_container([(TensorRecord(name, node), pending) for name, (node, pending) in tensors.items()],
+                           metadata)
+
+
+def zstd_frame(data, content_size=None, dict_id=None, single_segment=True):
+    """A Zstandard frame holding ``data`` in one raw block (RFC 8878 3.1.1), field by field.
+
+    Hand-made so that invalid vectors do not depend on the libzstd version. ``content_size`` (< 256) is written
+    as the 1-byte Frame_Content_Size of a single-segment frame; without single_segment there is none.
+    """
+    out = bytearray(b"\x28\xb5\x2f\xfd")
+    out.append((0x20 if single_segment else 0) | (1 if dict_id is not None else 0))
+    if not single_segment:
+        out.append(0x00)  # Window_Descriptor: 1 KiB
+    if dict_id is not None:
+        out.append(dict_id)
+    if single_segment:
+        out.append(len(data) if content_size is None else content_size)
+    out += ((len(data) << 3) | 1).to_bytes(3, "little")  # Last_Block, Raw_Block, Block_Size
+    return bytes(out + data)
+
+
+def header_fields(blob):
+    """(Directory_Length, Payload_Length) of well-formed container bytes."""
+    return int.from_bytes(blob[12:16], "little"), int.from_bytes(blob[16:24], "little")
+
+
+def patch(blob, offset, new):
+    """``blob`` with ``new`` written at ``offset``, then both header CRCs recomputed."""
+    data = bytearray(blob)
+    data[offset:offset + len(new)] = new
+    return refresh_crcs(bytes(data))
+
+
+def refresh_crcs(blob):
+    """Recompute Directory_CRC32 and Header_CRC32 of ``blob`` (as declared by its own Directory_Length)."""
+    data = bytearray(blob)
+    dir_len = int.from_bytes(data[12:16], "little")
+    data[24:28] = crc32(bytes(data[HEADER_SIZE:HEADER_SIZE + dir_len])).to_bytes(4, "little")
+    data[28:32] = crc32(bytes(data[:28])).to_bytes(4, "little")
+    return bytes(data)
+
+
+def raw_container(directory, payload=b"", **header):
+    """Container bytes around hand-written ``directory`` bytes, with correct lengths and CRCs unless overridden."""
+    fields = {"major": 1, "minor": 0, "flags": 0, "dir_len": len(directory), "payload_len": len(payload)}
+    fields.update(header)
+    head = bytearray(MAGIC)
+    head += bytes((fields["major"], fields["minor"])) + fields["flags"].to_bytes(2, "little")
+    head += fields["dir_len"].to_bytes(4, "little") + fields["payload_len"].to_bytes(8, "little")
+    head += crc32(directory).to_bytes(4, "little")
+    head += crc32(bytes(head)).to_bytes(4, "little")
+    return bytes(head) + directory + payload
+
+
+def directory_offset(blob, needle, start=0):
+    """Absolute offset of the only occurrence of ``needle`` in the directory of ``blob``."""
+    dir_len, _ = header_fields(blob)
+    directory = blob[HEADER_SIZE:HEADER_SIZE + dir_len]
+    at = directory.find(needle, start)
+    assert at >= 0 and directory.find(needle, at + 1) < 0, f"{needle!r} is not unique in the directory"
+    return HEADER_SIZE + at
+
+
+# -- registries -----------------------------------------------------------------------------------------------
+
+def valid(number, name, section, description, **encode_options):
+    """Register a valid vector. The function returns ``(blob, {tensor name: expected array})``.
+
+    With ``encode_options`` the vector is ``nncodec.encode(arrays, **options)`` (``single_array=True`` passes
+    the one array itself); tests re-encode it. Without, it is built from records.
+    """
+    def register(func):
+        VALID.append(dict(number=number, name=name, section=section, description=description,
+                          encode=encode_options or None, make=func))
+        return func
+    return register
+
+
+def invalid(number, name, section, rule, error, description):
+    """Register an invalid vector breaking ``rule``; the function returns its bytes."""
+    def register(func):
+        INVALID.append(dict(number=number, name=name, section=section, rule=rule, error=error.__name__,
+                            description=description, make=func))
+        return func
+    return register
+
+
+def encoded(arrays, single_array=False, **options):
+    blob = nncodec.encode(next(iter(arrays.values())) if single_array else arrays, **options)
+    return blob, arrays
+
+
+def bf16(bits):
+    return nncodec.BFloat16(np.asarray(bits, dtype=np.uint16))
+
+
+# -- valid vectors --------------------------------------------------------------------------------------------
+
+@valid(1, "empty", "3.3", "the smallest container: no metadata, no tensors (34 bytes)", compress="none")
+def _():
+    return encoded({})
+
+
+_DTYPE_SAMPLES = {
+    "bool": np.array([[True, False, True], [False, False, True]]),
+    "int8": np.array([-128, -1, 0, 1, 127], dtype=np.int8),
+    "uint8": np.array([0, 1, 128, 255], dtype=np.uint8),
+    "int16": np.array([[-32768, -1], [0, 32767]], dtype=np.int16),
+    "uint16": np.array([0, 1, 0x8000, 0xFFFF], dtype=np.uint16),
+    "int32": np.array([-2**31, -1, 0, 2**31 - 1], dtype=np.int32),
+    "uint32": np.array([0, 1, 2**31, 2**32 - 1], dtype=np.uint32),
+    "int64": np.array([-2**63, -1, 0, 2**63 - 1], dtype=np.int64),
+    "uint64": np.array([0, 1, 2**63, 2**64 - 1], dtype=np.uint64),
+    "float16": np.array([0.0, -0.0, 1.5, 65504.0, -np.inf, 6e-8], dtype=np.float16),
+    "bfloat16": None,  # bit patterns below: 1.0, -2.0, +inf, a quiet NaN with payload, smallest subnormal
+    "float32": np.array([[0.0, -0.0, 1.0], [3.4028235e38, -np.inf, 1e-45]], dtype=np.float32),
+    "float64": np.array([np.pi, -0.0, np.inf, 5e-324], dtype=np.float64),
+}
+_BF16_BITS = [0x3F80, 0xC000, 0x7F80, 0x7FC1, 0x0001]
+
+for _number, (_name, _sample) in enumerate(_DTYPE_SAMPLES.items(), start=2):
+    def _make(name=_name, sample=_sample):
+        value = bf16(_BF16_BITS) if name == "bfloat16" else sample
+        blob = nncodec.encode({name: value})
+        return blob, {name: value}
+    valid(_number, f"dtype-{_name}", "3.7", f"one raw dense {_name} tensor with edge values", compress="none")(_make)
+
+
+@valid(15, "float-bit-patterns", "3.7", "NaN payloads, signed zeros and infinities survive bit for bit",
+       compress="none")
+def _():
+    f32 = np.array([0x7FC00001, 0xFFC00000, 0x7F800001, 0x80000000, 0x7F800000], dtype=np.uint32).view(np.float32)
+    f64 = np.array([0x7FF8000000000001, 0xFFF0000000000000], dtype=np.uint64).view(np.float64)
+    return encoded({"nan32": f32, "nan64": f64})
+
+
+@valid(16, "scalar-0d", "3.5", "0-d tensors (Ndim 0, one element)", compress="none")
+def _():
+    return encoded({"scale": np.array(0.5, dtype=np.float32), "step": np.array(7, dtype=np.int64)})
+
+
+@valid(17, "empty-shapes", "3.5", "tensors with a zero extent: no elements, empty raw streams", compress="none")
+def _():
+    return encoded({"e1": np.zeros((0,), dtype=np.float32), "e3": np.zeros((3, 0, 2), dtype=np.int16)})
+
+
+UNICODE_METADATA = {"description": "Gewichte \u2014 \u91cd\u307f \u2713 \U0001f9e0", "": "empty key",
+                    "empty value": "", "line\nbreak": "tab\there"}
+
+
+@valid(18, "metadata-unicode", "3.3", "unicode metadata and tensor names, an empty key and value",
+       compress="none", metadata=UNICODE_METADATA)
+def _():
+    return encoded({"schicht.gewicht/\u00fc": np.array([1, 2, 3], dtype=np.int8)}, metadata=UNICODE_METADATA)
+
+
+@valid(19, "zstd", "5.2", "zstd-coded tensors (level 19): float32, bool, int64", compress="zstd", entropy="zstd",
+       zstd_level=19)
+def _():
+    arrays = {"w": (np.arange(64, dtype=np.float32).reshape(8, 8) / 8).astype(np.float32),
+              "mask": np.arange(40).reshape(5, 8) % 3 == 0,
+              "ids": np.repeat(np.arange(4, dtype=np.int64), 6)}
+    return encoded(arrays, compress="zstd", entropy="zstd", zstd_level=19)
+
+
+@valid(20, "single-array", "3.3", "a single array (nncodec.single_array metadata, empty tensor name)",
+       compress="none", single_array=True)
+def _():
+    return encoded({"": np.arange(6, dtype=np.int32).reshape(2, 3)}, single_array=True)
+
+
+@valid(21, "concat", "3.5.2", "a concat composite: a (10, 4) float32 split into 5 chunks of 2 rows",
+       compress="none", chunk_elements=8)
+def _():
+    return encoded({"chunked": np.arange(40, dtype=np.float32).reshape(10, 4) - 20}, chunk_elements=8)
+
+
+@valid(22, "concat-zstd", "3.5.2", "a concat composite of zstd chunks (uneven last chunk)",
+       entropy="zstd", chunk_elements=12, zstd_level=19)
+def _():
+    return encoded({"chunked": np.arange(35, dtype=np.int16).reshape(7, 5)}, entropy="zstd", chunk_elements=12,
+                   zstd_level=19)
+
+
+@valid(23, "sum", "3.5.2", "a sum composite of two raw float32 parts (exact dyadic values)")
+def _():
+    a = np.array([[1.5, -2.0, 0.25], [4.0, 0.0, -0.5]], dtype=np.float32)
+    b = np.array([[0.5, 2.0, 0.25], [-1.0, 8.0, 0.125]], dtype=np.float32)
+    node = composite(12, (2, 3), SUM, [dense_raw(a), dense_raw(b)])
+    return container({"summed": node}), {"summed": (a + b).astype(np.float32)}
+
+
+@valid(24, "product", "3.5.2", "a product composite: (4, 2) @ (2, 3) small integers, reshaped to (2, 6)")
+def _():
+    left = np.array([[1, 2], [0, -1], [3, 1], [2, 2]], dtype=np.float32)
+    right = np.array([[1, 0, -2], [4, 1, 0.5]], dtype=np.float32)
+    node = composite(12, (2, 6), PRODUCT, [dense_raw(left), dense_raw(right)])
+    expected = (left.astype(np.float64) @ right.astype(np.float64)).astype(np.float32).reshape(2, 6)
+    return container({"low_rank": node}), {"low_rank": expected}
+
+
+@valid(25, "raw-alignment", "3.4", "raw streams of odd sizes: zero padding up to each 64-byte boundary",
+       compress="none")
+def _():
+    return encoded({"u8": np.arange(3, dtype=np.uint8), "f64": np.linspace(-1, 1, 5),
+                    "i16": np.arange(-3, 4, dtype=np.int16)})
+
+
+@valid(26, "align-log2-mixed", "3.4", "raw streams at Align_Log2 0, 3 and 9 (decoders accept any alignment)")
+def _():
+    a = np.array([1, 2, 3], dtype=np.uint8)
+    b = np.array([1.0, -1.0], dtype=np.float64)
+    c = np.array([7, 8, 9, 10, 11], dtype=np.int16)
+    nodes = {"a0": dense_raw(a, 0), "b3": dense_raw(b, 3), "c9": dense_raw(c, 9)}
+    return container(nodes), {"a0": a, "b3": b, "c9": c}
+
+
+@valid(27, "nested-depth-8", "3.5", "nodes nested exactly 8 deep (single-child concats around a chain)")
+def _():
+    values = np.array([[1, 2], [3, 4]], dtype=np.int32)
+    node = dense_raw(values)
+    for _ in range(7):
+        node = composite(6, (2, 2), CONCAT, [node])
+    return container({"deep": node}), {"deep": values}
+
+
+@valid(28, "nested-mixed", "3.5.2", "a concat whose first part is a sum and second a product")
+def _():
+    a = np.array([[1.0, 2.0, 3.0]], dtype=np.float64)
+    b = np.array([[0.5, 0.5, 0.5]], dtype=np.float64)
+    left = np.array([[2.0], [-1.0]], dtype=np.float64)
+    right = np.array([[1.0, 0.0, 4.0]], dtype=np.float64)
+    node = composite(13, (3, 3), CONCAT, [composite(13, (1, 3), SUM, [dense_raw(a), dense_raw(b)]),
+                                          composite(13, (2, 3), PRODUCT, [dense_raw(left), dense_raw(right)])])
+    expected = np.concatenate([a + b, left @ right], axis=0)
+    return container({"mixed": node}, (("note", "nested composites"),)), {"mixed": expected}
+
+
+@valid(29, "ndim-32", "3.5", "Ndim 32, the largest allowed, one element", compress="none")
+def _():
+    return encoded({"many_axes": np.full((1,) * 32, 42, dtype=np.uint8)})
+
+
+@valid(30, "worked-example", "10", "one raw float32 tensor (with padding) and one zstd int8 tensor",
+       entropy={"q": "zstd"}, zstd_level=19)
+def _():
+    arrays = {"w": np.array([[1.0, -2.0, 0.5], [0.0, 3.25, -1.0]], dtype=np.float32),
+              "q": np.array([0, 0, 0, 0, 1, 1, -1, 0], dtype=np.int8)}
+    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19)
+
+
+@valid(31, "zstd-shuffle", "5.4", "zstd-shuffle (byte planes) float32 and float16 tensors",
+       compress="zstd-shuffle", zstd_level=19)
+def _():
+    arrays = {"w32": np.linspace(-1, 1, 48, dtype=np.float32).reshape(6, 8),
+              "w16": np.linspace(0, 4, 20).astype(np.float16)}
+    return encoded(arrays, compress="zstd-shuffle", zstd_level=19)
+
+
+# -- invalid vectors: section 2 ---------------------------------------------------------------------------------
+
+EMPTY = raw_container(b"\x00\x00")
+
+
+@invalid(101, "varint-noncanonical", "2", "R2-a", nncodec.FormatError, "Metadata_Count 0 written as 80 00")
+def _():
+    return raw_container(b"\x80\x00\x00")
+
+
+@invalid(102, "varint-overlong", "2", "R2-a", nncodec.FormatError, "an 11-byte varint (ten continuation bytes)")
+def _():
+    return raw_container(b"\x80" * 10 + b"\x01\x00")
+
+
+@invalid(103, "varint-2pow64", "2", "R2-a", nncodec.FormatError, "a 10-byte varint of value 2^64")
+def _():
+    return raw_container(b"\x80" * 9 + b"\x02\x00")
+
+
+@invalid(104, "utf8-invalid", "2", "R2-b", nncodec.FormatError, "a metadata key holding the byte FF")
+def _():
+    return raw_container(b"\x01\x01\xff\x00\x00")
+
+
+@invalid(105, "utf8-surrogate", "2", "R2-b", nncodec.FormatError, "a tensor name holding an encoded surrogate")
+def _():
+    blob = container({"\u00e9\u00e9": dense_raw(np.zeros(1, dtype=np.uint8))})
+    return patch(blob, directory_offset(blob, "\u00e9\u00e9".encode()), b"\xed\xa0\x80\x00")
+
+
+# -- section 3.1 and 3.2 --------------------------------------------------------------------------------------
+
+@invalid(106, "header-truncated", "3.1", "R3.1-c", nncodec.TruncatedError, "31 bytes: shorter than the header")
+def _():
+    return EMPTY[:31]
+
+
+@invalid(107, "truncated", "3.1", "R3.1-c", nncodec.TruncatedError, "the smallest container without its last byte")
+def _():
+    return EMPTY[:-1]
+
+
+@invalid(108, "trailing-byte", "3.1", "R3.1-d", nncodec.TrailingDataError, "the smallest container plus 00")
+def _():
+    return EMPTY + b"\x00"
+
+
+@invalid(109, "bad-magic", "3.2", "R3.2-a", nncodec.FormatError, "magic with CR LF turned into LF LF (text mode)")
+def _():
+    return patch(EMPTY, 4, b"\n\n")
+
+
+@invalid(110, "format-major-2", "3.2", "R3.2-b", nncodec.UnsupportedVersionError, "Format_Major 2")
+def _():
+    return patch(EMPTY, 8, b"\x02")
+
+
+@invalid(111, "header-flag", "3.2", "R3.2-c", nncodec.FormatError, "reserved Header_Flags bit 0 set")
+def _():
+    return patch(EMPTY, 10, b"\x01\x00")
+
+
+@invalid(112, "directory-length-1", "3.2", "R3.2-d", nncodec.FormatError, "Directory_Length 1 (one byte 00)")
+def _():
+    return raw_container(b"\x00")
+
+
+@invalid(113, "directory-crc", "3.2", "R3.2-e", nncodec.ChecksumError,
+         "Directory_CRC32 with bit 0 flipped (Header_CRC32 recomputed)")
+def _():
+    data = bytearray(EMPTY)
+    data[24] ^= 1
+    data[28:32] = crc32(bytes(data[:28])).to_bytes(4, "little")
+    return bytes(data)
+
+
+@invalid(114, "header-crc", "3.2", "R3.2-f", nncodec.ChecksumError, "Header_CRC32 with bit 0 flipped")
+def _():
+    data = bytearray(EMPTY)
+    data[28] ^= 1
+    return bytes(data)
+
+
+# -- section 3.3 ----------------------------------------------------------------------------------------------
+
+@invalid(115, "duplicate-metadata-key", "3.3", "R3.3-a", nncodec.InconsistentError, "metadata key 'k' twice")
+def _():
+    return container({}, (("k", "1"), ("k", "2")))
+
+
+@invalid(116, "directory-trailing-byte", "3.3", "R3.3-b", nncodec.FormatError,
+         "one byte after the last tensor record")
+def _():
+    return raw_container(b"\x00\x00\x00")
+
+
+@invalid(117, "directory-field-truncated", "3.3", "R3.3-b", nncodec.TruncatedError,
+         "a tensor name declared 4 bytes long with 2 left in the directory")
+def _():
+    return raw_container(b"\x00\x01\x04ab")
+
+
+@invalid(118, "duplicate-tensor-name", "3.3", "R3.3-c", nncodec.InconsistentError, "two tensors named 'w'")
+def _():
+    one, two = dense_raw(np.array([1], dtype=np.uint8)), dense_raw(np.array([2], dtype=np.uint8))
+    return write_container([(TensorRecord("w", one[0]), one[1]), (TensorRecord("w", two[0]), two[1])])
+
+
+# -- section 3.4 ----------------------------------------------------------------------------------------------
+
+def _padded():
+    """A container whose one raw stream follows 20-odd padding bytes; returns (blob, stream offset)."""
+    blob = container({"p": dense_raw(np.array([1.0, 2.0], dtype=np.float32))})
+    return blob, len(blob) - 8
+
+
+@invalid(119, "nonzero-padding", "3.4", "R3.4-a", nncodec.FormatError, "the last padding byte before a stream is 01")
+def _():
+    blob, offset = _padded()
+    return blob[:offset - 1] + b"\x01" + blob[offset:]
+
+
+@invalid(120, "payload-length-long", "3.4", "R3.4-b", nncodec.InconsistentError,
+         "Payload_Length one more than the streams need (and one more byte present)")
+def _():
+    blob, _ = _padded()
+    _, payload_len = header_fields(blob)
+    return patch(blob + b"\x00", 16, (payload_len + 1).to_bytes(8, "little"))
+
+
+@invalid(121, "stream-past-end", "3.4", "R3.4-b", nncodec.InconsistentError,
+         "Payload_Length one less than the streams need (the stream runs past the container end)")
+def _():
+    blob, _ = _padded()
+    _, payload_len = header_fields(blob)
+    return patch(blob[:-1], 16, (payload_len - 1).to_bytes(8, "little"))
+
+
+# -- section 3.5 ----------------------------------------------------------------------------------------------
+
+def _one_byte_tensor(dtype_code=3, stages=(DENSE,)):
+    """A container with one tensor 't' (uint8[1] by default) and its node's offset in the container."""
+    blob = container({"t": chain(dtype_code, (1,), [(RAW, dtype_code, 6, 1, b"\x01")], stages)})
+    return blob, directory_offset(blob, b"\x01t") + 2
+
+
+@invalid(122, "node-dtype-0", "3.5", "R3.5-a", nncodec.FormatError, "node Dtype 0")
+def _():
+    blob, node = _one_byte_tensor()
+    return patch(blob, node, b"\x00")
+
+
+@invalid(123, "node-dtype-14", "3.5", "R3.5-a", nncodec.FormatError, "node Dtype 14 (after float64)")
+def _():
+    blob, node = _one_byte_tensor()
+    return patch(blob, node, b"\x0e")
+
+
+@invalid(124, "ndim-33", "3.5", "R3.5-b", nncodec.FormatError, "Ndim 33 (extents all 1)")
+def _():
+    return container({"t": chain(3, (1,) * 33, [(RAW, 3, 6, 1, b"\x01")])})
+
+
+@invalid(125, "node-type-2", "3.5", "R3.5-c", nncodec.FormatError, "Node_Type 2")
+def _():
+    blob, node = _one_byte_tensor()
+    return patch(blob, node + 3, b"\x02")  # Dtype, Ndim, Shape[0], then Node_Type
+
+
+@invalid(126, "depth-9", "3.5", "R3.5-d", nncodec.FormatError, "nodes nested 9 deep")
+def _():
+    node = dense_raw(np.array([5], dtype=np.uint8))
+    for _ in range(8):
+        node = composite(3, (1,), CONCAT, [node])
+    return container({"deep": node})
+
+
+@invalid(127, "streams-65", "3.5.1", "R3.5-e", nncodec.FormatError, "a chain with 65 empty raw streams")
+def _():
+    return container({"t": chain(3, (0,), [(RAW, 3, 0, 0, b"")] * 65)})
+
+
+@invalid(128, "stages-0", "3.5.1", "R3.5-f", nncodec.FormatError, "Stage_Count 0")
+def _():
+    return _one_byte_tensor(stages=())[0]
+
+
+@invalid(129, "stages-17", "3.5.1", "R3.5-f", nncodec.FormatError, "Stage_Count 17")
+def _():
+    return _one_byte_tensor(stages=(DENSE,) * 17)[0]
+
+
+@invalid(130, "align-log2-13", "3.5.1", "R3.5-g", nncodec.FormatError, "Align_Log2 13")
+def _():
+    blob = container({"t": chain(3, (1,), [(RAW, 3, 0, 1, b"\x01")])})
+    return patch(blob, directory_offset(blob, bytes((RAW, 3, 0, 1, 1))) + 2, b"\x0d")
+
+
+@invalid(131, "stream-crc", "3.5.1", "R3.5-h", nncodec.ChecksumError, "a stored byte changed after the CRC was taken")
+def _():
+    blob, offset = _padded()
+    return blob[:offset] + b"\xff" + blob[offset + 1:]
+
+
+@invalid(132, "children-0", "3.5.2", "R3.5-j", nncodec.FormatError, "a composite with Child_Count 0")
+def _():
+    return container({"c": composite(3, (0,), CONCAT, [])})
+
+
+@invalid(133, "children-4097", "3.5.2", "R3.5-j", nncodec.FormatError,
+         "a concat of 4097 empty chunks (Child_Count 4097)")
+def _():
+    return container({"c": composite(3, (0,), CONCAT, [chain(3, (0,), [(RAW, 3, 0, 0, b"")])] * 4097)})
+
+
+@invalid(134, "concat-extents", "3.5.2", "R3.5-k", nncodec.InconsistentError,
+         "concat parts of 2 and 2 rows under a node of 5 rows")
+def _():
+    part = dense_raw(np.ones((2, 3), dtype=np.float32))
+    return container({"c": composite(12, (5, 3), CONCAT, [part, part])})
+
+
+@invalid(135, "combine-unknown", "3.5.2", "R3.5-k", nncodec.UnsupportedFeatureError, "Combine 255")
+def _():
+    part = dense_raw(np.ones((2, 3), dtype=np.float32))
+    return container({"c": composite(12, (2, 3), 255, [part, part])})
+
+
+@invalid(136, "sum-integer", "3.5.2", "R3.5-k", nncodec.InconsistentError, "a sum composite of int32 parts")
+def _():
+    part = dense_raw(np.ones((2, 2), dtype=np.int32))
+    return container({"c": composite(6, (2, 2), SUM, [part, part])})
+
+
+@invalid(137, "product-inner", "3.5.2", "R3.5-k", nncodec.InconsistentError,
+         "a product of (2, 3) and (2, 3) factors (inner extents differ)")
+def _():
+    part = dense_raw(np.ones((2, 3), dtype=np.float32))
+    return container({"c": composite(12, (2, 3), PRODUCT, [part, part])})
+
+
+# -- sections 3.7, 3.8 ----------------------------------------------------------------------------------------
+
+@invalid(138, "bool-byte-raw", "3.7", "R3.7-a", nncodec.InconsistentError, "a raw bool stream holding 02")
+def _():
+    return container({"b": chain(1, (3,), [(RAW, 1, 6, 3, b"\x00\x01\x02")])})
+
+
+@invalid(139, "bool-byte-zstd", "3.7", "R3.7-a", nncodec.InconsistentError, "a zstd bool stream decoding to 02")
+def _():
+    return container({"b": chain(1, (3,), [(ZSTD, 1, 0, 3, zstd_frame(b"\x00\x01\x02"))])})
+
+
+@invalid(140, "elem-type-0", "3.7", "R3.7-b", nncodec.FormatError, "Elem_Type 0")
+def _():
+    blob = container({"t": chain(3, (1,), [(RAW, 3, 0, 1, b"\x01")])})
+    return patch(blob, directory_offset(blob, bytes((RAW, 3, 0, 1, 1))) + 1, b"\x00")
+
+
+@invalid(141, "coding-unknown", "3.8", "R3.8-a", nncodec.UnsupportedFeatureError, "Coding 255")
+def _():
+    return container({"t": chain(3, (1,), [(255, 3, 0, 1, b"\x01")])})
+
+
+# -- section 4 ------------------------------------------------------------------------------------------------
+
+@invalid(142, "stage-unknown", "4", "R4-a", nncodec.UnsupportedFeatureError, "Stage_Id 255")
+def _():
+    return _one_byte_tensor(stages=(Stage(255),))[0]
+
+
+@invalid(143, "layout-twice", "4", "R4-b", nncodec.InconsistentError, "dense, then dense again")
+def _():
+    return _one_byte_tensor(stages=(DENSE, DENSE))[0]
+
+
+@invalid(144, "dense-params", "4.1", "R4.1-a", nncodec.FormatError, "dense with one params byte")
+def _():
+    return _one_byte_tensor(stages=(Stage(1, b"\x00"),))[0]
+
+
+@invalid(145, "dense-two-streams", "4.1", "R4.1-b", nncodec.InconsistentError, "dense over two streams")
+def _():
+    return container({"t": chain(3, (1,), [(RAW, 3, 6, 1, b"\x01"), (RAW, 3, 6, 1, b"\x02")])})
+
+
+@invalid(146, "dense-count", "4.1", "R4.1-b", nncodec.InconsistentError,
+         "a stream of 3 elements under a node of 4")
+def _():
+    return container({"t": chain(3, (4,), [(RAW, 3, 6, 3, b"\x01\x02\x03")])})
+
+
+@invalid(147, "dense-elem-type", "4.1", "R4.1-b", nncodec.InconsistentError,
+         "an int8 stream under a uint8 node")
+def _():
+    return container({"t": chain(3, (2,), [(RAW, 2, 6, 2, b"\x01\x02")])})
+
+
+# -- section 5 ------------------------------------------------------------------------------------------------
+
+@invalid(148, "raw-length", "5.1", "R5.1-a", nncodec.InconsistentError,
+         "a raw stream of 4 float32 elements stored in 15 bytes")
+def _():
+    return container({"t": chain(12, (4,), [(RAW, 12, 6, 4, bytes(15))])})
+
+
+def _zstd_u8(frame, count=4):
+    return container({"z": chain(3, (count,), [(ZSTD, 3, 0, count, frame)])})
+
+
+@invalid(149, "zstd-not-a-frame", "5.2", "R5.2-a", nncodec.FormatError, "a zstd stream without the frame magic")
+def _():
+    return _zstd_u8(b"not a zstd frame")
+
+
+@invalid(150, "zstd-dictionary", "5.2", "R5.2-a", nncodec.FormatError, "a zstd frame naming dictionary 7")
+def _():
+    return _zstd_u8(zstd_frame(b"abcd", dict_id=7))
+
+
+@invalid(151, "zstd-no-content-size", "5.2", "R5.2-b", nncodec.InconsistentError,
+         "a zstd frame without Frame_Content_Size")
+def _():
+    return _zstd_u8(zstd_frame(b"abcd", single_segment=False))
+
+
+@invalid(152, "zstd-content-size", "5.2", "R5.2-b", nncodec.InconsistentError,
+         "a zstd frame declaring 5 bytes for 4 uint8 elements")
+def _():
+    return _zstd_u8(zstd_frame(b"abcde"))
+
+
+@invalid(153, "zstd-extra-bytes", "5.2", "R5.2-c", nncodec.FormatError, "one byte after the zstd frame")
+def _():
+    return _zstd_u8(zstd_frame(b"abcd") + b"\x00")
+
+
+@invalid(154, "zstd-size-mismatch", "5.2", "R5.2-c", nncodec.FormatError,
+         "a frame declaring 4 bytes whose block holds 8")
+def _():
+    return _zstd_u8(zstd_frame(b"abcdefgh", content_size=4))
+
+
+@invalid(155, "zstd-shuffle-content-size", "5.4", "R5.2-b", nncodec.InconsistentError,
+         "a zstd-shuffle frame declaring 6 bytes for 2 float32 elements")
+def _():
+    return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(6)))])})
+
+
+@invalid(156, "zstd-shuffle-extra-bytes", "5.4", "R5.2-c", nncodec.FormatError,
+         "two bytes after a zstd-shuffle frame")
+def _():
+    return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(8)) + b"\x00\x00")])})
+
+
+# -- 160-189: reserved for R5.3-* (huffman.md, cabac.md) --------------------------------------------------------
+
+
+# -- section 6 ------------------------------------------------------------------------------------------------
+
+@invalid(190, "limit-expansion", "6", "R6", nncodec.LimitExceededError,
+         "a valid zstd stream of 2^25 zero bytes in ~1 KB: over max_expansion * Stored_Length + expansion_slack")
+def _():
+    frame = zstandard.ZstdCompressor(level=3, write_content_size=True, write_checksum=False).compress(bytes(1 << 25))
+    return _zstd_u8(frame, count=1 << 25)
+
+
+# -- output ---------------------------------------------------------------------------------------------------
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def array_bytes(array):
+    """The bytes a decoded array's sha256 is taken over: its elements, C order, little-endian."""
+    code, values = as_array(array)
+    return np.ascontiguousarray(values).tobytes()
+
+
+def toml_str(text):
+    """A TOML basic string."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def toml_key(key):
+    """A bare TOML key when it is one, else a quoted one."""
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else toml_str(key)
+
+
+def toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def write_npz(path, arrays):
+    """Expected arrays as ``t0, t1, ...`` in directory order (bfloat16 as its uint16 bits); no pickle."""
+    stored = {}
+    for i, value in enumerate(arrays.values()):
+        _, values = as_array(value)  # BFloat16 comes back as its uint16 bits
+        stored[f"t{i}"] = values
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **stored)
+    path.write_bytes(_deterministic_zip(buffer.getvalue()))
+
+
+def _deterministic_zip(data):
+    """Rewrite a zip with fixed timestamps so the .npz bytes do not depend on the clock."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def main():
+    entries = []
+    for folder in ("valid", "invalid"):
+        target = HERE / folder
+        target.mkdir(exist_ok=True)
+        for old in target.iterdir():
+            if old.suffix in (".nnc", ".npz"):
+                old.unlink()
+    blobs = {}
+    for spec in VALID:
+        blob, arrays = spec["make"]()
+        stem = f"{spec['number']:03d}-{spec['name']}"
+        decoded = nncodec.decode(blob)
+        if not isinstance(decoded, dict):
+            decoded = {"": decoded}
+        assert list(decoded) == list(arrays), stem
+        rows = []
+        for i, (name, expected) in enumerate(arrays.items()):
+            code, values = as_array(expected)
+            got = decoded[name]
+            assert array_bytes(got) == values.tobytes() and got.shape == values.shape, f"{stem}: {name}"
+            rows.append({"name": name, "key": f"t{i}", "dtype": DTYPE_NAMES[code], "shape": list(values.shape),
+                         "sha256": sha256(values.tobytes())})
+        (HERE / "valid" / f"{stem}.nnc").write_bytes(blob)
+        write_npz(HERE / "valid" / f"{stem}.npz", arrays)
+        blobs[stem] = blob
+        entry = {"file": f"valid/{stem}.nnc", "section": spec["section"], "rule": "", "expect": "ok",
+                 "sha256": sha256(blob), "description": spec["description"],
+                 "encoder": "nncodec.encode" if spec["encode"] else "records"}
+        if spec["encode"]:
+            entry["encode"] = spec["encode"]
+        entry["arrays"] = rows
+        entries.append(entry)
+    for spec in INVALID:
+        blob = spec["make"]()
+        stem = f"{spec['number']:03d}-{spec['name']}"
+        try:
+            nncodec.decode(blob)
+        except nncodec.DecodeError as exc:
+            assert type(exc).__name__ == spec["error"] and f"[{spec['rule']}]" in str(exc), (stem, exc)
+        else:
+            raise AssertionError(f"{stem} decodes")
+        (HERE / "invalid" / f"{stem}.nnc").write_bytes(blob)
+        entries.append({"file": f"invalid/{stem}.nnc", "section": spec["section"], "rule": spec["rule"],
+                        "expect": spec["error"], "sha256": sha256(blob), "description": spec["description"]})
+    write_manifest(entries)
+    (ROOT / "spec" / "worked-example.md").write_text(worked_example.render(blobs), encoding="utf-8")
+    print(f"wrote {len(VALID)} valid and {len(INVALID)} invalid vectors, manifest.toml and worked-example.md")
+
+
+def write_manifest(entries):
+    lines = [
+        "# Golden vectors of spec/nncodec-format.md. Generated by make_vectors.py; do not edit by hand.",
+        "#",
+        "# One [[vector]] per file. expect = \"ok\" or the nncodec.errors class a decoder must raise (with the",
+        "# rule id in its message). Valid vectors list their arrays (npz key, dtype, shape, sha256 of the",
+        "# little-endian C-order element bytes). encoder = \"nncodec.encode\" vectors are reproduced byte for byte",
+        "# by nncodec.encode(arrays, **encode) (single_array = true: the one array itself); zstd-coded ones only",
+        "# with the libzstd version below.",
+        "",
+        f"zstd_version = {toml_str('.'.join(map(str, zstandard.ZSTD_VERSION)))}",
+        "",
+    ]
+    for entry in entries:
+        lines.append("[[vector]]")
+        for key, value in entry.items():
+            lines.append(f"{key} = {toml_value(value)}")
+        lines.append("")
+    (HERE / "manifest.toml").write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
