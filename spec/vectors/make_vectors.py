@@ -324,6 +324,16 @@ def _():
     return encoded(arrays, compress="zstd-shuffle", zstd_level=19)
 
 
+@valid(32, "sum-bfloat16", "3.5.2", "a sum composite in bfloat16 (exact: 1 + 0.5, 2 + 0.25, -0.5 + 4)")
+def _():
+    def bits(values):
+        return (np.array(values, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+    a, b = bits([1.0, 2.0, -0.5]), bits([0.5, 0.25, 4.0])
+    node = composite(11, (3,), SUM, [dense_raw(bf16(a)), dense_raw(bf16(b))])
+    return container({"bf": node}), {"bf": bf16(bits([1.5, 2.25, 3.5]))}
+
+
 # -- invalid vectors: section 2 ---------------------------------------------------------------------------------
 
 EMPTY = raw_container(b"\x00\x00")
@@ -741,7 +751,7 @@ def toml_value(value):
     raise TypeError(f"no TOML form for {value!r}")
 
 
-def write_npz(path, arrays):
+def npz_bytes(arrays):
     """Expected arrays as ``t0, t1, ...`` in directory order (bfloat16 as its uint16 bits); no pickle."""
     stored = {}
     for i, value in enumerate(arrays.values()):
@@ -749,7 +759,7 @@ def write_npz(path, arrays):
         stored[f"t{i}"] = values
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **stored)
-    path.write_bytes(_deterministic_zip(buffer.getvalue()))
+    return _deterministic_zip(buffer.getvalue())
 
 
 def _deterministic_zip(data):
@@ -764,14 +774,8 @@ def _deterministic_zip(data):
 
 
 def main():
-    entries = []
-    for folder in ("valid", "invalid"):
-        target = HERE / folder
-        target.mkdir(exist_ok=True)
-        for old in target.iterdir():
-            if old.suffix in (".nnc", ".npz"):
-                old.unlink()
-    blobs = {}
+    """Build and check every vector in memory, then replace the files (nothing is written if a check fails)."""
+    entries, files, blobs = [], {}, {}
     for spec in VALID:
         blob, arrays = spec["make"]()
         stem = f"{spec['number']:03d}-{spec['name']}"
@@ -786,8 +790,8 @@ def main():
             assert array_bytes(got) == values.tobytes() and got.shape == values.shape, f"{stem}: {name}"
             rows.append({"name": name, "key": f"t{i}", "dtype": DTYPE_NAMES[code], "shape": list(values.shape),
                          "sha256": sha256(values.tobytes())})
-        (HERE / "valid" / f"{stem}.nnc").write_bytes(blob)
-        write_npz(HERE / "valid" / f"{stem}.npz", arrays)
+        files[f"valid/{stem}.nnc"] = blob
+        files[f"valid/{stem}.npz"] = npz_bytes(arrays)
         blobs[stem] = blob
         entry = {"file": f"valid/{stem}.nnc", "section": spec["section"], "rule": "", "expect": "ok",
                  "sha256": sha256(blob), "description": spec["description"],
@@ -805,11 +809,19 @@ def main():
             assert type(exc).__name__ == spec["error"] and f"[{spec['rule']}]" in str(exc), (stem, exc)
         else:
             raise AssertionError(f"{stem} decodes")
-        (HERE / "invalid" / f"{stem}.nnc").write_bytes(blob)
+        files[f"invalid/{stem}.nnc"] = blob
         entries.append({"file": f"invalid/{stem}.nnc", "section": spec["section"], "rule": spec["rule"],
                         "expect": spec["error"], "sha256": sha256(blob), "description": spec["description"]})
+    example = worked_example.render(blobs)
+    for folder in ("valid", "invalid"):
+        (HERE / folder).mkdir(exist_ok=True)
+        for old in (HERE / folder).iterdir():
+            if old.suffix in (".nnc", ".npz"):
+                old.unlink()
+    for name, data in files.items():
+        (HERE / name).write_bytes(data)
     write_manifest(entries)
-    (ROOT / "spec" / "worked-example.md").write_text(worked_example.render(blobs), encoding="utf-8")
+    (ROOT / "spec" / "worked-example.md").write_text(example, encoding="utf-8")
     print(f"wrote {len(VALID)} valid and {len(INVALID)} invalid vectors, manifest.toml and worked-example.md")
 
 
