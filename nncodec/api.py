@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from . import _backend
 from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
-from .encoder import StreamCodings, tensor_node, with_stream_facts
+from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
 from .errors import EncodeError
 from .limits import DEFAULT_LIMITS
@@ -39,18 +39,29 @@ def _normalise_weights(weights):
     return out, single
 
 
-def encode(weights, *, compress="none", entropy=None, metadata=None, chunk_elements=None, zstd_level=9,
-           backend=None):
+def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
+           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
-    compress: coding of float streams: ``"none"`` (raw, memory-mappable), ``"zstd"``, ``"zstd-shuffle"`` (zstd over
-      byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
-    entropy: coding of integer streams: ``"raw"``, ``"zstd"``, ``"huffman"``, ``"cabac"`` or ``"auto"`` (the
-      smallest); default: follow ``compress`` (``"none"`` -> raw, anything else -> ``"auto"``).
-    Either may be a mapping of tensor name -> choice (missing names get the default).
+    Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
+    quantize: a quantizer spec (``"uniform:bits=8"``, ``"uniform:step=0.01,axis=0"``, ``"uniform:sqnr=40"``,
+      ``"kmeans:k=32"``, ``"log:bits=4"``, ``"binary"``, ``"ternary"``), a ``nncodec.quant.Quantizer``, or a
+      mapping of fnmatch patterns to those (first match wins; ``"*"`` is the default).
+    prune: a pruning spec (``"magnitude:0.9"``, ``"magnitude:0.8,scope=global"``, ``"std:quality=0.7"``,
+      ``"rows:0.25"``) or a callable ``masks(weights) -> {name: bool mask}``; pruned weights become exact zeros.
+    lossless: fnmatch patterns of tensors kept bit-exact whatever else is asked.
+    keep_small: tensors with fewer elements than this, or fewer than 2 dimensions, stay lossless unless a
+      quantize mapping names them explicitly (biases, norms).
+    cast: ``"float16"`` or ``"bfloat16"`` (or a pattern mapping): store unquantized float32/64 tensors narrowed.
+    importance: {name: array of the weight's shape}: per-weight importance for quantizers that use it.
+    Codings:
+    entropy: coding of integer streams (levels, indices, integer tensors): ``"raw"``, ``"zstd"``, ``"huffman"``,
+      ``"cabac"`` or ``"auto"`` (the smallest); default: raw for lossless tensors when ``compress="none"``,
+      else ``"auto"``. May be a mapping of tensor name -> choice.
+    compress: coding of float streams: ``"none"`` (raw, memory-mappable), ``"zstd"``, ``"zstd-shuffle"`` (zstd
+      over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
     metadata: a str -> str mapping stored in the container.
-    chunk_elements: split tensors larger than this along axis 0 into independently coded chunks.
-    The result is lossless for every supported dtype; decode gives native little-endian C-contiguous arrays.
+    chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -60,10 +71,13 @@ def encode(weights, *, compress="none", entropy=None, metadata=None, chunk_eleme
             raise EncodeError(f"metadata must map str to str, got {key!r}: {value!r}")
     if single:
         meta[SINGLE_ARRAY_KEY] = "true"
+    plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)
     records = []
     for name, (code, array) in tensors.items():
-        codings = StreamCodings.for_tensor(name, compress, entropy, zstd_level, backend)
-        node, pending = tensor_node(code, array, codings, chunk_elements)
+        lossy = name in plan.quantizers
+        codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
+                                           zstd_level, backend)
+        node, pending = plan.node(name, code, array, codings, chunk_elements)
         records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)

@@ -185,31 +185,42 @@ class Container:
         parts = [self._decode_node(child, name) for child in node.body.children]
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)
-        if node.body.combine == SUM:
-            out = parts[0].copy()
-            for part in parts[1:]:
-                out += part
-            return out
-        left, right = parts
-        product = np.matmul(left.astype(np.float64), right.astype(np.float64))
-        return product.astype(parts[0].dtype).reshape(node.shape)
+        # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
+        # floating-point warnings are silenced (a caller's warnings-as-errors filter must not turn them into crashes)
+        with np.errstate(all="ignore"):
+            if node.body.combine == SUM:
+                out = parts[0].copy()
+                for part in parts[1:]:
+                    out += part
+                return out
+            left, right = parts
+            product = np.matmul(left.astype(np.float64), right.astype(np.float64))
+            return product.astype(parts[0].dtype).reshape(node.shape)
 
     def _decode_chain(self, node, name):
+        """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
         chain = node.body
         layout = stage_by_id(chain.stages[0].stage_id)
         if layout.kind != "layout":
             raise InconsistentError(f"[R4-b] tensor {name!r}: first stage {layout.name} is not a layout")
-        transforms = [stage_by_id(s.stage_id) for s in chain.stages[1:]]
-        for t in transforms:
-            if t.kind == "layout":
-                raise InconsistentError(f"[R4-b] tensor {name!r}: layout {t.name} after the first stage")
         codings = [coding_by_id(s.coding) for s in chain.streams]
-        layout.check(node, chain.stages[0].params, chain.streams)
+        code = layout.check(node, chain.stages[0].params, chain.streams)
+        plan = []
+        for stage in chain.stages[1:]:
+            transform = stage_by_id(stage.stage_id)
+            if transform.kind == "layout":
+                raise InconsistentError(f"[R4-b] tensor {name!r}: layout {transform.name} after the first stage")
+            out_code, parsed = transform.parse(node, stage.params, code)
+            plan.append((transform, parsed, out_code))
+            code = out_code
+        if code != node.dtype:
+            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produces {DTYPE_NAMES[code]}, "
+                                    f"the node declares {DTYPE_NAMES[node.dtype]}")
         arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                   for coding, s in zip(codings, chain.streams)]
         array = layout.decode(node, chain.stages[0].params, arrays)
-        for stage, t in zip(chain.stages[1:], transforms):
-            array = t.decode(node, stage.params, array)
+        for transform, parsed, out_code in plan:
+            array = transform.decode(node, parsed, array, out_code, self.backend)
         if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
                                     f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")

@@ -4,9 +4,13 @@ The container writer (``container.write_container``) only assembles bytes; every
 represented lives here.
 """
 
+import fnmatch
 from collections.abc import Mapping
 
+import numpy as np
+
 from .container import PendingStream, crc32
+from .dtypes import code_of
 from .errors import EncodeError
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
 from .stages import CODINGS, coding_by_name, stage_by_name
@@ -126,3 +130,115 @@ def with_stream_facts(record, pending):
         return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fill(c) for c in node.body.children)))
 
     return TensorRecord(record.name, fill(record.node))
+
+
+# -- lossy front end (spec 4.2 to 4.4) ---------------------------------------------------------------------------
+
+FLOAT_OUT_CODES = (10, 12, 13)  # transform outputs (spec 4); bfloat16 tensors decode as float32 when quantized
+CAST_CHOICES = {"float16": 10, "bfloat16": 11}
+
+
+def smallest_int_dtype(levels):
+    """The narrowest integer dtype holding every level (unsigned when none is negative)."""
+    lo, hi = (int(levels.min()), int(levels.max())) if levels.size else (0, 0)
+    kinds = ("<u1", "<u2", "<u4", "<u8") if lo >= 0 else ("<i1", "<i2", "<i4", "<i8")
+    for name in kinds:
+        info = np.iinfo(name)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(name)
+    return np.dtype("<i8")
+
+
+def quantized_node(code, quantized, codings):
+    """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform or codebook stage."""
+    out_code = code if code in FLOAT_OUT_CODES else 12
+    levels = quantized.levels.astype(smallest_int_dtype(quantized.levels))
+    if quantized.kind == "uniform":
+        transform = stage_by_name("uniform").stage(out_code, quantized.steps, quantized.axis)
+    else:
+        transform = stage_by_name("codebook").stage(out_code, quantized.codebook)
+    return chain_node(out_code, levels, codings, (transform,), elem_code=code_of(levels.dtype))
+
+
+def cast_node(code, array, target, codings):
+    """Store a float tensor as float16 or bfloat16 (lossy, round to nearest even) plus a widening cast stage."""
+    target_code = CAST_CHOICES[target]
+    if target_code == 10:
+        narrow = array.astype("<f2")
+    else:  # bfloat16: round the float32 bits to their upper half, nearest even; NaNs stay quiet NaNs
+        bits = array.astype("<f4").view(np.uint32).astype(np.uint64)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+        nan = np.isnan(array)
+        rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+        narrow = rounded
+    widened = 13 if code == 13 else 12
+    node, pending = chain_node(widened, narrow, codings, (stage_by_name("cast").stage(widened),),
+                               elem_code=target_code)
+    return node, pending
+
+
+def lookup(option, name):
+    """The value ``option`` gives tensor ``name``: the option itself, or for a mapping of fnmatch patterns the
+    value of the first pattern that matches (``None`` if none does). Returns (value, explicit), where explicit
+    says a pattern other than ``"*"`` chose it."""
+    if not isinstance(option, Mapping):
+        return option, False
+    for pattern, value in option.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return value, pattern != "*"
+    return None, False
+
+
+def as_float64(code, array):
+    """float64 values of a float tensor (bfloat16 may arrive as uint16 bit patterns)."""
+    if code == 11 and array.dtype == np.uint16:
+        return (array.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return array.astype(np.float64)
+
+
+class LossyPlan:
+    """Decides, per tensor, whether it is quantized, pruned, cast or kept lossless (see ``nncodec.encode``)."""
+
+    def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance):
+        from .quant import parse_prune, parse_quantizer
+        self.quantize, self.cast, self.importance = quantize, cast, importance or {}
+        self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
+        self.keep_small = keep_small
+        self._parse_quantizer = parse_quantizer
+        self.quantizers = {}
+        for name, (code, array) in tensors.items():
+            if code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
+                continue
+            spec, explicit = lookup(quantize, name)
+            small = array.ndim < 2 or array.size < keep_small
+            if spec is not None and (explicit or not small):
+                self.quantizers[name] = parse_quantizer(spec)
+        self.masks = {}
+        if prune is not None:
+            pruner = prune if callable(prune) else parse_prune(prune)
+            eligible = {n: as_float64(*tensors[n]) for n in self.quantizers} or {
+                n: as_float64(c, a) for n, (c, a) in tensors.items()
+                if c in (10, 11, 12, 13) and a.ndim >= 2 and a.size >= keep_small
+                and not any(fnmatch.fnmatchcase(n, p) for p in self.lossless)}
+            self.masks = pruner(eligible) if eligible else {}
+
+    def node(self, name, code, array, codings, chunk_elements):
+        """(node, pending streams) for one tensor."""
+        quantizer = self.quantizers.get(name)
+        mask = self.masks.get(name)
+        if quantizer is not None:
+            importance = self.importance.get(name)
+            if importance is not None:
+                importance = np.asarray(importance, dtype=np.float64)
+                if importance.shape != array.shape:
+                    raise EncodeError(f"tensor {name!r}: importance shape {importance.shape} != {array.shape}")
+            quantized = quantizer.quantize(as_float64(code, array), mask=mask, importance=importance)
+            return quantized_node(code, quantized, codings)
+        if mask is not None:
+            array = np.where(mask, array, np.zeros((), array.dtype))
+        target, _ = lookup(self.cast, name)
+        if target is not None and code in (12, 13) and not any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
+            if target not in CAST_CHOICES:
+                raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
+            return cast_node(code, array, target, codings)
+        return tensor_node(code, array, codings, chunk_elements)

@@ -1,14 +1,19 @@
 """Stage and coding registries: identifiers of spec 3.8 and section 4 mapped to their implementations."""
 
 from ..errors import UnknownStageError, UnsupportedFeatureError
+from .cabac import CabacCoding
+from .cast import WideningCast
+from .codebook import CodebookLookup
 from .dense import DenseLayout
+from .huffman import HuffmanCoding
 from .raw import RawCoding
+from .uniform import UniformDequant
 from .zstd import ShuffledZstdCoding, ZstdCoding
 
 __all__ = ["coding_by_id", "coding_by_name", "stage_by_id", "stage_by_name", "CODINGS", "STAGES"]
 
-CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding())}
-STAGES = {s.stage_id: s for s in (DenseLayout(),)}
+CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding(), HuffmanCoding(), CabacCoding())}
+STAGES = {s.stage_id: s for s in (DenseLayout(), UniformDequant(), CodebookLookup(), WideningCast())}
 
 
 def coding_by_id(coding_id):

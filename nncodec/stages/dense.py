@@ -14,15 +14,16 @@ class DenseLayout:
         return b"", [array.reshape(-1)]
 
     def check(self, node, params, streams):
-        """Validate the chain's declaration before anything is decoded (spec 4.1)."""
+        """Validate the declaration before anything is decoded (spec 4.1); returns the output element type."""
         if params:
             raise FormatError(f"[R4.1-a] dense params must be empty, found {len(params)} bytes")
         if len(streams) != 1:
             raise InconsistentError(f"[R4.1-b] dense takes exactly 1 stream, found {len(streams)}")
         s = streams[0]
-        if s.count != node_elements(node.shape) or s.elem_type != node.dtype:
-            raise InconsistentError(f"[R4.1-b] dense stream holds {s.count} elements of type {s.elem_type}; "
-                                    f"the node needs {node_elements(node.shape)} of type {node.dtype}")
+        if s.count != node_elements(node.shape):
+            raise InconsistentError(f"[R4.1-b] dense stream holds {s.count} elements, "
+                                    f"the node needs {node_elements(node.shape)}")
+        return s.elem_type
 
     def decode(self, node, params, arrays):
         return arrays[0].reshape(node.shape)
