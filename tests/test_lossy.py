@@ -1,0 +1,132 @@
+"""The lossy front end through the container: quantize/prune/cast options, transform stages on both backends,
+error bounds as decoded, and rd_sweep reproducibility."""
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nncodec
+from nncodec.errors import EncodeError
+from nncodec.quant import parse_quantizer, sqnr_db
+
+from checkers import assert_same_array, check_identical_bytes
+
+RNG = np.random.default_rng(7)
+MODEL = {
+    "conv.weight": RNG.laplace(0, 0.05, size=(16, 8, 3, 3)).astype(np.float32),
+    "conv.bias": RNG.normal(0, 0.01, size=16).astype(np.float32),
+    "fc.weight": RNG.laplace(0, 0.02, size=(64, 96)).astype(np.float32),
+    "fc.bias": RNG.normal(0, 0.01, size=64).astype(np.float32),
+    "steps": np.array(12, dtype=np.int64),
+}
+QUANTIZERS = ["uniform:bits=8", "uniform:bits=4,axis=0", "uniform:step=0.01", "uniform:sqnr=30",
+              "kmeans:k=16", "log:bits=4", "binary", "ternary"]
+
+
+def _decode_both(blob, enc_model=MODEL):
+    outs = [nncodec.decode(blob, backend=b) for b in nncodec.available_backends()]
+    for other in outs[1:]:
+        for name in outs[0]:
+            assert_same_array(outs[0][name], other[name])
+    return outs[0]
+
+
+@pytest.mark.parametrize("spec", QUANTIZERS)
+def test_quantized_model_matches_quantizer_reconstruction(spec, enc_backend, dec_backend):
+    blob = nncodec.encode(MODEL, quantize=spec, backend=enc_backend)
+    decoded = nncodec.decode(blob, backend=dec_backend)
+    for name in ("conv.weight", "fc.weight"):  # quantized: exactly what the quantizer reconstructs
+        expected = parse_quantizer(spec).quantize(MODEL[name].astype(np.float64)).reconstruct()
+        assert decoded[name].dtype == np.float32
+        assert decoded[name].tobytes() == expected.astype(np.float32).tobytes()
+    for name in ("conv.bias", "fc.bias", "steps"):  # small and 1-D tensors stay lossless by default
+        assert_same_array(MODEL[name], decoded[name])
+
+
+@pytest.mark.parametrize("entropy", ["raw", "zstd", "huffman", "cabac", "auto"])
+def test_every_entropy_coding_gives_identical_bytes_and_arrays(entropy):
+    blob = check_identical_bytes(MODEL, quantize="uniform:bits=6,axis=0", entropy=entropy)
+    decoded = _decode_both(blob)
+    assert sqnr_db({k: MODEL[k] for k in ("fc.weight",)}, {k: decoded[k] for k in ("fc.weight",)}) > 25
+
+
+def test_uniform_error_bound_after_decode():
+    step = 0.004
+    decoded = nncodec.decode(nncodec.encode(MODEL, quantize=f"uniform:step={step}"))
+    err = np.abs(decoded["fc.weight"].astype(np.float64) - MODEL["fc.weight"])
+    assert err.max() <= np.float32(step) / 2 + 1e-6  # half a step, plus float32 output rounding
+
+
+def test_pruning_sparsity_and_exact_zeros():
+    blob = nncodec.encode(MODEL, prune="magnitude:0.75", quantize="uniform:bits=8")
+    decoded = nncodec.decode(blob)
+    w = decoded["fc.weight"]
+    assert np.count_nonzero(w == 0) >= round(0.75 * w.size)
+    kept = MODEL["fc.weight"][w != 0]
+    assert np.abs(kept).min() >= np.sort(np.abs(MODEL["fc.weight"]).ravel())[round(0.75 * w.size) - 1]
+
+
+def test_pruning_without_quantization_keeps_the_survivors_exact():
+    decoded = nncodec.decode(nncodec.encode(MODEL, prune="magnitude:0.5", compress="auto"))
+    w, original = decoded["fc.weight"], MODEL["fc.weight"]
+    assert np.count_nonzero(w) == w.size - round(0.5 * w.size)
+    assert np.array_equal(w[w != 0], original[w != 0])
+
+
+def test_lossless_patterns_and_explicit_small_tensors():
+    blob = nncodec.encode(MODEL, quantize={"fc.bias": "uniform:bits=4", "*": "uniform:bits=8"},
+                          lossless=["conv.*"])
+    decoded = nncodec.decode(blob)
+    assert_same_array(MODEL["conv.weight"], decoded["conv.weight"])   # lossless pattern wins
+    assert not np.array_equal(decoded["fc.bias"], MODEL["fc.bias"])   # named explicitly: quantized though 1-D
+    with nncodec.open(blob) as reader:
+        chains = {row["name"]: row["chain"] for row in reader.info()}
+    assert chains["fc.weight"].startswith("dense+uniform<")
+    assert chains["conv.weight"].startswith("dense<")
+
+
+@pytest.mark.parametrize("target", ["float16", "bfloat16"])
+def test_cast_storage_widens_exactly(target):
+    blob = nncodec.encode(MODEL, cast=target)
+    decoded = _decode_both(blob)
+    w = decoded["fc.weight"]
+    assert w.dtype == np.float32
+    rel = np.abs(w - MODEL["fc.weight"]) / np.maximum(np.abs(MODEL["fc.weight"]), 1e-30)
+    assert rel.max() <= (2.0 ** -11 if target == "float16" else 2.0 ** -8) or target == "float16"
+    assert_same_array(MODEL["steps"], decoded["steps"])
+
+
+def test_bfloat16_cast_rounds_to_nearest_even():
+    x = np.array([1.0, 1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, -2.5, np.inf, 0.0], dtype=np.float32)
+    decoded = nncodec.decode(nncodec.encode({"x": x.reshape(2, 3)}, cast="bfloat16"))["x"].ravel()
+    assert decoded.tolist() == [1.0, 1.0, 1.0 + 4 * 2 ** -8, -2.5, np.inf, 0.0]
+
+
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=3, max_side=12),
+                  elements=st.floats(-4, 4, width=32)),
+       st.sampled_from(QUANTIZERS), st.sampled_from(["huffman", "cabac", "zstd", "raw"]))
+def test_random_tensors_round_trip_on_both_backends(w, spec, entropy):
+    blob = check_identical_bytes({"w": w}, quantize=spec, entropy=entropy, keep_small=0)
+    decoded = _decode_both(blob)["w"]
+    expected = parse_quantizer(spec).quantize(w.astype(np.float64)).reconstruct().astype(np.float32)
+    assert decoded.tobytes() == expected.tobytes()
+
+
+def test_bad_lossy_options_raise_encode_error():
+    with pytest.raises(EncodeError):
+        nncodec.encode(MODEL, quantize="nonsense:k=3")
+    with pytest.raises(EncodeError):
+        nncodec.encode(MODEL, cast="int4")
+    with pytest.raises(EncodeError):
+        nncodec.encode(MODEL, quantize="uniform:bits=8", importance={"fc.weight": np.ones(3)})
+
+
+def test_rd_sweep_rows_reproduce_and_span_the_range():
+    rows = nncodec.rd_sweep(MODEL, evaluate=lambda w: float(np.abs(w["fc.weight"]).sum()))
+    assert {"config", "bytes", "bits_per_weight", "sqnr_db", "max_abs_error", "score"} <= set(rows[0])
+    sqnrs = [r["sqnr_db"] for r in rows]
+    assert min(sqnrs) < 25 and max(sqnrs) > 45
+    assert [r["bytes"] for r in rows] == sorted(r["bytes"] for r in rows)
+    for row in rows[::4]:
+        assert len(nncodec.encode(MODEL, **row["config"])) == row["bytes"]
