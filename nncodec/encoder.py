@@ -150,11 +150,11 @@ def smallest_int_dtype(levels):
 
 
 def quantized_node(code, quantized, codings):
-    """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform or codebook stage."""
+    """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform, dq or codebook stage."""
     out_code = code if code in FLOAT_OUT_CODES else 12
     levels = quantized.levels.astype(smallest_int_dtype(quantized.levels))
-    if quantized.kind == "uniform":
-        transform = stage_by_name("uniform").stage(out_code, quantized.steps, quantized.axis)
+    if quantized.kind in ("uniform", "dq"):
+        transform = stage_by_name(quantized.kind).stage(out_code, quantized.steps, quantized.axis)
     else:
         transform = stage_by_name("codebook").stage(out_code, quantized.codebook)
     return chain_node(out_code, levels, codings, (transform,), elem_code=code_of(levels.dtype))

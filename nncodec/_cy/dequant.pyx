@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import InconsistentError
 
-__all__ = ["uniform", "codebook"]
+__all__ = ["uniform", "codebook", "dependent"]
 
 ctypedef fused level_t:
     int8_t
@@ -108,3 +108,41 @@ def _run_g(const level_t[::1] idx, const double[::1] table, double[::1] out):
     with nogil:
         bad = _gather(idx, table, out)
     return bad
+
+
+cdef int _dependent(const int64_t[::1] lv, int64_t[::1] out) noexcept nogil:
+    # spec 4.5: four states, Q0 = 2k, Q1 = 2k - sgn(k); next = TRANSITION[state][k & 1].
+    # Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
+    cdef int state = 0
+    cdef Py_ssize_t i
+    cdef int64_t k
+    cdef int64_t bound = (<int64_t>1) << 62
+    cdef int trans[4][2]
+    trans[0][0] = 0; trans[0][1] = 2
+    trans[1][0] = 2; trans[1][1] = 0
+    trans[2][0] = 1; trans[2][1] = 3
+    trans[3][0] = 3; trans[3][1] = 1
+    for i in range(lv.shape[0]):
+        k = lv[i]
+        if k >= bound or k <= -bound:
+            return 1
+        if state < 2:
+            out[i] = 2 * k
+        else:
+            out[i] = 2 * k - (k > 0) + (k < 0)
+        state = trans[state][k & 1]
+    return 0
+
+
+def dependent(levels, steps, axis, out_dtype):
+    """Same contract as nncodec.reference.dequant.dependent."""
+    flat = np.ascontiguousarray(levels.reshape(-1), dtype=np.int64)
+    multiples = np.empty(flat.shape[0], dtype=np.int64)
+    cdef const int64_t[::1] lv = flat
+    cdef int64_t[::1] out = multiples
+    cdef int bad
+    with nogil:
+        bad = _dependent(lv, out)
+    if bad:
+        raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    return uniform(multiples.reshape(levels.shape), steps, axis, out_dtype)

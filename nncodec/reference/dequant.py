@@ -8,12 +8,12 @@ import numpy as np
 
 from ..errors import InconsistentError
 
-__all__ = ["uniform", "codebook"]
+__all__ = ["uniform", "codebook", "dependent"]
 
 
 def uniform(levels, steps, axis, out_dtype):
     """``round_out(float64(level) * float64(step))``, one step per tensor (axis None) or per index along axis."""
-    values = levels.astype(np.float64)
+    values = levels.astype(np.float64)  # exact for |level| < 2**53; larger ones round as binary64 does
     steps = steps.astype(np.float64)
     if axis is None:
         values *= steps[0]  # §4.2 one step for the whole tensor
@@ -29,3 +29,22 @@ def codebook(indices, entries, out_dtype):
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= entries.size):
         raise InconsistentError(f"[R4.3-c] codebook index outside 0..{entries.size - 1}")
     return entries.astype(np.float64)[indices].astype(out_dtype)
+
+
+TRANSITION = ((0, 2), (2, 0), (1, 3), (3, 1))  # §4.5 next state from (state, level parity)
+DQ_MAX_ABS_LEVEL = 2 ** 62
+
+
+def dependent(levels, steps, axis, out_dtype):
+    """Dependent dequantization (spec 4.5): ``m * step`` with ``m = 2k`` (states 0, 1) or ``2k - sgn(k)`` (2, 3).
+
+    A level with ``|k| >= 2**62`` (whose multiple would not fit in 64 bits) is an InconsistentError [R4.5-a]."""
+    flat = levels.reshape(-1).astype(np.int64)
+    if flat.size and int(np.abs(flat.astype(np.float64)).max()) >= DQ_MAX_ABS_LEVEL:
+        raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    multiples = np.empty(flat.size, dtype=np.int64)
+    state = 0  # §4.5 the machine starts in state 0 at the first element, C order
+    for i, k in enumerate(flat.tolist()):
+        multiples[i] = 2 * k if state < 2 else 2 * k - (k > 0) + (k < 0)
+        state = TRANSITION[state][k & 1]
+    return uniform(multiples.reshape(levels.shape), steps, axis, out_dtype)

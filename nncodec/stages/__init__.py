@@ -5,6 +5,7 @@ from .cabac import CabacCoding
 from .cast import WideningCast
 from .codebook import CodebookLookup
 from .dense import DenseLayout
+from .dq import DependentDequant
 from .huffman import HuffmanCoding
 from .raw import RawCoding
 from .uniform import UniformDequant
@@ -13,7 +14,8 @@ from .zstd import ShuffledZstdCoding, ZstdCoding
 __all__ = ["coding_by_id", "coding_by_name", "stage_by_id", "stage_by_name", "CODINGS", "STAGES"]
 
 CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding(), HuffmanCoding(), CabacCoding())}
-STAGES = {s.stage_id: s for s in (DenseLayout(), UniformDequant(), CodebookLookup(), WideningCast())}
+STAGES = {s.stage_id: s for s in (DenseLayout(), UniformDequant(), CodebookLookup(), WideningCast(),
+                                             DependentDequant())}
 
 
 def coding_by_id(coding_id):

@@ -1,0 +1,96 @@
+"""Dependent (trellis-coded) quantization, as NNR's ``dq_flag``: two interleaved quantizers on the grid of
+multiples of a step, chosen per weight by the four-state machine of spec 4.5, the level sequence found by a
+Viterbi search minimising ``(w - x)^2 / step^2 + lam * bits(k)`` (kernels ``reference/trellis.py`` and its Cython
+twin). The decoder (the ``dq`` stage) runs the state machine once, with no search."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _backend
+from ..errors import EncodeError
+from .base import Quantized, Quantizer, check_float, format_number, spec_value
+from .rate import level_bits
+from .rdoq import _broadcast_steps
+from .uniform import UniformQuantizer
+
+OPTIONS = ("step", "bits", "sqnr", "axis", "lam")
+RATE_PASSES = 2         # trellis searches, each with the rate model refitted on the previous levels
+SQNR_SAMPLE = 1 << 16   # weights (a strided sample) used to fit the step scale to an SQNR target
+SQNR_ITERATIONS = 10    # bisection steps on the scale, in [0.5, 2]
+MAX_ABS_QUOTIENT = 2.0 ** 52
+
+
+@dataclass(frozen=True)
+class DependentQuantizer(Quantizer, spec_name="dq"):
+    """Steps as :class:`UniformQuantizer` (``step``, ``bits`` or ``sqnr``, optional ``axis``) define the union grid;
+    ``lam`` weighs rate against normalised squared error. With ``sqnr``, the uniform steps are scaled by the
+    factor whose trellis result on a strided sample reaches the target."""
+
+    step: float | None = None
+    bits: int | None = None
+    sqnr: float | None = None
+    axis: int | None = None
+    lam: float = 0.1
+
+    def __post_init__(self):
+        self._uniform()
+        object.__setattr__(self, "lam", check_float(self.lam, "lam", 0.0))
+
+    def _uniform(self):
+        return UniformQuantizer(step=self.step, bits=self.bits, sqnr=self.sqnr, axis=self.axis)
+
+    def _quantize(self, w, mask, importance):
+        plain = self._uniform().quantize(w, mask=mask, importance=importance)
+        values = w if mask is None else np.where(mask, w, 0.0)
+        steps = self._fit_scale(values, plain) if self.sqnr is not None and w.size else plain.steps
+        grid = Quantized(plain.levels, "uniform", steps, plain.axis)
+        step = _broadcast_steps(grid).reshape(-1)
+        flat = values.reshape(-1)
+        if flat.size and np.max(np.abs(flat) / step) > MAX_ABS_QUOTIENT:
+            raise EncodeError("dq: the step is too small for these weights")
+        levels = self._search(flat, step).reshape(w.shape)
+        if mask is not None:  # a pruned weight must stay exactly 0: level 0 reconstructs to 0 in any state
+            levels = np.where(mask, levels, 0)
+        return Quantized(levels=levels, kind="dq", steps=steps, axis=plain.axis)
+
+    def _search(self, flat, step):
+        """Levels for the flat weights on the per-weight float64 steps, the rate model refitted each pass."""
+        search = _backend.kernels("trellis").trellis_levels
+        levels = np.rint(flat / (2 * step)).astype(np.int64)  # first rate model: Q0 alone
+        for _ in range(RATE_PASSES):
+            levels = search(flat, step, level_bits(levels), self.lam)
+        return levels
+
+    def _fit_scale(self, values, plain):
+        """float32 steps: the uniform SQNR steps times the largest scale in [0.5, 2] whose trellis result on a
+        strided sample reaches the target."""
+        flat = values.reshape(-1)
+        stride = max(1, flat.size // SQNR_SAMPLE)
+        sample = flat[::stride]
+        base = _broadcast_steps(plain).reshape(-1)[::stride]
+        multiples = _backend.kernels("dequant").dependent
+        signal = np.sum(sample * sample)
+        low, high = 0.5, 2.0
+        for _ in range(SQNR_ITERATIONS):
+            middle = (low * high) ** 0.5
+            step = (base * middle).astype(np.float32).astype(np.float64)
+            x = multiples(self._search(sample, step), np.ones(1, np.float32), None, np.float64) * step
+            noise = np.sum((sample - x) ** 2)
+            if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
+                low = middle
+            else:
+                high = middle
+        return (plain.steps.astype(np.float64) * low).astype(np.float32)
+
+    def config(self):
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS if getattr(self, name) is not None]
+        return "dq:" + ",".join(parts)
+
+    @classmethod
+    def from_options(cls, options, spec):
+        types = {"step": float, "bits": int, "sqnr": float, "axis": int, "lam": float}
+        values = {key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS}
+        if values["lam"] is None:
+            del values["lam"]
+        return cls(**values)
