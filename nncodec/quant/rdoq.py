@@ -1,6 +1,7 @@
 """Rate-distortion optimised uniform quantization (DeepCABAC, Wiedemann et al.): each level minimises
 ``importance * (w - k * step)^2 / step^2 + lam * bits(k)`` among the nearest level, the next one towards zero and
-0, with ``bits`` from the coder's estimated rate model (:mod:`nncodec.quant.rate`) refitted on the chosen levels.
+0 (``importance`` normalised to mean 1, so ``lam`` keeps its meaning), with ``bits`` from the coder's estimated
+rate model (:mod:`nncodec.quant.rate`) refitted on the chosen levels.
 The decoder sees plain uniform levels: RDOQ is an encoder choice only."""
 
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class RDOQuantizer(Quantizer, spec_name="rdoq"):
         if self.lam == 0 or not w.size:
             return plain
         step = _broadcast_steps(plain)
-        weight = np.ones_like(w) if importance is None else importance
+        weight = np.ones_like(w) if importance is None else importance / max(float(importance.mean()), 1e-300)
         nearest = plain.levels
         toward_zero = nearest - np.sign(nearest)
         candidates = np.stack([nearest, toward_zero, np.zeros_like(nearest)])

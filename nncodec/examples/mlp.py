@@ -1,0 +1,84 @@
+"""A small NumPy multilayer perceptron with deterministic training, for examples and benchmarks.
+
+``train_mlp(X, y, sizes)`` trains a ReLU MLP with softmax cross-entropy by Adam on minibatches; weights are stored
+as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch's Linear layout), and
+``predict(weights, X)`` runs it. No framework needed; the same seed gives the same weights.
+"""
+
+import numpy as np
+
+__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split"]
+
+
+def load_digits_split():
+    """scikit-learn's digits, X scaled to [0, 1], split 75/25 stratified with random_state=0."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    data = load_digits()
+    X = (data.data / 16.0).astype(np.float32)
+    return train_test_split(X, data.target, test_size=0.25, random_state=0, stratify=data.target)
+
+
+def _layers(weights):
+    n = len([k for k in weights if k.endswith(".weight")])
+    return [(weights[f"fc{i}.weight"], weights[f"fc{i}.bias"]) for i in range(1, n + 1)]
+
+
+def predict(weights, X):
+    """Class scores of the MLP ``weights`` for inputs ``X`` (float32 forward pass)."""
+    h = np.asarray(X, dtype=np.float32)
+    layers = _layers(weights)
+    for i, (w, b) in enumerate(layers):
+        h = h @ np.asarray(w, dtype=np.float32).T + np.asarray(b, dtype=np.float32)
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0)
+    return h
+
+
+def accuracy(weights, X, y):
+    return float(np.mean(np.argmax(predict(weights, X), axis=1) == y))
+
+
+def train_mlp(X, y, sizes=(64, 300, 100, 10), epochs=40, batch=64, lr=2e-3, seed=0):
+    """Weights of a ReLU MLP trained by Adam (He initialisation, softmax cross-entropy), deterministic."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"fc{i}.weight"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(np.float64)
+        params[f"fc{i}.bias"] = np.zeros(n_out)
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    X = np.asarray(X, dtype=np.float64)
+    onehot = np.eye(sizes[-1])[y]
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), batch):
+            idx = order[start:start + batch]
+            grads = _gradients(params, X[idx], onehot[idx], len(sizes) - 1)
+            step += 1
+            for k, g in grads.items():
+                m, v = moments[k]
+                m *= 0.9
+                m += 0.1 * g
+                v *= 0.999
+                v += 0.001 * g * g
+                params[k] -= lr * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
+    return {k: v.astype(np.float32) for k, v in params.items()}
+
+
+def _gradients(params, X, targets, depth):
+    activations = [X]
+    for i in range(1, depth + 1):
+        z = activations[-1] @ params[f"fc{i}.weight"].T + params[f"fc{i}.bias"]
+        activations.append(np.maximum(z, 0) if i < depth else z)
+    logits = activations[-1]
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    delta = (p - targets) / len(X)
+    grads = {}
+    for i in range(depth, 0, -1):
+        grads[f"fc{i}.weight"] = delta.T @ activations[i - 1]
+        grads[f"fc{i}.bias"] = delta.sum(axis=0)
+        if i > 1:
+            delta = (delta @ params[f"fc{i}.weight"]) * (activations[i - 1] > 0)
+    return grads
