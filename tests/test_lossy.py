@@ -166,3 +166,12 @@ def test_dependent_quantization_beats_uniform_at_equal_error():
     dependent = nncodec.encode(w, quantize="dq:sqnr=30", entropy="cabac")
     assert sqnr_db(w, nncodec.decode(dependent)) >= 29.8
     assert len(dependent) < len(uniform)
+
+
+@pytest.mark.parametrize("name", ["huffman", "cabac"])
+def test_coders_are_usable_at_stage_level(name, backend):
+    from nncodec.stages import coding_by_name
+    coding = coding_by_name(name)
+    values = np.array([0, 3, -2, 0, 0, 7, -40000], dtype=np.int32)
+    data = coding.encode(values, backend=backend)
+    assert_same_array(values, coding.decode_array(data, values.size, np.int32, backend=backend))

@@ -8,8 +8,10 @@ A concrete coding sets ``coding_id``, ``name`` and ``kernel`` (the kernel module
 import numpy as np
 
 from .. import _backend
-from ..dtypes import integer_range, is_integer_code, numpy_dtype
+from ..dtypes import code_of, integer_range, is_integer_code, numpy_dtype
 from ..errors import EncodeError, InconsistentError
+from ..limits import DEFAULT_LIMITS
+from ..records import Stream
 
 UINT64 = 9
 
@@ -46,3 +48,9 @@ class IntegerCoding:
         if values.size and (int(values.min()) < lo or int(values.max()) > hi):
             raise InconsistentError(f"[R5.3-b] {self.name} stream decodes values outside [{lo}, {hi}]")
         return values.astype(numpy_dtype(stream.elem_type), copy=False)
+
+    def decode_array(self, data, count, dtype=np.int64, limits=None, backend=None):
+        """Stage-level use without a container: ``count`` elements of ``dtype`` from the stored bytes ``data``."""
+        stream = Stream(self.coding_id, code_of(dtype), 0, count, len(data), 0)
+        (limits or DEFAULT_LIMITS).check("max_elements", count)
+        return self.decode(memoryview(data), stream, limits or DEFAULT_LIMITS, backend)
