@@ -174,31 +174,35 @@ def _quiet(fn, *args, **kwargs):
 
 def run_point(params, repeat, **compress_kwargs):
     """Compress/decompress `repeat` times; returns bitstream, reconstruction, times."""
-    enc_t, dec_t, bs, rec = [], [], None, None
+    enc_t, dec_t, enc_c, dec_c, bs, rec = [], [], [], [], None, None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         b = _quiet(nnc.compress, dict(params), bitstream_path=None, return_bitstream=True,
                    verbose=False, **compress_kwargs)
         enc_t.append(time.perf_counter() - t0)
+        enc_c.append(time.process_time() - c0)
         b = bytes(b)
         if bs is not None and b != bs:
             sys.exit("peer_nncodec_rd: bitstream not deterministic")
         bs = b
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         rec = _quiet(nnc.decompress, bytearray(bs))
         dec_t.append(time.perf_counter() - t0)
+        dec_c.append(time.process_time() - c0)
     missing = set(params) - set(rec)
     if missing:
         sys.exit("peer_nncodec_rd: decoder lost tensors %s" % sorted(missing))
-    return bs, rec, enc_t, dec_t
+    return bs, rec, (enc_t, enc_c), (dec_t, dec_c)
 
 
-def point_record(bs, n, enc_t, dec_t):
+def point_record(bs, n, enc, dec):
+    (enc_t, enc_c), (dec_t, dec_c) = enc, dec
     enc_s, dec_s = statistics.median(enc_t), statistics.median(dec_t)
     return {"bytes": len(bs), "bits_per_weight": 8.0 * len(bs) / n,
             "enc_s": enc_s, "dec_s": dec_s,
             "enc_MBps_f32": 4.0 * n / enc_s / 1e6, "dec_MBps_f32": 4.0 * n / dec_s / 1e6,
-            "enc_s_min": min(enc_t), "dec_s_min": min(dec_t)}
+            "enc_s_min": min(enc_t), "dec_s_min": min(dec_t),
+            "enc_cpu_s": statistics.median(enc_c), "dec_cpu_s": statistics.median(dec_c)}
 
 
 def parse_ints(text):
@@ -232,7 +236,7 @@ def main(argv=None):
     result = {"peer": PEER, "repeat": args.repeat,
               "timing": "median wall time over repeats of nnc.compress / "
                         "nnc.decompress (whole call, single thread); *_min = fastest; "
-                        "MBps_f32 = 4 bytes per weight / s",
+                        "*_cpu_s = median process CPU time; MBps_f32 = 4 bytes per weight / s",
               "bytes_counted": "len() of the complete NNR bitstream returned by "
                                "nnc.compress (all units and headers)"}
 
@@ -249,18 +253,17 @@ def main(argv=None):
                        "points": []})
         for dq in parse_ints(args.dq):
             for qp in parse_ints(args.qps):
-                bs, rec, enc_t, dec_t = run_point(weights, args.repeat, qp=qp,
+                bs, rec, enc, dec = run_point(weights, args.repeat, qp=qp,
                                                   use_dq=bool(dq))
                 pt = {"qp": qp, "dq": int(bool(dq))}
-                pt.update(point_record(bs, n, enc_t, dec_t))
+                pt.update(point_record(bs, n, enc, dec))
                 pt["sqnr_db"] = sqnr_db(weights, rec)
                 result["points"].append(pt)
-                print("dq=%d qp=%4d  %9d B  %6.3f b/w  %6.2f dB  enc %6.3f s (%5.1f MB/s)  "
-                      "dec %6.3f s (%5.1f MB/s)" % (pt["dq"], qp, pt["bytes"],
-                                                    pt["bits_per_weight"], pt["sqnr_db"],
-                                                    pt["enc_s"], pt["enc_MBps_f32"],
-                                                    pt["dec_s"], pt["dec_MBps_f32"]),
-                      flush=True)
+                print("dq=%d qp=%4d  %9d B  %6.3f b/w  %6.2f dB  enc %6.3f s (%5.1f MB/s, "
+                      "cpu %6.3f s)  dec %6.3f s (%5.1f MB/s, cpu %6.3f s)"
+                      % (pt["dq"], qp, pt["bytes"], pt["bits_per_weight"], pt["sqnr_db"],
+                         pt["enc_s"], pt["enc_MBps_f32"], pt["enc_cpu_s"],
+                         pt["dec_s"], pt["dec_MBps_f32"], pt["dec_cpu_s"]), flush=True)
     else:
         weights, deltas = None, None
         if args.from_npz:
@@ -285,13 +288,13 @@ def main(argv=None):
         if not params:
             sys.exit("peer_nncodec_rd: no tensors")
         n = sum(q.size for q in params.values())
-        bs, rec, enc_t, dec_t = run_point(params, args.repeat)
+        bs, rec, enc, dec = run_point(params, args.repeat)
         for name, q in params.items():
             got = np.asarray(rec[name])
             if got.shape != q.shape or not np.array_equal(got.astype(np.int64), q):
                 sys.exit("peer_nncodec_rd: LOSSLESS CHECK FAILED for %s" % name)
         pt = {"lossless": True}
-        pt.update(point_record(bs, n, enc_t, dec_t))
+        pt.update(point_record(bs, n, enc, dec))
         if weights is not None:
             pt["sqnr_db"] = sqnr_db(weights, {k: params[k] * deltas[k] for k in params})
         result.update({"mode": "lossless_levels", "source": source,
