@@ -120,3 +120,23 @@ def check_same_outcome(data):
             outcomes.append(("error", type(exc).__name__))
     assert all(o == outcomes[0] for o in outcomes), outcomes
     return outcomes[0]
+
+
+def check_limit(blob, limit, at, backend, *, accept=None, reported=None, declared=None, maximum=None, **fixed):
+    """The limit ``limit`` is enforced exactly at ``at``.
+
+    ``DecodeLimits(limit=at)`` lets ``accept(limits)`` run (default: a full decode of ``blob`` on ``backend``);
+    ``DecodeLimits(limit=at - 1)`` makes it raise LimitExceededError whose ``.limit`` is ``reported`` (default
+    ``limit``), ``.declared`` is ``declared`` (default ``at``) and ``.maximum`` is ``maximum`` (default ``at - 1``).
+    ``fixed`` sets other limits for both calls. Returns the error.
+    """
+    from nncodec.errors import LimitExceededError
+    accept = accept or (lambda limits: nncodec.decode(blob, limits=limits, backend=backend))
+    accept(nncodec.DecodeLimits(**{**fixed, limit: at}))
+    with pytest.raises(LimitExceededError) as info:
+        accept(nncodec.DecodeLimits(**{**fixed, limit: at - 1}))
+    err = info.value
+    want = (reported or limit, at if declared is None else declared, at - 1 if maximum is None else maximum)
+    assert (err.limit, err.declared, err.maximum) == want, (err.limit, err.declared, err.maximum, str(err))
+    assert want[0] in str(err)
+    return err

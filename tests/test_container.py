@@ -283,7 +283,7 @@ def test_decode_returns_writable_copies(backend):
 # -- info() and metadata ----------------------------------------------------------------------------------------
 
 def test_info_rows(backend):
-    weights = {"raw": sample("float32", (1, 12)), "z": np.zeros((4, 256), np.int16), "empty": np.zeros((0, 5), np.uint8),
+    weights = {"raw": sample("float32", (1, 12)), "z": np.zeros((4, 256), np.float16), "empty": np.zeros((0, 5), np.uint8),
                "chunked": sample("int8", (6, 2)), "s": np.float64(2.0)}
     blob = nncodec.encode(weights, compress={"z": "zstd"}, chunk_elements=4)
     rows = nncodec.open(blob, backend=backend).info()
@@ -294,7 +294,7 @@ def test_info_rows(backend):
     assert by_name["raw"] == {"name": "raw", "dtype": "float32", "shape": (1, 12), "chain": "dense<raw>",
                               "nbytes": 48, "stored_bytes": 48, "ratio": 1.0, "bits_per_weight": 32.0}
     z = by_name["z"]
-    assert z["dtype"] == "int16" and z["nbytes"] == 2048 and z["stored_bytes"] < 100
+    assert z["dtype"] == "float16" and z["nbytes"] == 2048 and z["stored_bytes"] < 100
     assert z["chain"] == "concat[4](dense<zstd>)"
     assert z["ratio"] == 2048 / z["stored_bytes"] and z["bits_per_weight"] == 8 * z["stored_bytes"] / 1024
     assert by_name["empty"]["nbytes"] == 0 and by_name["empty"]["stored_bytes"] == 0

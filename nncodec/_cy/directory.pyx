@@ -122,13 +122,12 @@ cdef object _node(_Cursor r, int depth, _State st, str name):
     if ndim > MAX_NDIM:
         raise FormatError(f"[R3.5-b] tensor {name!r}: Ndim {ndim} > {MAX_NDIM}")
     shape = tuple([r.varint("node Shape") for _ in range(ndim)])
-    elements = 1
+    # §6 max_elements bounds the product of the non-zero extents (see the reference parser)
+    span = 1
     for extent in shape:
-        elements *= extent
-        if extent == 0:
-            elements = 0
-            break
-    st.limits.check("max_elements", elements)
+        if extent:
+            span *= extent
+    st.limits.check("max_elements", span)
     cdef int node_type = r.u8("Node_Type")
     if node_type == CHAIN:
         body = _chain(r, st, name)

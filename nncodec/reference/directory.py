@@ -108,13 +108,13 @@ def _parse_node(r, depth, state, container_end, limits, name):
     if ndim > MAX_NDIM:
         raise FormatError(f"[R3.5-b] tensor {name!r}: Ndim {ndim} > {MAX_NDIM}")
     shape = tuple(r.varint("node Shape") for _ in range(ndim))
-    elements = 1
-    for extent in shape:  # overflow-free in Python; the limit keeps it bounded
-        elements *= extent
-        if extent == 0:
-            elements = 0
-            break
-    limits.check("max_elements", elements)
+    # §6 max_elements bounds the product of the non-zero extents (the element count unless the tensor is empty),
+    # so an empty tensor cannot declare a shape such as (0, 2**63) that no array library can represent
+    span = 1
+    for extent in shape:  # overflow-free in Python
+        if extent:
+            span *= extent
+    limits.check("max_elements", span)
     node_type = r.u8("Node_Type")
     if node_type == CHAIN:
         body = _parse_chain(r, state, container_end, limits, name)

@@ -1,0 +1,121 @@
+"""Shared fuzzing harness: instrumented imports, small limits, and the differential decode check.
+
+``run_decode(data)`` decodes ``data`` on every available backend (whole-container ``decode`` and the lazy
+reader, tensor by tensor) and raises AssertionError when any backend lets something other than a
+:class:`nncodec.errors.DecodeError` escape, or when the backends disagree (different arrays, or different error
+classes). It repeats the check on ``reseal(data)``, the same bytes with every CRC recomputed, so that mutations
+reach the parser and stream decoders behind the checksums. ``tests/test_fuzz_regressions.py`` replays the corpus
+and the regressions through the same function in ordinary pytest.
+"""
+
+import pathlib
+import sys
+import warnings
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+try:
+    import atheris
+except ImportError:  # the harness also runs without atheris (regression replay in pytest)
+    atheris = None
+
+# instrument nncodec for coverage when fuzzing; under pytest (regression replay) it is imported plainly
+if atheris is not None and "pytest" not in sys.modules:
+    with atheris.instrument_imports(include=["nncodec"]):
+        import nncodec
+else:
+    import nncodec
+
+from nncodec.errors import DecodeError  # noqa: E402
+
+from crafting import reseal  # noqa: E402
+
+__all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip"]
+
+# small enough that no input can make a fuzz iteration slow or memory-hungry, large enough for real containers
+LIMITS = nncodec.DecodeLimits(
+    max_input_bytes=1 << 20, max_directory_bytes=1 << 16, max_tensors=256, max_metadata_bytes=1 << 12,
+    max_params_bytes=1 << 12, max_elements=1 << 20, max_output_bytes=1 << 22, max_expansion=64,
+    expansion_slack=1 << 16, max_alphabet=1 << 12, max_bins_per_element=64)
+
+BACKENDS = nncodec.available_backends()
+
+
+def _arrays(result):
+    result = result if isinstance(result, dict) else {"": result}
+    return {name: (a.dtype.str, a.shape, a.tobytes()) for name, a in result.items()}
+
+
+def _guard(backend, what, fn):
+    """("ok", value) or ("error", DecodeError class name); anything else is a bug and raises AssertionError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning from a decoder is a defect too (and a crash under -W error)
+            return "ok", fn()
+    except DecodeError as exc:
+        return "error", type(exc).__name__
+    except Exception as exc:
+        raise AssertionError(f"{backend} backend, {what}: {type(exc).__name__} escaped the decoder: {exc}") from exc
+
+
+def outcome(data, backend, limits=LIMITS):
+    """Everything one backend says about ``data``: the whole decode, then the lazy reader tensor by tensor."""
+    whole = _guard(backend, "decode", lambda: _arrays(nncodec.decode(data, limits=limits, backend=backend)))
+    opened = _guard(backend, "open", lambda: nncodec.open(data, limits=limits, backend=backend))
+    if opened[0] == "error":
+        return whole, opened
+    reader = opened[1]
+    info = _guard(backend, "info", reader.info)
+    if info[0] == "error":
+        raise AssertionError(f"{backend} backend: info() raised {info[1]} on an opened container")
+    tensors = [(name, _guard(backend, f"reader[{name!r}]", lambda name=name: _arrays({name: reader[name]})))
+               for name in reader.keys()]
+    if whole[0] == "ok" and any(status == "error" for _, (status, _) in tensors):
+        raise AssertionError(f"{backend} backend: decode() accepted what the reader rejects: {tensors}")
+    return whole, ("opened", reader.metadata, info[1], tensors)
+
+
+def _check_one(data):
+    results = {backend: outcome(data, backend) for backend in BACKENDS}
+    first = results[BACKENDS[0]]
+    for backend, result in results.items():
+        if result != first:
+            raise AssertionError(f"backends disagree on {data[:64].hex()}...: "
+                                 f"{BACKENDS[0]}={_short(first)} {backend}={_short(result)}")
+    return first
+
+
+def _short(result):
+    text = repr(result)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def run_decode(data):
+    """The differential check on ``data`` and on ``reseal(data)``; returns the outcome for ``data``."""
+    data = bytes(data)
+    result = _check_one(data)
+    sealed = reseal(data)
+    if sealed != data:
+        _check_one(sealed)
+    return result
+
+
+def run_roundtrip(weights, options):
+    """Encode on every backend (twice each: identical bytes), decode on every backend: the arrays come back exact."""
+    from checkers import assert_same_array
+    blobs = {nncodec.encode(weights, backend=b, **options) for b in BACKENDS for _ in range(2)}
+    if len(blobs) != 1:
+        raise AssertionError(f"encoders disagree or are not deterministic: {len(blobs)} different outputs")
+    blob = blobs.pop()
+    for backend in BACKENDS:
+        decoded = nncodec.decode(blob, backend=backend)
+        if isinstance(weights, dict):
+            assert isinstance(decoded, dict) and list(decoded) == list(weights), (list(decoded), list(weights))
+            for name, array in weights.items():
+                assert_same_array(array, decoded[name])
+        else:
+            assert_same_array(weights, decoded)
+    return blob
