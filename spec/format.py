@@ -11,18 +11,19 @@ Every rejection is a :class:`RuleError` naming its section 7 rule id, except two
 the directory's end, R3.3-b). Counts, lengths and CRCs are rebuilt on :func:`build_container`, so a caller may omit
 them.
 
-Declared here: every rule of section 7 except R3.5-i (needs a transform stage; v1 has none), R5.2-* and R5.3-*
-(the insides of zstd, zstd-shuffle, Huffman and CABAC streams), R3.7-a for streams other than raw, and R6 (limits).
+Declared here: every rule of section 7 except R4.3-c and R4.5-a (codebook indices and dq levels are decoded data), R5.2-* and R5.3-* (the
+insides of zstd, zstd-shuffle, Huffman and CABAC streams), R3.7-a for streams other than raw, and R6 (limits).
 """
 
+import math
 import zlib
 
 from construct import (Array, Bytes, Check, CheckError, Checksum, Const, ConstError, Construct, ConstructError,
-                       FixedSized, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul, LazyBound, Prefixed, Rebuild,
-                       StreamError, Struct, Switch, len_, stream_read, stream_write, this)
+                       FixedSized, Float32l, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul, LazyBound, Prefixed,
+                       Rebuild, StreamError, Struct, Switch, len_, stream_read, stream_write, this)
 
 __all__ = ["MAGIC", "HEADER_SIZE", "DTYPE_SIZES", "CODINGS", "STAGES", "DECLARED_RULES", "RuleError", "VarInt",
-           "Utf8Str", "Header", "Directory", "TensorRecord", "Node", "Chain", "Composite", "StreamDescriptor",
+           "Utf8Str", "EndOfData", "UniformParams", "CodebookParams", "CastParams", "Header", "Directory", "TensorRecord", "Node", "Chain", "Composite", "StreamDescriptor",
            "Stage", "Payload", "NNCContainer", "parse_container", "build_container", "violated_rule",
            "stream_layout"]
 
@@ -36,8 +37,14 @@ BOOL, FLOAT_CODES = 1, frozenset((10, 11, 12, 13))
 # §3.8 Coding codes; §4 Stage_Id -> kind
 RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE = 0, 1, 2, 3, 4
 CODINGS = frozenset((RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE))
-DENSE = 1
-STAGES = {DENSE: "layout"}
+DENSE, UNIFORM, CODEBOOK, CAST, DQ = 1, 16, 17, 18, 19
+STAGES = {DENSE: "layout", UNIFORM: "transform", CODEBOOK: "transform", CAST: "transform", DQ: "transform"}
+INTEGER_CODES = frozenset(range(2, 10))  # §4.2: levels and indices (bool excluded)
+TRANSFORM_OUT = frozenset((10, 12, 13))  # §4 Out_Type of uniform and codebook
+CAST_OUT = frozenset((12, 13))  # §4.4
+CAST_PAIRS = frozenset(((10, 12), (10, 13), (11, 12), (11, 13), (12, 13)))  # §4.4 exact widenings
+PER_TENSOR = 255
+MAX_ENTRIES = 65536
 # §3.5 structural bounds
 MAX_NDIM, MAX_DEPTH, MAX_STREAMS, MAX_STAGES, MAX_CHILDREN, MAX_ALIGN_LOG2 = 32, 8, 64, 16, 4096, 12
 CHAIN, COMPOSITE = 0, 1
@@ -46,8 +53,9 @@ CONCAT, SUM, PRODUCT = 0, 1, 2
 DECLARED_RULES = frozenset((
     "R2-a", "R2-b", "R3.1-c", "R3.1-d", "R3.2-a", "R3.2-b", "R3.2-c", "R3.2-d", "R3.2-e", "R3.2-f",
     "R3.3-a", "R3.3-b", "R3.3-c", "R3.4-a", "R3.4-b", "R3.5-a", "R3.5-b", "R3.5-c", "R3.5-d", "R3.5-e",
-    "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-j", "R3.5-k", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
-    "R4.1-a", "R4.1-b", "R5.1-a",
+    "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-i", "R3.5-j", "R3.5-k", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
+    "R4.1-a", "R4.1-b", "R4.2-a", "R4.2-b", "R4.2-c", "R4.2-d", "R4.2-e", "R4.3-a", "R4.3-b", "R4.4-a",
+    "R5.1-a",
 ))
 
 
@@ -62,6 +70,18 @@ class RuleError(CheckError):
     def __init__(self, rule, message, path=None):
         super().__init__(f"[{rule}] {message}", path=path)
         self.rule = rule
+
+
+class Rules(Check):
+    """``Check`` over several rules: ``func(ctx)`` returns ``None`` or the ``(rule, message)`` broken first."""
+
+    def _parse(self, stream, context, path):
+        fault = self.func(context)
+        if fault is not None:
+            raise RuleError(*fault, path=path)
+
+    def _build(self, obj, stream, context, path):
+        self._parse(stream, context, path)
 
 
 class Rule(Check):
@@ -177,6 +197,26 @@ class HeaderCRC32(Checksum):
 
 # -- §3.5 node ------------------------------------------------------------------------------------------------
 
+class EndOfData(Construct):
+    """Parse-only check that nothing is left in the stream being parsed; otherwise ``rule`` is broken."""
+
+    def __init__(self, rule, what):
+        super().__init__()
+        self.rule, self.what = rule, what
+        self.flagbuildnone = True
+
+    def _parse(self, stream, context, path):
+        left = _remaining(context)
+        if left:
+            raise RuleError(self.rule, f"{left} bytes after {self.what}", path=path)
+
+    def _build(self, obj, stream, context, path):
+        return None
+
+    def _sizeof(self, context, path):
+        return 0
+
+
 def _depth(ctx):
     """Nesting depth of the node whose context is ``ctx`` (a tensor's top node is depth 1)."""
     depth, outer = 1, ctx.get("_")
@@ -213,10 +253,75 @@ def _combine_ok(ctx):
 
 
 def _dense_streams_ok(ctx):
-    """§4.1: one stream whose Element_Count and Elem_Type are the node's."""
+    """§4.1: one stream whose Element_Count is the node's."""
     node, streams = ctx._, ctx.stream_descriptor
-    return (len(streams) == 1 and streams[0].element_count == _elements(node.shape)
-            and streams[0].elem_type == node.dtype)
+    return len(streams) == 1 and streams[0].element_count == _elements(node.shape)
+
+
+UniformParams = """§4.2 uniform params: Out_Type, Axis, Step_Count, Steps.""" * Struct(
+    "out_type" / Int8ul,
+    "axis" / Int8ul,
+    "step_count" / VARINT,
+    Rule("R4.2-d", lambda ctx: ctx.step_count <= _remaining(ctx) // 4, "the steps fit the params"),
+    "steps" / Array(this.step_count, Float32l),
+    EndOfData("R4.2-d", "the uniform params"),
+)
+
+CodebookParams = """§4.3 codebook params: Out_Type, Entry_Count, Entries.""" * Struct(
+    "out_type" / Int8ul,
+    "entry_count" / VARINT,
+    Rule("R4.3-a", lambda ctx: 1 <= ctx.entry_count <= MAX_ENTRIES, "1 <= Entry_Count <= 65536"),
+    Rule("R4.2-d", lambda ctx: ctx.entry_count <= _remaining(ctx) // 4, "the entries fit the params"),
+    "entries" / Array(this.entry_count, Float32l),
+    EndOfData("R4.2-d", "the codebook params"),
+)
+
+CastParams = """§4.4 cast params: Out_Type.""" * Struct("out_type" / Int8ul, EndOfData("R4.2-d", "the cast params"))
+
+# §4.5: dq params are uniform's
+TRANSFORM_PARAMS = {UNIFORM: UniformParams, CODEBOOK: CodebookParams, CAST: CastParams, DQ: UniformParams}
+STAGE_NAMES = {DENSE: "dense", UNIFORM: "uniform", CODEBOOK: "codebook", CAST: "cast", DQ: "dq"}
+
+
+def _transform_fault(stage_id, params, node, in_code):
+    """``(out_code, None)`` for a transform stage over input type ``in_code``, or ``(None, (rule, message))``."""
+    try:
+        fields = TRANSFORM_PARAMS[stage_id].parse(params)
+    except RuleError as exc:
+        return None, (exc.rule, f"{STAGE_NAMES[stage_id]} params")
+    except StreamError:
+        return None, ("R4.2-d", "params end before their last field")
+    out = fields.out_type
+    if out not in (CAST_OUT if stage_id == CAST else TRANSFORM_OUT):
+        return None, ("R4.2-a", f"Out_Type {out}")
+    if stage_id in (UNIFORM, DQ):
+        if fields.axis != PER_TENSOR and fields.axis >= len(node.shape):
+            return None, ("R4.2-b", f"Axis {fields.axis} for {len(node.shape)} dimensions")
+        if fields.step_count != (1 if fields.axis == PER_TENSOR else node.shape[fields.axis]):
+            return None, ("R4.2-b", f"Step_Count {fields.step_count}")
+        if not all(math.isfinite(v) for v in fields.steps):
+            return None, ("R4.2-c", "a step is not finite")
+    if stage_id == CODEBOOK and not all(math.isfinite(v) for v in fields.entries):
+        return None, ("R4.3-b", "an entry is not finite")
+    if stage_id in (UNIFORM, CODEBOOK, DQ) and in_code not in INTEGER_CODES:
+        return None, ("R4.2-e", f"input type {in_code} is not an integer type")
+    if stage_id == CAST and (in_code, out) not in CAST_PAIRS:
+        return None, ("R4.4-a", f"cast {in_code} -> {out}")
+    return out, None
+
+
+def _chain_type_fault(ctx):
+    """§4: the layout's output type is its stream's Elem_Type; each transform maps it to its Out_Type; the last
+    type must be the node's Dtype [R3.5-i]. Returns the first broken rule or None."""
+    node, stages, streams = ctx._, ctx.stage, ctx.stream_descriptor
+    code = streams[0].elem_type if stages[0].stage_id == DENSE and streams else None
+    for stage in stages[1:]:
+        code, fault = _transform_fault(stage.stage_id, stage.params, node, code)
+        if fault:
+            return fault
+    if code != node.dtype:
+        return "R3.5-i", f"the chain produces type {code}, the node declares {node.dtype}"
+    return None
 
 
 StreamDescriptor = """§3.5.1 Stream_Descriptor: one stream of the payload, its coding and its CRC.""" * Struct(
@@ -235,7 +340,10 @@ Stage = """§3.5.1 Stage: Stage_Id (section 4) and its parameter bytes.""" * Str
     "params" / Prefixed(VARINT, GreedyBytes),
 )
 
-Chain = """§3.5.1 Chain: stream descriptors in payload order, then stages in decode order; section 4 rules.""" * Struct(
+Chain = """§3.5.1 Chain: stream descriptors in payload order, then stages in decode order; section 4 rules.
+
+The stages' params stay bytes here; transforms' params are declared by UniformParams, CodebookParams, CastParams.
+""" * Struct(
     "stream_count" / Rebuild(VARINT, len_(this.stream_descriptor)),
     Rule("R3.5-e", lambda ctx: ctx.stream_count <= MAX_STREAMS, "Stream_Count <= 64"),
     "stream_descriptor" / Array(this.stream_count, StreamDescriptor),
@@ -248,7 +356,8 @@ Chain = """§3.5.1 Chain: stream descriptors in payload order, then stages in de
          "the first stage and only the first is a layout (§4)"),
     Rule("R3.8-a", lambda ctx: all(s.coding in CODINGS for s in ctx.stream_descriptor), "every Coding is known (§3.8)"),
     Rule("R4.1-a", lambda ctx: ctx.stage[0].stage_id != DENSE or ctx.stage[0].params == b"", "dense params are empty"),
-    Rule("R4.1-b", lambda ctx: ctx.stage[0].stage_id != DENSE or _dense_streams_ok(ctx), "dense stream matches the node"),
+    Rule("R4.1-b", lambda ctx: ctx.stage[0].stage_id != DENSE or _dense_streams_ok(ctx), "one dense stream, the node's count"),
+    Rules(_chain_type_fault),
     Rule("R5.1-a", lambda ctx: all(s.stored_length == s.element_count * DTYPE_SIZES[s.elem_type]
                                    for s in ctx.stream_descriptor if s.coding == RAW), "raw Stored_Length (§5.1)"),
 )
@@ -278,25 +387,6 @@ MetadataEntry = """§3.3 Metadata_Entry.""" * Struct("key" / STR, "value" / STR)
 TensorRecord = """§3.3 Tensor_Record: a name and its node.""" * Struct("name" / STR, "node" / Node)
 
 
-class _DirectoryEnd(Construct):
-    """§3.3: the directory ends exactly after the last Tensor_Record [R3.3-b]."""
-
-    def __init__(self):
-        super().__init__()
-        self.flagbuildnone = True
-
-    def _parse(self, stream, context, path):
-        left = _remaining(context)
-        if left:
-            raise RuleError("R3.3-b", f"{left} bytes after the last tensor record", path=path)
-
-    def _build(self, obj, stream, context, path):
-        return None
-
-    def _sizeof(self, context, path):
-        return 0
-
-
 def _unique(items):
     items = list(items)
     return len(set(items)) == len(items)
@@ -313,7 +403,7 @@ Directory = """§3.3 Directory: metadata entries, then tensor records; no paddin
     Rule("R3.3-b", _parsing(lambda ctx: ctx.tensor_count <= _remaining(ctx) // 8), "Tensor_Count fits the directory"),
     "tensor_record" / Array(this.tensor_count, TensorRecord),
     Rule("R3.3-c", lambda ctx: _unique(t.name for t in ctx.tensor_record), "tensor names are unique"),
-    _DirectoryEnd(),
+    EndOfData("R3.3-b", "the last tensor record"),
 )
 
 

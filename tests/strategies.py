@@ -11,7 +11,8 @@ Public API (keep it small and stable; other test modules build on it):
   per-tensor mapping over ``names``, chunk_elements, zstd_level).
 - ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
 - ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.records``: node trees
-  of concat/sum/product composites (up to 3 deep) over raw or zstd chains at Align_Log2 0..8.
+  of concat/sum/product composites (up to 3 deep) over raw or zstd chains at Align_Log2 0..8, some ending in a
+  uniform, dq, codebook or cast transform.
 """
 
 import numpy as np
@@ -174,24 +175,58 @@ def encode_cases(draw, max_size=4):
 _COMBINE_FLOATS = ("float16", "float32", "float64")  # sum and product need a float dtype (spec 3.5.2)
 
 
+_CAST_SOURCES = {"float32": ("float16", "bfloat16"), "float64": ("float16", "bfloat16", "float32")}
+
+
+@st.composite
+def _transform_stages(draw, dtype, shape):
+    """``(stream dtype, [Stage])`` ending in ``dtype``: none, or uniform/dq/codebook over int8 levels, or a cast."""
+    from nncodec.dtypes import DTYPE_CODES
+    from nncodec.records import Stage, write_varint
+
+    kinds = ["none"]
+    if dtype in _COMBINE_FLOATS:
+        kinds += ["uniform", "dq", "codebook"]
+    if dtype in _CAST_SOURCES:
+        kinds.append("cast")
+    kind = draw(st.sampled_from(kinds))
+    out = DTYPE_CODES[dtype]
+    if kind == "none":
+        return dtype, []
+    if kind == "cast":
+        return draw(st.sampled_from(_CAST_SOURCES[dtype])), [Stage(18, bytes((out,)))]
+    if kind == "codebook":
+        entries = np.arange(9, dtype="<f4") - 4  # one entry per index value 0..8 (drawn below)
+        return "uint8", [Stage(17, bytes((out, 9)) + entries.tobytes())]
+    axis = draw(st.sampled_from([255] + list(range(len(shape)))))
+    count = 1 if axis == 255 else shape[axis]
+    params = bytearray((out, axis))
+    write_varint(params, count)
+    params += np.full(count, 0.5, dtype="<f4").tobytes()
+    return "int8", [Stage(16 if kind == "uniform" else 19, bytes(params))]
+
+
 @st.composite
 def _chain_node(draw, dtype, shape):
-    """(node, pending streams) for a dense chain over small values of ``dtype`` and ``shape``, raw or zstd."""
+    """(node, pending streams): a dense chain over small values, raw or zstd, maybe followed by a transform."""
     import zstandard
     from nncodec.container import PendingStream, crc32
     from nncodec.dtypes import DTYPE_CODES
     from nncodec.records import Chain, Node, Stage, Stream
 
-    code = DTYPE_CODES[dtype]
-    small = draw(hnp.arrays(np.int8, shape, elements=st.integers(0 if dtype == "bool" else -8, 1 if dtype == "bool" else 8)))
-    values = small.astype(np.uint16) if dtype == "bfloat16" else small.astype(np.dtype(dtype).newbyteorder("<"))
+    stream_dtype, transforms = draw(_transform_stages(dtype, shape))
+    low, high = (0, 1) if stream_dtype == "bool" else (0, 8) if stream_dtype == "uint8" else (-8, 8)
+    small = draw(hnp.arrays(np.int8, shape, elements=st.integers(low, high)))
+    storage = np.uint16 if stream_dtype == "bfloat16" else np.dtype(stream_dtype).newbyteorder("<")
+    values = small.astype(storage)
     data = values.tobytes()
     coding = draw(st.sampled_from((0, 1))) if values.size else 0
     if coding == 1:
         data = zstandard.ZstdCompressor(level=1, write_content_size=True, write_checksum=False).compress(data)
     align = draw(st.integers(0, 8))
+    code = DTYPE_CODES[stream_dtype]
     stream = Stream(coding, code, align, values.size, len(data), crc32(data))
-    node = Node(code, tuple(shape), Chain((stream,), (Stage(1),)))
+    node = Node(DTYPE_CODES[dtype], tuple(shape), Chain((stream,), (Stage(1),) + tuple(transforms)))
     return node, [PendingStream(coding, code, align, values.size, data)]
 
 

@@ -9,8 +9,9 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2-5.2; 160-189 reserved for the huffman and
-cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6).
+Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
+cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 200-229 transform
+stages (4.2 to 4.5).
 """
 
 import hashlib
@@ -29,11 +30,12 @@ import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
 from nncodec.records import (CONCAT, PRODUCT, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
-                             TensorRecord)
+                             TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent  # spec/vectors
 DENSE = Stage(1)
+UNIFORM, CODEBOOK, CAST, DQ = 16, 17, 18, 19  # §4 Stage_Id
 RAW, ZSTD, ZSHUFFLE = 0, 1, 4
 VALID, INVALID = [], []
 
@@ -334,6 +336,94 @@ def _():
     return container({"bf": node}), {"bf": bf16(bits([1.5, 2.25, 3.5]))}
 
 
+# -- transform stages (section 4.2 to 4.4); params packed field by field from the spec's tables ----------------
+
+def uniform_params(out_type, steps, axis=255):
+    """§4.2 params: Out_Type, Axis, Step_Count, Steps (float32le)."""
+    steps = np.asarray(steps, dtype="<f4")
+    out = bytearray((out_type, axis))
+    write_varint(out, steps.size)
+    return bytes(out) + steps.tobytes()
+
+
+def codebook_params(out_type, entries):
+    """§4.3 params: Out_Type, Entry_Count, Entries (float32le)."""
+    entries = np.asarray(entries, dtype="<f4")
+    out = bytearray((out_type,))
+    write_varint(out, entries.size)
+    return bytes(out) + entries.tobytes()
+
+
+def levels_chain(node_dtype, levels, *transforms):
+    """A chain: dense over raw ``levels`` (their own dtype), then the ``transforms`` (Stage objects)."""
+    code, values = as_array(levels)
+    return chain(node_dtype, values.shape, [(RAW, code, 6, values.size, values.tobytes())],
+                 (DENSE,) + tuple(transforms))
+
+
+LEVELS = np.array([[-3, 0, 1], [2, -1, 4]], dtype=np.int8)
+
+
+@valid(33, "uniform-per-tensor", "4.2", "int8 levels x one float32 step 0.25, Out_Type float32")
+def _():
+    node = levels_chain(12, LEVELS, Stage(UNIFORM, uniform_params(12, [0.25])))
+    return container({"q": node}), {"q": (LEVELS * np.float32(0.25)).astype(np.float32)}
+
+
+@valid(34, "uniform-per-channel", "4.2", "int16 levels x a step per row (Axis 0), Out_Type float16")
+def _():
+    levels = np.array([[1, -2, 3], [100, 0, -100]], dtype=np.int16)
+    steps = np.array([0.5, 0.125], dtype=np.float32)
+    node = levels_chain(10, levels, Stage(UNIFORM, uniform_params(10, steps, axis=0)))
+    expected = (levels.astype(np.float64) * steps.astype(np.float64)[:, None]).astype(np.float16)
+    return container({"q": node}), {"q": expected}
+
+
+@valid(35, "codebook", "4.3", "uint8 indices into 4 float32 entries, Out_Type float64")
+def _():
+    indices = np.array([0, 3, 3, 1, 2, 0, 1], dtype=np.uint8)
+    entries = np.array([-1.5, 0.0, 0.75, 1e-3], dtype=np.float32)
+    node = levels_chain(13, indices, Stage(CODEBOOK, codebook_params(13, entries)))
+    return container({"shared": node}), {"shared": entries.astype(np.float64)[indices]}
+
+
+@valid(36, "cast", "4.4", "float16 and bfloat16 streams widened to float32 and float64")
+def _():
+    half = np.array([1.5, -0.0, 65504.0, 6e-8], dtype=np.float16)
+    brain_bits = np.array([0x3F80, 0xC040, 0x0001], dtype=np.uint16)
+    brain_f64 = (brain_bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return (container({"half": levels_chain(12, half, Stage(CAST, bytes((12,)))),
+                       "brain": levels_chain(13, bf16(brain_bits), Stage(CAST, bytes((13,))))}),
+            {"half": half.astype(np.float32), "brain": brain_f64})
+
+
+@valid(37, "codebook-then-cast", "4", "a three-stage chain: dense, codebook to float16, cast to float32")
+def _():
+    indices = np.array([[2, 0], [1, 2]], dtype=np.uint16)
+    entries = np.array([0.5, -2.0, 1024.0], dtype=np.float32)
+    node = levels_chain(12, indices, Stage(CODEBOOK, codebook_params(10, entries)), Stage(CAST, bytes((12,))))
+    return container({"w": node}), {"w": entries[indices].astype(np.float16).astype(np.float32)}
+
+
+def dependent_dequant(levels, step):
+    """§4.5 reconstruction, written from the spec's state machine (one step for the whole tensor)."""
+    transition = [[0, 2], [2, 0], [1, 3], [3, 1]]
+    state, out = 0, []
+    for k in np.asarray(levels).reshape(-1).tolist():
+        sign = (k > 0) - (k < 0)
+        m = 2 * k if state < 2 else 2 * k - sign
+        out.append(float(m) * float(step))
+        state = transition[state][abs(k) & 1]
+    return np.array(out, dtype=np.float64).reshape(np.shape(levels))
+
+
+@valid(38, "dq", "4.5", "dependent dequantization of int8 levels, one step 0.125, Out_Type float32")
+def _():
+    levels = np.array([[1, -1, 0, 2], [3, -2, 1, 1]], dtype=np.int8)
+    node = levels_chain(12, levels, Stage(DQ, uniform_params(12, [0.125])))
+    return container({"dq": node}), {"dq": dependent_dequant(levels, 0.125).astype(np.float32)}
+
+
 # -- invalid vectors: section 2 ---------------------------------------------------------------------------------
 
 EMPTY = raw_container(b"\x00\x00")
@@ -627,8 +717,8 @@ def _():
     return container({"t": chain(3, (4,), [(RAW, 3, 6, 3, b"\x01\x02\x03")])})
 
 
-@invalid(147, "dense-elem-type", "4.1", "R4.1-b", nncodec.InconsistentError,
-         "an int8 stream under a uint8 node")
+@invalid(147, "chain-output-type", "4", "R3.5-i", nncodec.InconsistentError,
+         "dense over an int8 stream under a uint8 node (the chain's output type is not the node's)")
 def _():
     return container({"t": chain(3, (2,), [(RAW, 2, 6, 2, b"\x01\x02")])})
 
@@ -688,6 +778,92 @@ def _():
          "two bytes after a zstd-shuffle frame")
 def _():
     return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(8)) + b"\x00\x00")])})
+
+
+# -- 200-229: transform stages (section 4.2 to 4.5) -----------------------------------------------------------
+
+def _uniform(params, levels=LEVELS, node_dtype=12):
+    return container({"q": levels_chain(node_dtype, levels, Stage(UNIFORM, params))})
+
+
+@invalid(200, "uniform-out-type", "4.2", "R4.2-a", nncodec.FormatError, "uniform Out_Type 4 (int16)")
+def _():
+    return _uniform(uniform_params(4, [0.25]))
+
+
+@invalid(201, "uniform-axis", "4.2", "R4.2-b", nncodec.InconsistentError, "uniform Axis 2 on a 2-d node")
+def _():
+    return _uniform(uniform_params(12, [0.25, 0.5, 1.0], axis=2))
+
+
+@invalid(202, "uniform-step-count", "4.2", "R4.2-b", nncodec.InconsistentError,
+         "uniform Axis 0 with 3 steps for 2 rows")
+def _():
+    return _uniform(uniform_params(12, [0.25, 0.5, 1.0], axis=0))
+
+
+@invalid(203, "uniform-step-nan", "4.2", "R4.2-c", nncodec.FormatError, "a NaN uniform step")
+def _():
+    return _uniform(uniform_params(12, [np.nan]))
+
+
+@invalid(204, "uniform-params-short", "4.2", "R4.2-d", nncodec.FormatError, "uniform params missing a step byte")
+def _():
+    return _uniform(uniform_params(12, [0.25])[:-1])
+
+
+@invalid(205, "uniform-params-long", "4.2", "R4.2-d", nncodec.FormatError, "one byte after the uniform steps")
+def _():
+    return _uniform(uniform_params(12, [0.25]) + b"\x00")
+
+
+@invalid(206, "uniform-float-input", "4.2", "R4.2-e", nncodec.InconsistentError, "uniform over a float32 stream")
+def _():
+    return _uniform(uniform_params(12, [0.25]), levels=LEVELS.astype(np.float32))
+
+
+@invalid(207, "codebook-no-entries", "4.3", "R4.3-a", nncodec.FormatError, "codebook Entry_Count 0")
+def _():
+    return container({"c": levels_chain(12, np.array([0], dtype=np.uint8), Stage(CODEBOOK, codebook_params(12, [])))})
+
+
+@invalid(208, "codebook-entry-inf", "4.3", "R4.3-b", nncodec.FormatError, "an infinite codebook entry")
+def _():
+    params = codebook_params(12, [1.0, np.inf])
+    return container({"c": levels_chain(12, np.array([0, 1], dtype=np.uint8), Stage(CODEBOOK, params))})
+
+
+@invalid(209, "codebook-index", "4.3", "R4.3-c", nncodec.InconsistentError, "index 3 into a 3-entry codebook")
+def _():
+    params = codebook_params(12, [1.0, 2.0, 3.0])
+    return container({"c": levels_chain(12, np.array([0, 3], dtype=np.uint8), Stage(CODEBOOK, params))})
+
+
+@invalid(210, "cast-narrowing", "4.4", "R4.4-a", nncodec.InconsistentError, "cast float64 -> float32")
+def _():
+    return container({"c": levels_chain(12, np.array([1.0], dtype=np.float64), Stage(CAST, bytes((12,))))})
+
+
+@invalid(211, "cast-out-type", "4.4", "R4.2-a", nncodec.FormatError, "cast Out_Type 10 (float16)")
+def _():
+    return container({"c": levels_chain(10, np.array([1.0], dtype=np.float16), Stage(CAST, bytes((10,))))})
+
+
+@invalid(212, "uniform-output-type", "4", "R3.5-i", nncodec.InconsistentError,
+         "uniform Out_Type float16 under a float32 node")
+def _():
+    return _uniform(uniform_params(10, [0.25]))
+
+
+@invalid(213, "dq-level-range", "4.5", "R4.5-a", nncodec.InconsistentError, "a dq level of 2^62")
+def _():
+    params = uniform_params(13, [1.0])
+    return container({"dq": levels_chain(13, np.array([0, 2**62], dtype=np.int64), Stage(DQ, params))})
+
+
+@invalid(214, "dq-params-short", "4.5", "R4.2-d", nncodec.FormatError, "dq params without their steps")
+def _():
+    return container({"dq": levels_chain(12, LEVELS, Stage(DQ, uniform_params(12, [0.25])[:3]))})
 
 
 # -- 160-189: reserved for R5.3-* (huffman.md, cabac.md) --------------------------------------------------------
