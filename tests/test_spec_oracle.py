@@ -68,7 +68,7 @@ def as_directory(parsed):
                      tuple(TensorRecord(t.name, node(t.node)) for t in directory.tensor_record))
 
 
-def check_fields_agree(blob, parsed, container):
+def check_fields_agree(parsed, container):
     """Every field construct parsed equals nncodec's: directory, header lengths, stream layout and bytes."""
     header = parsed.header
     assert as_directory(parsed) == container.directory
@@ -87,7 +87,7 @@ def check_agreement(blob, backend, blind=False):
     container, nncodec_rule = nncodec_verdict(blob, backend)
     if nncodec_rule is None:
         assert construct_rule is None, f"nncodec accepts, construct says {construct_rule}"
-        check_fields_agree(blob, parsed, container)
+        check_fields_agree(parsed, container)
         assert spec_format.build_container(parsed) == blob
     elif nncodec_rule in spec_format.DECLARED_RULES and not blind:
         assert construct_rule == nncodec_rule

@@ -82,8 +82,9 @@ def dump(blob):
     streams = []
     for t in range(d.varint("Tensor_Count")):
         name = d.str(f"Tensor_Record[{t}].Name")
-        dtype = d.u(1, "  Dtype = {value}", lambda v: f"{v} ({DTYPES[v]})")
-        shape = [d.varint(f"  Shape[{k}]") for k in range(d.u(1, "  Ndim = {value}"))]
+        d.u(1, "  Dtype = {value}", lambda v: f"{v} ({DTYPES[v]})")
+        for k in range(d.u(1, "  Ndim = {value}")):
+            d.varint(f"  Shape[{k}]")
         assert d.u(1, "  Node_Type = {value}", lambda v: f"{v} (chain)") == 0, "the dump shows chains only"
         for s in range(d.varint("  Stream_Count")):
             coding = d.u(1, f"    Stream_Descriptor[{s}].Coding = {{value}}", lambda v: f"{v} ({CODINGS[v]})")
@@ -98,7 +99,6 @@ def dump(blob):
             n = d.varint("    Params length")
             if n:
                 d.field(n, "    Params")
-        del dtype, shape
     assert d.pos == 32 + dir_len
     for name, coding, elem, align, count, length, crc in streams:
         pad = -d.pos % (1 << align)
