@@ -120,17 +120,9 @@ def encode(values, max_length=DEFAULT_MAX_LENGTH, max_span=DEFAULT_MAX_SPAN):
     values = np.ascontiguousarray(values)
     cdef const int64_t[::1] v = values
     cdef Py_ssize_t n = v.shape[0], i
-    cdef int64_t vmin, vmax, x
     if n == 0:
         return bytes([MODE_EMPTY])
-    with nogil:
-        vmin = vmax = v[0]
-        for i in range(1, n):
-            x = v[i]
-            if x < vmin:
-                vmin = x
-            elif x > vmax:
-                vmax = x
+    cdef int64_t vmin = values.min(), vmax = values.max()
     if vmin == vmax:
         out = bytearray([MODE_CONSTANT])
         write_varint(out, _zigzag(vmin))
@@ -297,57 +289,89 @@ def _package_merge_lengths(weights, int max_length):
     return lengths
 
 
-def _canonical_codes(lengths):
+def _canonical_codes(lengths_arr):
     """§5.3.1.5 canonical codes: by length, then by symbol."""
-    count = np.bincount(lengths, minlength=MAX_CODE_LENGTH + 1)
+    lengths_arr = np.ascontiguousarray(lengths_arr, dtype=np.int64)
+    codes_arr = np.zeros(lengths_arr.size, dtype=np.uint32)
+    cdef const int64_t[::1] lengths = lengths_arr
+    cdef uint32_t[::1] codes = codes_arr
+    cdef uint32_t count[MAX_CODE_LENGTH + 1]
+    cdef uint32_t next_code[MAX_CODE_LENGTH + 1]
+    cdef uint32_t code = 0
+    cdef Py_ssize_t s
+    cdef int length
+    for length in range(MAX_CODE_LENGTH + 1):
+        count[length] = 0
+    for s in range(lengths.shape[0]):
+        count[lengths[s]] += 1                 # package-merge lengths are 0..max_length <= 15
     count[0] = 0
-    next_code = [0] * (MAX_CODE_LENGTH + 1)
-    code = 0
     for length in range(1, MAX_CODE_LENGTH + 1):
-        code = (code + int(count[length - 1])) << 1
+        code = (code + count[length - 1]) << 1
         next_code[length] = code
-    codes = np.zeros(lengths.size, dtype=np.uint32)
-    for symbol in np.flatnonzero(lengths):
-        length = lengths[symbol]
-        codes[symbol] = next_code[length]
-        next_code[length] += 1
-    return codes
+    for s in range(lengths.shape[0]):
+        if lengths[s]:
+            codes[s] = next_code[lengths[s]]
+            next_code[lengths[s]] += 1
+    return codes_arr
 
 
-def _code_length_bytes(lengths):
+cdef inline void put_field(bytearray out, uint64_t *acc, int *nbits, uint64_t value, int width):
+    """Append ``width`` (<= 32) bits to the bit accumulator, moving whole bytes to ``out``."""
+    acc[0] = (acc[0] << width) | value
+    nbits[0] += width
+    while nbits[0] >= 8:
+        nbits[0] -= 8
+        out.append(<uint8_t>(acc[0] >> nbits[0]))
+
+
+def _code_length_bytes(lengths_arr):
     """§5.3.1.4 Code_Lengths, zero padded to a byte; the same greedy choices as the reference encoder."""
-    acc = 0
-    nbits = 0
-    previous = 0
-    table = [int(x) for x in lengths]
-    size = len(table)
-    i = 0
+    lengths_arr = np.ascontiguousarray(lengths_arr, dtype=np.int64)
+    cdef const int64_t[::1] table = lengths_arr
+    cdef Py_ssize_t size = table.shape[0], i = 0, run
+    cdef int64_t length, previous = 0
+    cdef int width, one_by_one
+    cdef uint64_t acc = 0
+    cdef int nbits = 0
+    out = bytearray()
     while i < size:
         length = table[i]
         if length == 0:
             run = 1
             while i + run < size and table[i + run] == 0:
                 run += 1
-            step = 1 if previous == 0 else 3 if previous == 1 else 7
-            if 2 + 2 * run.bit_length() < step + run - 1:
-                width = 2 * run.bit_length() - 1
-                acc = (acc << (3 + width)) | (0b111 << width) | run
-                nbits += 3 + width
+            one_by_one = (1 if previous == 0 else 3 if previous == 1 else 7) + <int>min(run - 1, 1 << 30)
+            width = 2 * _bit_length(run) - 1
+            if 3 + width < one_by_one:              # zero run, Exp-Golomb(run - 1): run in width bits
+                put_field(out, &acc, &nbits, 0b111, 3)
+                if width > 32:
+                    put_field(out, &acc, &nbits, 0, width - 32)
+                    width = 32
+                put_field(out, &acc, &nbits, <uint64_t>run, width)
                 previous = 0
                 i += run
                 continue
         if length == previous:
-            acc, nbits = acc << 1, nbits + 1
+            put_field(out, &acc, &nbits, 0, 1)
         elif length == previous + 1:
-            acc, nbits = acc << 3 | 0b100, nbits + 3
+            put_field(out, &acc, &nbits, 0b100, 3)
         elif length == previous - 1:
-            acc, nbits = acc << 3 | 0b101, nbits + 3
+            put_field(out, &acc, &nbits, 0b101, 3)
         else:
-            acc, nbits = acc << 7 | 0b110 << 4 | length, nbits + 7
+            put_field(out, &acc, &nbits, (0b110 << 4) | <uint64_t>length, 7)
         previous = length
         i += 1
-    pad = -nbits % 8
-    return (acc << pad).to_bytes((nbits + pad) // 8, "big")
+    if nbits:
+        put_field(out, &acc, &nbits, 0, 8 - nbits)
+    return bytes(out)
+
+
+cdef inline int _bit_length(uint64_t x) noexcept nogil:
+    cdef int n = 0
+    while x:
+        n += 1
+        x >>= 1
+    return n
 
 
 # ---------------------------------------------------------------------------------------------------------------
