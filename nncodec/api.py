@@ -20,6 +20,14 @@ __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOIC
 SINGLE_ARRAY_KEY = "nncodec.single_array"
 
 
+def _check_utf8(text, what):
+    """Strings are stored as UTF-8 (spec 2): lone surrogates cannot be."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodeError(f"{what} {text!r} is not encodable as UTF-8: {exc.reason}") from None
+
+
 def _normalise_weights(weights):
     """(mapping name -> (dtype code, C-contiguous LE array), was-a-single-array)."""
     if isinstance(weights, Mapping) or hasattr(weights, "items") and not hasattr(weights, "dtype"):
@@ -32,6 +40,7 @@ def _normalise_weights(weights):
     for name, value in items:
         if not isinstance(name, str):
             raise EncodeError(f"tensor names must be str, got {type(name).__name__} {name!r}")
+        _check_utf8(name, "tensor name")
         try:
             out[name] = as_array(value)
         except TypeError as exc:
@@ -69,6 +78,8 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
     for key, value in meta.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise EncodeError(f"metadata must map str to str, got {key!r}: {value!r}")
+        _check_utf8(key, "metadata key")
+        _check_utf8(value, "metadata value")
     if single:
         meta[SINGLE_ARRAY_KEY] = "true"
     plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)

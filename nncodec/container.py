@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 
 from . import _backend
-from .dtypes import DTYPE_NAMES, itemsize, numpy_dtype
+from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
 from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
                      UnsupportedFeatureError, UnsupportedVersionError)
 from .limits import DEFAULT_LIMITS
@@ -44,8 +44,8 @@ class PendingStream:
 def write_container(tensors, metadata=()):
     """Bytes of a container holding ``tensors``: a sequence of ``(TensorRecord, [PendingStream...])``.
 
-    Each record's stream descriptors are rebuilt from its pending streams (lengths and CRCs), so callers build
-    records with placeholder ``Stream`` objects of the right count and order.
+    The records' stream descriptors must already carry each pending stream's length and CRC (see
+    ``encoder.with_stream_facts``), in payload order; this function adds the header and the aligned payload.
     """
     records = [record for record, _ in tensors]
     pending = [p for _, streams in tensors for p in streams]
@@ -188,14 +188,22 @@ class Container:
         # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
         # floating-point warnings are silenced (a caller's warnings-as-errors filter must not turn them into crashes)
         with np.errstate(all="ignore"):
+            if node.dtype == BFLOAT16:  # §3.5.2: bfloat16 arithmetic goes through binary32, rounded back each time
+                parts = [bfloat16_to_float32(p) for p in parts]
             if node.body.combine == SUM:
                 out = parts[0].copy()
                 for part in parts[1:]:
                     out += part
-                return out
-            left, right = parts
-            product = np.matmul(left.astype(np.float64), right.astype(np.float64))
-            return product.astype(parts[0].dtype).reshape(node.shape)
+                    if node.dtype == BFLOAT16:
+                        out = bfloat16_to_float32(float32_to_bfloat16(out))
+            else:
+                left, right = parts
+                out = np.matmul(left.astype(np.float64), right.astype(np.float64)).reshape(node.shape)
+                if node.dtype == BFLOAT16:
+                    out = out.astype(np.float32)
+            if node.dtype == BFLOAT16:
+                return float32_to_bfloat16(out).view(numpy_dtype(BFLOAT16))
+            return out.astype(numpy_dtype(node.dtype), copy=False)
 
     def _decode_chain(self, node, name):
         """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
@@ -219,8 +227,11 @@ class Container:
         arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                   for coding, s in zip(codings, chain.streams)]
         array = layout.decode(node, chain.stages[0].params, arrays)
-        for transform, parsed, out_code in plan:
-            array = transform.decode(node, parsed, array, out_code, self.backend)
+        # transforms compute in IEEE 754 (spec 4): a NaN or inf result (e.g. a signalling NaN widened by cast) is a
+        # value, not a fault, so NumPy's floating-point warnings must not escape (they are errors under -W error)
+        with np.errstate(all="ignore"):
+            for transform, parsed, out_code in plan:
+                array = transform.decode(node, parsed, array, out_code, self.backend)
         if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
                                     f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")

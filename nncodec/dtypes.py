@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _ml_dtypes = None
 
 __all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_integer_code",
-           "integer_range", "BFloat16", "as_array"]
+           "integer_range", "BFloat16", "as_array", "bfloat16_to_float32", "float32_to_bfloat16"]
 
 # code -> (name, size in bytes, little-endian numpy dtype used to hold the bytes)
 _TABLE = {
@@ -96,3 +96,19 @@ def as_array(value):
     code = code_of(arr.dtype)
     target = numpy_dtype(code) if code != BFLOAT16 else arr.dtype
     return code, np.asarray(arr, dtype=target, order="C")
+
+
+def bfloat16_to_float32(values):
+    """float32 values of bfloat16 data (an ml_dtypes bfloat16 array or uint16 bit patterns): exact."""
+    bits = np.asarray(values).view(np.uint16).astype(np.uint32) << 16
+    return bits.view(np.float32)
+
+
+def float32_to_bfloat16(values):
+    """uint16 bit patterns of float32 ``values`` rounded to bfloat16 (nearest, ties to even; NaN stays NaN)."""
+    values = np.asarray(values, dtype=np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(values)
+    rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded

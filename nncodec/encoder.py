@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .container import PendingStream, crc32
-from .dtypes import code_of
+from .dtypes import code_of, float32_to_bfloat16
 from .errors import EncodeError
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
 from .stages import CODINGS, coding_by_name, stage_by_name
@@ -165,12 +165,8 @@ def cast_node(code, array, target, codings):
     target_code = CAST_CHOICES[target]
     if target_code == 10:
         narrow = array.astype("<f2")
-    else:  # bfloat16: round the float32 bits to their upper half, nearest even; NaNs stay quiet NaNs
-        bits = array.astype("<f4").view(np.uint32).astype(np.uint64)
-        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-        nan = np.isnan(array)
-        rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
-        narrow = rounded
+    else:
+        narrow = float32_to_bfloat16(array.astype("<f4"))
     widened = 13 if code == 13 else 12
     node, pending = chain_node(widened, narrow, codings, (stage_by_name("cast").stage(widened),),
                                elem_code=target_code)
