@@ -1,6 +1,7 @@
 """Fuzz target: the huffman stream decoder (spec/huffman.md), differential over the backends.
 
-    python fuzz/fuzz_huffman_decode.py -max_total_time=120 -artifact_prefix=fuzz/crashes/
+    python fuzz/fuzz_huffman_decode.py --write-seeds /tmp/huffman-corpus
+    python fuzz/fuzz_huffman_decode.py -max_total_time=120 -artifact_prefix=fuzz/crashes/ /tmp/huffman-corpus
 
 Input layout: byte 0 < 0x80 is the element count itself; byte 0 >= 0x80 means bytes 1..8 hold the count
 (u64le, so counts far beyond the stream's size come up). The rest is the stream. A bug is any exception other
@@ -23,6 +24,7 @@ except ImportError:
 if atheris is not None and "pytest" not in sys.modules:
     with atheris.instrument_imports(include=["nncodec"]):
         import nncodec
+        import nncodec.reference.huffman  # noqa: F401  (kernels import lazily: instrument them here)
         from nncodec import _backend
         from nncodec.errors import DecodeError
 else:
@@ -84,6 +86,12 @@ def seeds():
 
 
 def main():
+    if sys.argv[1:2] == ["--write-seeds"]:
+        corpus = pathlib.Path(sys.argv[2])
+        corpus.mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(seeds()):
+            (corpus / f"seed-{i}").write_bytes(seed)
+        return
     if atheris is None:
         sys.exit("atheris is not installed: pip install atheris")
     atheris.Setup(sys.argv, TestOneInput)
