@@ -15,8 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import nncodec  # noqa: E402
-from nncodec.api import COMPRESS_CHOICES  # noqa: E402
+from nncodec.api import COMPRESS_CHOICES, ENTROPY_CHOICES  # noqa: E402
 from nncodec.container import PendingStream, write_container  # noqa: E402
+from nncodec.stages import CODINGS  # noqa: E402
 from nncodec.records import PRODUCT, SUM, Chain, Composite, Node, Stage, Stream, TensorRecord  # noqa: E402
 
 import crafting  # noqa: E402
@@ -52,6 +53,11 @@ def seeds():
     if "zstd-shuffle" in COMPRESS_CHOICES:
         yield "shuffle-f32", nncodec.encode({"s": rng.standard_normal(16).astype(np.float32)},
                                             compress="zstd-shuffle")
+    for entropy in ("huffman", "cabac"):
+        if entropy in ENTROPY_CHOICES and any(c.name == entropy for c in CODINGS.values()):
+            levels = rng.integers(-5, 6, 48).astype(np.int8)
+            yield f"{entropy}-int8", nncodec.encode({"q": levels, "u": np.arange(9, dtype=np.uint16)},
+                                                   compress="zstd", entropy=entropy)
     yield "chunked", nncodec.encode({"c": np.arange(12, dtype=np.int32).reshape(6, 2), "e": np.zeros((0, 3))},
                                     chunk_elements=4, compress="auto")
     yield "dtypes", nncodec.encode({"b": np.array([True, False]), "u64": np.array([2**64 - 1], np.uint64),

@@ -8,7 +8,7 @@ Public API (keep it small and stable; other test modules build on it):
 - ``tensor_dicts(min_size=0, max_size=4)``: ``{name: tensor}`` with unicode names (the empty name included).
 - ``metadata()``: a str -> str mapping (keys outside the reserved ``nncodec.`` prefix).
 - ``encode_options(names=())``: keyword arguments for :func:`nncodec.encode` (compress none/zstd/auto or a
-  per-tensor mapping over ``names``, chunk_elements, zstd_level).
+  per-tensor mapping over ``names``, entropy for integer streams, chunk_elements, zstd_level).
 - ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
 - ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.records``: node trees
   of concat/sum/product composites (up to 3 deep) over raw or zstd chains at Align_Log2 0..8, some ending in a
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import nncodec
-from nncodec.api import COMPRESS_CHOICES
+from nncodec.api import COMPRESS_CHOICES, ENTROPY_CHOICES
 
 try:
     import ml_dtypes
@@ -148,6 +148,9 @@ def encode_options(draw, names=()):
         # a subset of the names (missing names mean "none")
         chosen = draw(st.lists(st.sampled_from(names), unique=True))
         options["compress"] = {n: draw(_compress_choices()) for n in chosen}
+    if draw(st.booleans()):
+        # integer and bool streams: raw, zstd, huffman, cabac or auto (the encoder's integer codings)
+        options["entropy"] = draw(st.sampled_from(ENTROPY_CHOICES))
     chunk = draw(st.one_of(st.none(), st.integers(1, 40)))
     if chunk is not None:
         options["chunk_elements"] = chunk
