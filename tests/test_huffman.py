@@ -14,6 +14,7 @@ from nncodec import _backend
 from nncodec.errors import (DecodeError, EncodeError, FormatError, InconsistentError, LimitExceededError,
                             TrailingDataError, TruncatedError)
 from nncodec.limits import DEFAULT_LIMITS, DecodeLimits
+from nncodec.records import write_varint
 from nncodec.reference import huffman as reference
 from nncodec.stages.huffman import HuffmanCoding
 
@@ -210,13 +211,13 @@ def test_encoder_rejects_bad_parameters():
 def coded(lengths_bits, substreams, lo=0, alphabet_size=2, escape_bits=0, sizes=None):
     """A Mode 2 stream from a Code_Lengths bit string ('1000...', padded here) and four sub-stream byte strings."""
     out = bytearray([2])
-    nncodec.records.write_varint(out, reference.zigzag(lo))
-    nncodec.records.write_varint(out, alphabet_size)
+    write_varint(out, reference.zigzag(lo))
+    write_varint(out, alphabet_size)
     out.append(escape_bits)
     bits = lengths_bits + "0" * (-len(lengths_bits) % 8)
     out += int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
     for size in sizes if sizes is not None else [len(s) for s in substreams[:3]]:
-        nncodec.records.write_varint(out, size)
+        write_varint(out, size)
     return bytes(out) + b"".join(substreams)
 
 

@@ -43,8 +43,9 @@ cdef extern from *:
     uint64_t nnc_load_be64(const unsigned char *p) nogil
     void nnc_store_be64(unsigned char *p, uint64_t v) nogil
 
-DEF SUBSTREAMS = 4
-DEF MAX_CODE_LENGTH = 15
+cdef enum:
+    SUBSTREAMS = 4
+    MAX_CODE_LENGTH = 15
 
 MODE_EMPTY, MODE_CONSTANT, MODE_CODED = 0, 1, 2
 MAX_ALPHABET_SIZE = 1 << 20
