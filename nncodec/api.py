@@ -11,7 +11,7 @@ from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
-from .errors import EncodeError
+from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
 from .records import Chain, TensorRecord, iter_streams, node_elements
 
@@ -82,6 +82,10 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         _check_utf8(value, "metadata value")
     if single:
         meta[SINGLE_ARRAY_KEY] = "true"
+    for option, what in ((compress, "compress"), (entropy, "entropy"), (importance, "importance")):
+        unknown = sorted(set(option) - set(tensors)) if isinstance(option, Mapping) else []
+        if unknown:
+            raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
     plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)
     records = []
     for name, (code, array) in tensors.items():
@@ -96,9 +100,12 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
 
 
 def _check_writable(blob):
-    """The encoder refuses to emit what the default decoder would refuse (spec section 1)."""
-    if len(blob) > DEFAULT_LIMITS.max_input_bytes:
-        raise EncodeError(f"the container would be {len(blob)} bytes, over the default decoder's max_input_bytes")
+    """The encoder refuses to emit what the default decoder would refuse (spec section 1): the header and the
+    whole directory are validated with the default limits (cheap: no stream is decoded)."""
+    try:
+        Container(blob, limits=DEFAULT_LIMITS)
+    except DecodeError as exc:
+        raise EncodeError(f"the default decoder would refuse this container: {exc}") from None
 
 
 def decode(blob, *, limits=None, backend=None):

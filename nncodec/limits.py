@@ -4,7 +4,9 @@ from dataclasses import dataclass, fields
 
 from .errors import LimitExceededError
 
-__all__ = ["DecodeLimits", "DEFAULT_LIMITS"]
+__all__ = ["DecodeLimits", "DEFAULT_LIMITS", "LIMIT_CEILING"]
+
+LIMIT_CEILING = 2**56  # no limit may exceed this: sizes stay far from NumPy's and int64's own bounds
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,8 @@ class DecodeLimits:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"DecodeLimits.{f.name} must be a non-negative int, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= LIMIT_CEILING:
+                raise ValueError(f"DecodeLimits.{f.name} must be an int in [0, 2**56], got {value!r}")
 
     def check(self, name, declared, rule="R6"):
         """Raise LimitExceededError if ``declared`` exceeds the limit called ``name``."""

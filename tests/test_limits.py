@@ -212,4 +212,6 @@ def test_decode_limits_defaults_match_spec():
             limits.expansion_slack, limits.max_alphabet, limits.max_bins_per_element) == (
         2 ** 40, 2 ** 26, 2 ** 20, 2 ** 24, 2 ** 20, 2 ** 34, 2 ** 36, 1024, 2 ** 24, 2 ** 16, 128)
     assert nncodec.DecodeLimits(max_elements=0).max_elements == 0
-    assert nncodec.DecodeLimits(max_elements=2 ** 80).max_elements == 2 ** 80
+    assert nncodec.DecodeLimits(max_elements=2 ** 56).max_elements == 2 ** 56
+    with pytest.raises(ValueError):
+        nncodec.DecodeLimits(max_elements=2 ** 56 + 1)  # sizes stay far from int64 and NumPy bounds

@@ -28,8 +28,8 @@ OPTIONS = ("step", "bits", "sqnr", "axis")
 
 @dataclass(frozen=True)
 class UniformQuantizer(Quantizer, spec_name="uniform"):
-    """Exactly one of: ``step`` (fixed), ``bits`` (``step = max|w| / (2**(bits-1) - 1)`` over the kept weights,
-    so levels lie in ``±(2**(bits-1) - 1)``) or ``sqnr`` (the largest step whose reconstruction of the kept weights
+    """Exactly one of: ``step`` (fixed), ``bits`` (``step = max|w| / (2**(bits-1) - 1)`` over the kept weights, in float32, one
+    ulp larger where rounding would break the bound, so levels lie in ``±(2**(bits-1) - 1)``) or ``sqnr`` (the largest step whose reconstruction of the kept weights
     reaches ``sqnr`` dB, per channel when ``axis`` is set; ``importance`` weights this SQNR). ``axis`` None means
     one step per tensor, else one per index along ``axis``. A channel with no nonzero kept weight gets step 1.0
     and levels 0 (with ``bits``/``sqnr``)."""
@@ -99,8 +99,14 @@ def uniform_levels(values, steps):
 
 def _steps_for_bits(values, bits):
     peak = np.abs(values).max(axis=1, initial=0.0)
-    steps = np.maximum(peak / (2 ** (bits - 1) - 1), SMALLEST_STEP)
-    return np.where(peak > 0, steps, ZERO_CHANNEL_STEP).astype(np.float32)
+    top = 2 ** (bits - 1) - 1
+    steps = np.maximum(peak / top, SMALLEST_STEP).astype(np.float32)
+    # where float32 rounding made the step so small that the peak's level would pass top (coarse subnormals),
+    # go one ulp up
+    with np.errstate(divide="ignore", invalid="ignore"):
+        too_small = peak / steps.astype(np.float64) >= top + 0.5
+    steps = np.where(too_small, np.nextafter(steps, np.float32(np.inf)), steps)
+    return np.where(peak > 0, steps, np.float32(ZERO_CHANNEL_STEP)).astype(np.float32)
 
 
 def sqnr_step_bracket(w, target_db, axis=None, mask=None, importance=None):
