@@ -24,6 +24,7 @@ except ImportError:
 if atheris is not None and "pytest" not in sys.modules:
     with atheris.instrument_imports(include=["nncodec"]):
         import nncodec
+        import nncodec.reference.cabac  # noqa: F401  (imported here so that the reference decoder is instrumented)
         from nncodec import _backend
         from nncodec.errors import DecodeError
 else:

@@ -46,7 +46,10 @@ cdef uint64_t INT64_MAX_MAG = 0x7FFFFFFFFFFFFFFF
 cdef struct Context:
     uint32_t a          # fast estimate of P(bin = 0), units of 2**-22
     uint32_t b          # slow estimate
-    uint16_t seen       # bins coded with this context, saturating at 65535
+    uint16_t countdown  # bins until warm grows: warm = bitlen(seen + 2) - 1 without counting seen
+    uint8_t warm
+    uint8_t shift_a     # min(fast, warm)
+    uint8_t shift_b     # min(slow, warm)
     uint8_t fast
     uint8_t slow
 
@@ -98,15 +101,23 @@ cdef inline uint32_t _probability(Context* c) noexcept nogil:
     return p if p != 0 else 1
 
 
+cdef void _warm_up(Context* c) noexcept nogil:
+    # §5.3.2.4 warm = bitlen(seen + 2) - 1 grows by one after 2**warm bins; past 15 nothing changes
+    if c.warm < 15:
+        c.warm += 1
+    c.shift_a = c.fast if c.fast < c.warm else c.warm
+    c.shift_b = c.slow if c.slow < c.warm else c.warm
+    c.countdown = <uint16_t>(1 << c.warm) if c.warm < 15 else 0x8000
+
+
 cdef inline void _adapt(Context* c, int bin) noexcept nogil:
-    cdef int warm = 31 - __builtin_clz(<unsigned int>c.seen + 2)
-    cdef int fast = c.fast if c.fast < warm else warm
-    cdef int slow = c.slow if c.slow < warm else warm
-    cdef uint32_t a0 = c.a + ((STATE_ONE - c.a) >> fast), a1 = c.a - (c.a >> fast)
-    cdef uint32_t b0 = c.b + ((STATE_ONE - c.b) >> slow), b1 = c.b - (c.b >> slow)
-    c.seen += c.seen < 65535
+    cdef uint32_t a0 = c.a + ((STATE_ONE - c.a) >> c.shift_a), a1 = c.a - (c.a >> c.shift_a)
+    cdef uint32_t b0 = c.b + ((STATE_ONE - c.b) >> c.shift_b), b1 = c.b - (c.b >> c.shift_b)
     c.a = a1 if bin else a0     # selects, not branches: the bin is unpredictable
     c.b = b1 if bin else b0
+    c.countdown -= 1
+    if c.countdown == 0:
+        _warm_up(c)
 
 
 cdef void _init_contexts(Context* ctx, const uint8_t* rates) noexcept nogil:
@@ -122,9 +133,12 @@ cdef void _init_contexts(Context* ctx, const uint8_t* rates) noexcept nogil:
         for i in range(starts[group], starts[group + 1]):
             ctx[i].a = STATE_HALF
             ctx[i].b = STATE_HALF
-            ctx[i].seen = 0
             ctx[i].fast = rates[group] >> 4
             ctx[i].slow = rates[group] & 15
+            ctx[i].warm = 1
+            ctx[i].shift_a = 1
+            ctx[i].shift_b = 1
+            ctx[i].countdown = 2
 
 
 # ---- encoder --------------------------------------------------------------------------------------------------------
@@ -236,12 +250,13 @@ cdef int _encode_levels(Encoder* state, const int64_t[::1] values, const uint8_t
     # §5.3.2.5 truncation in the bounded modes: no gt flag for k = max_mag, a prefix no longer than max_mag needs
     gt_limit = <uint64_t>gt_flags
     if mode != MODE_SIGNED and max_mag <= gt_limit:
-        gt_limit = max_mag - 1
+        gt_limit = max_mag - 1 if max_mag else 0
     prefix_cap = PREFIX_ESCAPE
     if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
         if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
             prefix_cap = _bit_length(max_mag - <uint64_t>gt_flags) - 1
-    for i in range(n):
+    # every ctx[] index below is in range by construction: mag < 12, k <= gt_limit <= 32, prefix j < 20, L <= 19
+    for i in range(n):  # i < n = values.shape[0]: values[i] is in bounds
         if row_length and col == row_length:
             col = 0
             p1 = 0
@@ -348,11 +363,12 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
     _init_contexts(ctx, rates)
     gt_limit = <uint64_t>gt_flags
     if mode != MODE_SIGNED and max_mag <= gt_limit:
-        gt_limit = max_mag - 1
+        gt_limit = max_mag - 1 if max_mag else 0
     prefix_cap = PREFIX_ESCAPE
     if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
         if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
             prefix_cap = _bit_length(max_mag - <uint64_t>gt_flags) - 1
+    # every ctx[] index below is in range by construction: mag < 12, k <= gt_limit <= 32, prefix j < 20, L <= 19
     for i in range(n):  # i < n = out.shape[0]: the store out[i] below is in bounds
         if row_length and col == row_length:
             col = 0
@@ -367,24 +383,24 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
             if _decode_bin(d, &ctx[nb.sig]):
                 mag = 1
                 if mode != MODE_ONE_SIDED:
-                    bins += 1
                     neg = _decode_bin(d, &ctx[nb.sign])
+                    bins += 1
                 rel = 0 if p1 == 0 else (1 if (p1 < 0) == neg else 2)
                 gt_base = OFF_GT + nb.mag * 3 + rel
                 k = 1
                 while k <= gt_limit:
-                    bins += 1
                     if not _decode_bin(d, &ctx[gt_base + (k - 1) * MAG_CLASSES * 3]):
                         break
                     k += 1
                 mag = k
+                bins += k if k <= gt_limit else gt_limit     # the gt flags decoded
                 if k > <uint64_t>gt_flags:
                     length = 0
                     while length < prefix_cap:
-                        bins += 1
                         if not _decode_bin(d, &ctx[OFF_PREFIX + length * MAG_CLASSES + nb.mag]):
                             break
                         length += 1
+                    bins += length + (length < prefix_cap)   # the prefix bins, with the 0 bin if any
                     if length == PREFIX_ESCAPE:
                         nbits = <int>_decode_bypass(d, 6)
                         x = <uint64_t>(nbits != 0)
