@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .container import PendingStream, crc32
-from .dtypes import code_of, float32_to_bfloat16
+from .dtypes import code_of, float32_to_bfloat16, is_integer_code
 from .errors import EncodeError
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
 from .stages import CODINGS, coding_by_name, stage_by_name
@@ -49,8 +49,8 @@ class StreamCodings:
                 raise EncodeError(f"tensor {name!r}: the {needed} coding is not available in this build")
         return cls(float_choice, int_choice, zstd_level, backend)
 
-    def _candidates(self, values):
-        integer = values.dtype.kind in "biu"
+    def _candidates(self, values, elem_code):
+        integer = is_integer_code(elem_code)  # bfloat16 may travel in uint16 arrays: the code decides
         choice = self.int_choice if integer else self.float_choice
         if choice in ("none", "raw") or not values.size:
             return []
@@ -60,11 +60,11 @@ class StreamCodings:
             return [n for n in ("zstd", "huffman", "cabac") if _registered(n)]
         return ["zstd", "zstd-shuffle"] if values.dtype.itemsize > 1 else ["zstd"]
 
-    def code(self, values):
-        """(coding, stored bytes) for a 1-D stream: the chosen coding, or for "auto" the smallest candidate if it
-        saves at least 3% over raw."""
+    def code(self, values, elem_code):
+        """(coding, stored bytes) for a 1-D stream of element type ``elem_code``: the chosen coding, or for "auto"
+        the smallest candidate if it saves at least 3% over raw."""
         raw = coding_by_name("raw")
-        names = self._candidates(values)
+        names = self._candidates(values, elem_code)
         if not names:
             return raw, raw.encode(values)
         candidates = [(c, c.encode(values, backend=self.backend)) for c in map(self._coding, names)]
@@ -93,8 +93,8 @@ def chain_node(code, array, codings, transforms=(), elem_code=None):
     params, stream_arrays = layout.encode(array)
     pending = []
     for values in stream_arrays:
-        coding, stored = codings.code(values)
         elem = code if elem_code is None else elem_code
+        coding, stored = codings.code(values, elem)
         pending.append(PendingStream(coding.coding_id, elem, coding.align_log2, values.size, stored))
     streams = tuple(Stream(p.coding, p.elem_type, p.align_log2, p.count, len(p.data), 0) for p in pending)
     stages = (Stage(layout.stage_id, params),) + tuple(transforms)

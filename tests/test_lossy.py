@@ -175,3 +175,10 @@ def test_coders_are_usable_at_stage_level(name, backend):
     values = np.array([0, 3, -2, 0, 0, 7, -40000], dtype=np.int32)
     data = coding.encode(values, backend=backend)
     assert_same_array(values, coding.decode_array(data, values.size, np.int32, backend=backend))
+
+
+@pytest.mark.parametrize("entropy", ["huffman", "cabac", "auto"])
+def test_bfloat16_bits_are_not_an_integer_stream(entropy, backend):
+    bits = nncodec.BFloat16(np.arange(7, dtype=np.uint16))  # uint16 in memory, bfloat16 in the format
+    decoded = nncodec.decode(nncodec.encode(bits, entropy=entropy, compress="auto", backend=backend), backend=backend)
+    assert decoded.view(np.uint16).tolist() == list(range(7))
