@@ -193,7 +193,7 @@ def encode(values, max_length=DEFAULT_MAX_LENGTH, max_span=DEFAULT_MAX_SPAN):
         w[k].nbits = 0
         offset += sizes[k] + 8
     with nogil:
-        for i in range(groups):
+        for i in range(groups):                    # groups = n // 4, so 4 * i + 3 < n
             put_value(&w[0], v[4 * i], c_lo, alphabet_size, &ct[0], &lt[0], escape_bits)
             put_value(&w[1], v[4 * i + 1], c_lo, alphabet_size, &ct[0], &lt[0], escape_bits)
             put_value(&w[2], v[4 * i + 2], c_lo, alphabet_size, &ct[0], &lt[0], escape_bits)
@@ -629,7 +629,7 @@ def _decode_symbols(const uint8_t[::1] buf, table_arr, int max_len, int64_t lo, 
     cdef uint64_t ulo = <uint64_t>lo
     cdef int64_t p0 = pos[0], p1 = pos[1], p2 = pos[2], p3 = pos[3]
     with nogil:
-        for i in range(groups):
+        for i in range(groups):                    # groups = count // 4, so 4 * i + 3 < count
             out[4 * i] = decode_one(p, n, &p0, t, shift, ulo, escape_symbol, escape_bits)
             out[4 * i + 1] = decode_one(p, n, &p1, t, shift, ulo, escape_symbol, escape_bits)
             out[4 * i + 2] = decode_one(p, n, &p2, t, shift, ulo, escape_symbol, escape_bits)
