@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
+from nncodec.stages import coding_by_id  # noqa: E402
 from nncodec.records import (CONCAT, PRODUCT, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
                              TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
@@ -36,7 +37,7 @@ from spec.vectors import worked_example  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent  # spec/vectors
 DENSE = Stage(1)
 UNIFORM, CODEBOOK, CAST, DQ = 16, 17, 18, 19  # §4 Stage_Id
-RAW, ZSTD, ZSHUFFLE = 0, 1, 4
+RAW, ZSTD, HUFFMAN, CABAC, ZSHUFFLE = 0, 1, 2, 3, 4
 VALID, INVALID = [], []
 
 
@@ -778,6 +779,37 @@ def _():
          "two bytes after a zstd-shuffle frame")
 def _():
     return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(8)) + b"\x00\x00")])})
+
+
+# -- 160-169: integer stream codings (section 5.3; the codings' own rules are tested in test_huffman/test_cabac) --
+
+def _integer_stream(coding, values):
+    """Stored bytes of ``values`` (int64) coded by huffman or cabac."""
+    return coding_by_id(coding).encode(np.asarray(values, dtype=np.int64))
+
+
+@invalid(160, "huffman-float-elements", "5.3", "R5.3-a", nncodec.InconsistentError,
+         "a huffman stream declared as float32 elements")
+def _():
+    return container({"h": chain(12, (4,), [(HUFFMAN, 12, 0, 4, _integer_stream(HUFFMAN, [1, 2, 3, 4]))])})
+
+
+@invalid(161, "cabac-bfloat16-elements", "5.3", "R5.3-a", nncodec.InconsistentError,
+         "a cabac stream declared as bfloat16 elements")
+def _():
+    return container({"c": chain(11, (4,), [(CABAC, 11, 0, 4, _integer_stream(CABAC, [1, 2, 3, 4]))])})
+
+
+@invalid(162, "huffman-int8-range", "5.3", "R5.3-b", nncodec.InconsistentError,
+         "a huffman stream of int8 elements decoding the value 300")
+def _():
+    return container({"h": chain(2, (3,), [(HUFFMAN, 2, 0, 3, _integer_stream(HUFFMAN, [1, 300, -5]))])})
+
+
+@invalid(163, "cabac-bool-range", "5.3", "R5.3-b", nncodec.InconsistentError,
+         "a cabac stream of bool elements decoding the value 2")
+def _():
+    return container({"c": chain(1, (3,), [(CABAC, 1, 0, 3, _integer_stream(CABAC, [0, 1, 2]))])})
 
 
 # -- 200-229: transform stages (section 4.2 to 4.5) -----------------------------------------------------------
