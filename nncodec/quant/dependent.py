@@ -9,12 +9,11 @@ import numpy as np
 
 from .. import _backend
 from ..errors import EncodeError
-from .base import Quantized, Quantizer, check_float, format_number, spec_value
+from .base import Quantized, check_float
 from .rate import level_bits
-from .rdoq import _broadcast_steps
+from .rdoq import StepLamOptions, _broadcast_steps
 from .uniform import UniformQuantizer
 
-OPTIONS = ("step", "bits", "sqnr", "axis", "lam")
 RATE_PASSES = 2         # trellis searches, each with the rate model refitted on the previous levels
 SQNR_SAMPLE = 1 << 16   # weights (a strided sample) used to fit the step scale to an SQNR target
 SQNR_ITERATIONS = 10    # bisection steps on the scale, in [0.5, 2]
@@ -22,7 +21,7 @@ MAX_ABS_QUOTIENT = 2.0 ** 52
 
 
 @dataclass(frozen=True)
-class DependentQuantizer(Quantizer, spec_name="dq"):
+class DependentQuantizer(StepLamOptions, spec_name="dq"):
     """Steps as :class:`UniformQuantizer` (``step``, ``bits`` or ``sqnr``, optional ``axis``) define the union grid;
     ``lam`` weighs rate against normalised squared error. With ``sqnr``, the uniform steps are scaled by the
     factor whose trellis result on a strided sample reaches the target."""
@@ -82,15 +81,3 @@ class DependentQuantizer(Quantizer, spec_name="dq"):
             else:
                 high = middle
         return (plain.steps.astype(np.float64) * low).astype(np.float32)
-
-    def config(self):
-        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS if getattr(self, name) is not None]
-        return "dq:" + ",".join(parts)
-
-    @classmethod
-    def from_options(cls, options, spec):
-        types = {"step": float, "bits": int, "sqnr": float, "axis": int, "lam": float}
-        values = {key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS}
-        if values["lam"] is None:
-            del values["lam"]
-        return cls(**values)

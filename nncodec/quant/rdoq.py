@@ -16,8 +16,25 @@ OPTIONS = ("step", "bits", "sqnr", "axis", "lam")
 RATE_PASSES = 2  # refit the rate model on the chosen levels this many times
 
 
+class StepLamOptions(Quantizer):
+    """``config`` and ``from_options`` of the quantizers whose options are ``OPTIONS`` (step, bits, sqnr, axis,
+    lam): :class:`RDOQuantizer` and :class:`nncodec.quant.dependent.DependentQuantizer`."""
+
+    def config(self):
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS if getattr(self, name) is not None]
+        return f"{self.spec_name}:" + ",".join(parts)
+
+    @classmethod
+    def from_options(cls, options, spec):
+        types = {"step": float, "bits": int, "sqnr": float, "axis": int, "lam": float}
+        values = {key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS}
+        if values["lam"] is None:
+            del values["lam"]
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class RDOQuantizer(Quantizer, spec_name="rdoq"):
+class RDOQuantizer(StepLamOptions, spec_name="rdoq"):
     """Steps exactly as :class:`UniformQuantizer` (one of ``step``, ``bits``, ``sqnr``; ``axis``), then levels
     chosen by rate-distortion cost with Lagrange multiplier ``lam`` (0 gives plain rounding)."""
 
@@ -52,18 +69,6 @@ class RDOQuantizer(Quantizer, spec_name="rdoq"):
         if mask is not None:
             levels = np.where(mask, levels, 0)
         return Quantized(levels=levels.astype(np.int64), kind="uniform", steps=plain.steps, axis=plain.axis)
-
-    def config(self):
-        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS if getattr(self, name) is not None]
-        return "rdoq:" + ",".join(parts)
-
-    @classmethod
-    def from_options(cls, options, spec):
-        types = {"step": float, "bits": int, "sqnr": float, "axis": int, "lam": float}
-        values = {key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS}
-        if values["lam"] is None:
-            del values["lam"]
-        return cls(**values)
 
 
 def _broadcast_steps(quantized):
