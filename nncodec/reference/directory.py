@@ -8,6 +8,7 @@ from ..dtypes import DTYPE_NAMES, itemsize
 from ..errors import FormatError, InconsistentError, TruncatedError
 from ..records import (CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
                        MAX_STREAMS, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord)
+from ..varint import read_varint
 
 __all__ = ["parse_directory"]
 
@@ -19,10 +20,13 @@ class _Reader:
         self.data = data
         self.pos = 0
 
+    def _ends(self, n, what, pos):
+        return TruncatedError(f"[R3.3-b] directory ends inside {what}: need {n} bytes at offset {pos}, "
+                              f"{len(self.data) - pos} left")
+
     def take(self, n, what):
         if n > len(self.data) - self.pos:
-            raise TruncatedError(f"[R3.3-b] directory ends inside {what}: need {n} bytes at offset {self.pos}, "
-                                 f"{len(self.data) - self.pos} left")
+            raise self._ends(n, what, self.pos)
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
@@ -31,18 +35,8 @@ class _Reader:
         return self.take(1, what)[0]
 
     def varint(self, what):
-        # §2: canonical unsigned LEB128, at most 10 bytes, value < 2**64
-        value = 0
-        for i in range(10):
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if byte == 0 and i > 0:
-                    raise FormatError(f"[R2-a] non-canonical varint in {what}")
-                if value >= 1 << 64:
-                    raise FormatError(f"[R2-a] varint in {what} is >= 2**64")
-                return value
-        raise FormatError(f"[R2-a] varint in {what} is longer than 10 bytes")
+        value, self.pos = read_varint(self.data, self.pos, what, lambda pos: self._ends(1, what, pos))
+        return value
 
     def str(self, what, budget=None):
         n = self.varint(what)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import EncodeError, FormatError, InconsistentError, TrailingDataError, TruncatedError
 from ..records import write_varint
+from ..varint import read_varint
 
 __all__ = ["encode", "decode"]
 
@@ -284,25 +285,19 @@ class _ByteCursor:
         self.data = data
         self.pos = 0
 
+    @staticmethod
+    def _ends(what, pos):
+        return TruncatedError(f"[R5.3.1-c] huffman stream ends inside {what} at byte {pos}")
+
     def u8(self, what):
         if self.pos >= len(self.data):
-            raise TruncatedError(f"[R5.3.1-c] huffman stream ends inside {what} at byte {self.pos}")
+            raise self._ends(what, self.pos)
         self.pos += 1
         return self.data[self.pos - 1]
 
     def varint(self, what):
-        # §2 of the container spec: canonical LEB128, at most 10 bytes, value < 2**64
-        value = 0
-        for i in range(10):
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if byte == 0 and i > 0:
-                    raise FormatError(f"[R2-a] non-canonical varint in huffman {what}")
-                if value >= 1 << 64:
-                    raise FormatError(f"[R2-a] varint in huffman {what} is >= 2**64")
-                return value
-        raise FormatError(f"[R2-a] varint in huffman {what} is longer than 10 bytes")
+        value, self.pos = read_varint(self.data, self.pos, f"huffman {what}", lambda pos: self._ends(what, pos))
+        return value
 
 
 class _BitReader:

@@ -4,6 +4,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..records import write_varint
+from ..varint import read_varint
 
 FLOAT_OUT = (10, 12, 13)  # §4: float16, float32, float64
 
@@ -14,10 +15,13 @@ class ParamsReader:
     def __init__(self, params, stage):
         self.params, self.pos, self.stage = params, 0, stage
 
+    def _ends(self, n, pos):
+        return FormatError(f"[R4.2-d] {self.stage} params end early: need {n} bytes at {pos}, "
+                           f"{len(self.params) - pos} left")
+
     def take(self, n):
         if n > len(self.params) - self.pos:
-            raise FormatError(f"[R4.2-d] {self.stage} params end early: need {n} bytes at {self.pos}, "
-                              f"{len(self.params) - self.pos} left")
+            raise self._ends(n, self.pos)
         self.pos += n
         return self.params[self.pos - n:self.pos]
 
@@ -25,15 +29,8 @@ class ParamsReader:
         return self.take(1)[0]
 
     def varint(self):
-        value = 0
-        for i in range(10):
-            byte = self.u8()
-            value |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                if (byte == 0 and i > 0) or value >= 1 << 64:
-                    raise FormatError(f"[R2-a] non-canonical or oversized varint in {self.stage} params")
-                return value
-        raise FormatError(f"[R2-a] varint in {self.stage} params is longer than 10 bytes")
+        value, self.pos = read_varint(self.params, self.pos, f"{self.stage} params", lambda pos: self._ends(1, pos))
+        return value
 
     def float32s(self, count):
         return np.frombuffer(self.take(4 * count), dtype="<f4").copy()
