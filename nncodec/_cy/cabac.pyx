@@ -26,7 +26,6 @@ cdef enum:
     MAX_GT_FLAGS = 32
     PREFIX_ESCAPE = 20
     MAG_CLASSES = 12
-    MAG_CLIP = 1 << 16
     OFF_SIG = 0
     OFF_SIGN = OFF_SIG + MAG_CLASSES * 3
     OFF_GT = OFF_SIGN + 9 * 8
@@ -55,10 +54,13 @@ cdef struct Context:
 
 
 cdef struct Neighbourhood:
+    uint32_t a1         # min(|p1|, 63): every class of spec 5.3.2.6 is the same as with its clip at 2**16
+    uint32_t a2         # min(|p2|, 63)
+    int s1              # 0: p1 == 0, 1: p1 > 0, 2: p1 < 0
+    int s2
     int sig             # offset of the significance context
     int sign            # offset of the sign context
     int mag             # magnitude class of 2*|p1| + |p2|
-    int prev_sign       # 0: p1 == 0, 1: p1 > 0, 2: p1 < 0
 
 
 cdef inline uint64_t _magnitude(int64_t x) noexcept nogil:
@@ -78,22 +80,27 @@ cdef inline int _mag_class(uint64_t m) noexcept nogil:
     return c if c < MAG_CLASSES - 1 else MAG_CLASSES - 1
 
 
-cdef inline int _sign_class(int64_t x) noexcept nogil:
-    return 0 if x == 0 else (1 if x > 0 else 2)
+cdef uint8_t MAG_CLASS[64]     # _mag_class(m) for m < 64; every m >= 48 has the top class
 
 
-cdef inline void _context_offsets(Neighbourhood* nb, int64_t p1, int64_t p2) noexcept nogil:
-    cdef uint64_t a1 = _magnitude(p1), a2 = _magnitude(p2)
-    cdef int c1
-    if a1 > MAG_CLIP:
-        a1 = MAG_CLIP
-    if a2 > MAG_CLIP:
-        a2 = MAG_CLIP
-    nb.mag = _mag_class(2 * a1 + a2)
-    nb.prev_sign = _sign_class(p1)
-    nb.sig = OFF_SIG + nb.mag * 3 + nb.prev_sign
-    c1 = _mag_class(a1)
-    nb.sign = OFF_SIGN + (nb.prev_sign * 3 + _sign_class(p2)) * 8 + (c1 if c1 < 7 else 7)
+cdef inline void _push_level(Neighbourhood* nb, uint64_t mag, int neg) noexcept nogil:
+    nb.a2 = nb.a1
+    nb.s2 = nb.s1
+    nb.a1 = <uint32_t>(mag if mag < 63 else 63)
+    nb.s1 = 0 if mag == 0 else 1 + neg
+
+
+cdef inline void _clear(Neighbourhood* nb) noexcept nogil:
+    nb.a1 = nb.a2 = 0
+    nb.s1 = nb.s2 = 0
+
+
+cdef inline void _context_offsets(Neighbourhood* nb) noexcept nogil:
+    cdef uint32_t m = 2 * nb.a1 + nb.a2
+    cdef int c1 = MAG_CLASS[nb.a1]
+    nb.mag = MAG_CLASS[m if m < 63 else 63]
+    nb.sig = OFF_SIG + nb.mag * 3 + nb.s1
+    nb.sign = OFF_SIGN + (nb.s1 * 3 + nb.s2) * 8 + (c1 if c1 < 7 else 7)
 
 
 cdef inline uint32_t _probability(Context* c) noexcept nogil:
@@ -242,11 +249,12 @@ cdef int _encode_levels(Encoder* state, const int64_t[::1] values, const uint8_t
     cdef Neighbourhood nb
     cdef Py_ssize_t i, n = values.shape[0]
     cdef uint64_t col = 0, mag, k, gt_limit, rem
-    cdef int64_t x, p1 = 0, p2 = 0
+    cdef int64_t x
     cdef int neg, rel, prefix_cap, gt_base
     cdef Encoder local = state[0]   # a local copy the compiler can keep in registers
     cdef Encoder* e = &local
     _init_contexts(ctx, rates)
+    _clear(&nb)
     # §5.3.2.5 truncation in the bounded modes: no gt flag for k = max_mag, a prefix no longer than max_mag needs
     gt_limit = <uint64_t>gt_flags
     if mode != MODE_SIGNED and max_mag <= gt_limit:
@@ -259,19 +267,18 @@ cdef int _encode_levels(Encoder* state, const int64_t[::1] values, const uint8_t
     for i in range(n):  # i < n = values.shape[0]: values[i] is in bounds
         if row_length and col == row_length:
             col = 0
-            p1 = 0
-            p2 = 0
+            _clear(&nb)
         col += 1
         x = values[i]
         mag = _magnitude(x)
+        neg = x < 0
         if mode == MODE_SIGNED or max_mag:
-            _context_offsets(&nb, p1, p2)
+            _context_offsets(&nb)
             _encode_bin(e, &ctx[nb.sig], mag != 0)
             if mag:
-                neg = x < 0
                 if mode != MODE_ONE_SIDED:
                     _encode_bin(e, &ctx[nb.sign], neg)
-                rel = 0 if p1 == 0 else (1 if (p1 < 0) == neg else 2)
+                rel = 0 if nb.s1 == 0 else (1 if (nb.s1 == 2) == neg else 2)
                 gt_base = OFF_GT + nb.mag * 3 + rel
                 k = 1
                 while k <= gt_limit:
@@ -282,8 +289,7 @@ cdef int _encode_levels(Encoder* state, const int64_t[::1] values, const uint8_t
                 if mag > <uint64_t>gt_flags:
                     rem = mag - <uint64_t>gt_flags - 1
                     _encode_remainder(e, ctx, nb.mag, rem, prefix_cap)
-        p2 = p1
-        p1 = x
+        _push_level(&nb, mag, neg)
     for i in range(5):
         _shift_low(e)
     state[0] = local
@@ -375,11 +381,12 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
     cdef Py_ssize_t i, n = out.shape[0]
     cdef uint64_t col = 0, mag, k, gt_limit, t, x, bins = 0, rem
     cdef uint64_t limit = INT64_MAX_MAG if mode == MODE_SIGNED else max_mag
-    cdef int64_t p1 = 0, p2 = 0, value
+    cdef int64_t value
     cdef int neg, rel, prefix_cap, gt_base, length, j, nbits, status = OK
     cdef Decoder local = state[0]   # a local copy the compiler can keep in registers
     cdef Decoder* d = &local
     _init_contexts(ctx, rates)
+    _clear(&nb)
     gt_limit = <uint64_t>gt_flags
     if mode != MODE_SIGNED and max_mag <= gt_limit:
         gt_limit = max_mag - 1 if max_mag else 0
@@ -391,20 +398,19 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
     for i in range(n):  # i < n = out.shape[0]: the store out[i] below is in bounds
         if row_length and col == row_length:
             col = 0
-            p1 = 0
-            p2 = 0
+            _clear(&nb)
         col += 1
         mag = 0
         neg = 0
         if mode == MODE_SIGNED or max_mag:
-            _context_offsets(&nb, p1, p2)
+            _context_offsets(&nb)
             bins += 1
             if _decode_bin(d, &ctx[nb.sig]):
                 mag = 1
                 if mode != MODE_ONE_SIDED:
                     neg = _decode_bin_unbiased(d, &ctx[nb.sign])
                     bins += 1
-                rel = 0 if p1 == 0 else (1 if (p1 < 0) == neg else 2)
+                rel = 0 if nb.s1 == 0 else (1 if (nb.s1 == 2) == neg else 2)
                 gt_base = OFF_GT + nb.mag * 3 + rel
                 k = 1
                 while k <= gt_limit:
@@ -447,10 +453,14 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
             break
         value = <int64_t>((<uint64_t>0) - mag) if neg else <int64_t>mag
         out[i] = value
-        p2 = p1
-        p1 = value
+        _push_level(&nb, mag, neg)
     state[0] = local
     return status
+
+
+cdef int _m
+for _m in range(64):
+    MAG_CLASS[_m] = _mag_class(_m)
 
 
 # ---- stream level ---------------------------------------------------------------------------------------------------
