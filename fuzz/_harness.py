@@ -6,8 +6,13 @@ reader, tensor by tensor) and raises AssertionError when any backend lets someth
 classes). It repeats the check on ``reseal(data)``, the same bytes with every CRC recomputed, so that mutations
 reach the parser and stream decoders behind the checksums. ``tests/test_fuzz_regressions.py`` replays the corpus
 and the regressions through the same function in ordinary pytest.
+
+``run_stream_decode(coding, data, limits)`` is the same differential check on one integer stream decoder (the
+cabac and huffman targets): ``data`` carries the element count, then the stream (:func:`split_count`).
+:func:`fuzz` runs a target under atheris.
 """
 
+import importlib
 import pathlib
 import sys
 import warnings
@@ -29,11 +34,15 @@ if atheris is not None and "pytest" not in sys.modules:
 else:
     import nncodec
 
+import numpy as np  # noqa: E402
+
+from nncodec import _backend  # noqa: E402
 from nncodec.errors import DecodeError  # noqa: E402
 
 from crafting import reseal  # noqa: E402
 
-__all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip"]
+__all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip", "import_instrumented",
+           "split_count", "join_count", "run_stream_decode", "fuzz"]
 
 # small enough that no input can make a fuzz iteration slow or memory-hungry, large enough for real containers
 LIMITS = nncodec.DecodeLimits(
@@ -119,3 +128,59 @@ def run_roundtrip(weights, options):
         else:
             assert_same_array(weights, decoded)
     return blob
+
+
+def import_instrumented(name):
+    """Import module ``name`` (a kernel nncodec imports lazily), instrumented for coverage when fuzzing."""
+    if atheris is not None and "pytest" not in sys.modules:
+        with atheris.instrument_imports(include=["nncodec"]):
+            return importlib.import_module(name)
+    return importlib.import_module(name)
+
+
+def split_count(data):
+    """(count, stream) from a stream fuzz input: byte 0 below 0x80 is the element count itself; byte 0 >= 0x80
+    means bytes 1..8 hold the count (u64le, so counts far beyond the stream's size come up). The rest is the
+    stream."""
+    if not data:
+        return 0, b""
+    if data[0] < 0x80:
+        return data[0], data[1:]
+    return int.from_bytes(data[1:9], "little"), data[9:]
+
+
+def join_count(count, stream):
+    """The fuzz input that :func:`split_count` splits into ``(count, stream)``."""
+    return bytes([count]) + stream if count < 0x80 else b"\x80" + count.to_bytes(8, "little") + stream
+
+
+def _stream_outcome(coding, backend, stream, count, limits):
+    """("ok", values bytes) or ("error", DecodeError class name); any other exception is a bug."""
+    try:
+        values = _backend.kernels(coding, backend).decode(memoryview(stream), count, limits)
+    except DecodeError as exc:
+        return "error", type(exc).__name__
+    except Exception as exc:
+        raise AssertionError(f"{backend} {coding} decoder let {type(exc).__name__} escape: {exc}") from exc
+    if values.dtype != np.int64 or values.shape != (count,):
+        raise AssertionError(f"{backend} {coding} decoder returned {values.dtype}{values.shape} for count {count}")
+    return "ok", values.tobytes()
+
+
+def run_stream_decode(coding, data, limits):
+    """Decode the stream in fuzz input ``data`` with the ``coding`` kernel ("cabac", "huffman") on every backend;
+    AssertionError when one lets something other than a DecodeError escape, returns a result of the wrong type
+    or shape, or when the backends disagree (different values or different error classes)."""
+    count, stream = split_count(bytes(data))
+    results = {b: _stream_outcome(coding, b, stream, count, limits) for b in nncodec.available_backends()}
+    if len(set(results.values())) > 1:
+        summary = {b: r if r[0] == "error" else ("ok", len(r[1])) for b, r in results.items()}
+        raise AssertionError(f"backends disagree on count {count}, stream {stream[:64].hex()}: {summary}")
+
+
+def fuzz(test_one_input):
+    """Run ``test_one_input`` under atheris with the libFuzzer options of the command line."""
+    if atheris is None:
+        sys.exit("atheris is not installed: pip install atheris (see fuzz/README.md)")
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()

@@ -9,64 +9,22 @@ than a :class:`nncodec.errors.DecodeError`, a result of the wrong shape or type,
 :func:`TestOneInput` on :func:`seeds`.
 """
 
-import pathlib
-import sys
+import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _harness import fuzz, import_instrumented, join_count, run_stream_decode
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
+import nncodec
+from nncodec import _backend
 
-if atheris is not None and "pytest" not in sys.modules:
-    with atheris.instrument_imports(include=["nncodec"]):
-        import nncodec
-        import nncodec.reference.cabac  # noqa: F401  (imported here so that the reference decoder is instrumented)
-        from nncodec import _backend
-        from nncodec.errors import DecodeError
-else:
-    import nncodec
-    from nncodec import _backend
-    from nncodec.errors import DecodeError
-
-import numpy as np  # noqa: E402
+import_instrumented("nncodec.reference.cabac")  # imported here so that the reference decoder is instrumented
 
 # at most 2**16 levels and 32 bins per level: the bit-serial reference stays fast on every input
 LIMITS = nncodec.DecodeLimits(max_elements=1 << 16, max_expansion=64, expansion_slack=1 << 12,
                               max_bins_per_element=32)
 
 
-def split_input(data):
-    """(count, stream) from a fuzz input (see the module docstring)."""
-    if not data:
-        return 0, b""
-    if data[0] < 0x80:
-        return data[0], data[1:]
-    return int.from_bytes(data[1:9], "little"), data[9:]
-
-
-def outcome(backend, stream, count):
-    """("ok", levels bytes) or ("error", DecodeError class name); any other exception is a bug."""
-    try:
-        levels = _backend.kernels("cabac", backend).decode(memoryview(stream), count, LIMITS)
-    except DecodeError as exc:
-        return "error", type(exc).__name__
-    except Exception as exc:
-        raise AssertionError(f"{backend} cabac decoder let {type(exc).__name__} escape: {exc}") from exc
-    if levels.dtype != np.int64 or levels.shape != (count,):
-        raise AssertionError(f"{backend} cabac decoder returned {levels.dtype}{levels.shape} for count {count}")
-    return "ok", levels.tobytes()
-
-
 def TestOneInput(data):
-    count, stream = split_input(bytes(data))
-    results = {b: outcome(b, stream, count) for b in nncodec.available_backends()}
-    if len(set(results.values())) > 1:
-        summary = {b: r if r[0] == "error" else ("ok", len(r[1])) for b, r in results.items()}
-        raise AssertionError(f"backends disagree on count {count}, stream {stream[:64].hex()}: {summary}")
+    run_stream_decode("cabac", data, LIMITS)
 
 
 def seeds():
@@ -81,17 +39,12 @@ def seeds():
              (np.zeros(120, np.int64), {"bounded": "one-sided"})]
     out = []
     for values, params in cases:
-        stream = encode(np.asarray(values, dtype=np.int64), **params)
-        out.append(bytes([values.size]) + stream if values.size < 0x80
-                   else b"\x80" + values.size.to_bytes(8, "little") + stream)
+        out.append(join_count(values.size, encode(np.asarray(values, dtype=np.int64), **params)))
     return out
 
 
 def main():
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris")
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)
 
 
 if __name__ == "__main__":

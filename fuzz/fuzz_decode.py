@@ -3,9 +3,7 @@
     python fuzz/fuzz_decode.py -max_total_time=180 -artifact_prefix=fuzz/crashes/ /tmp/nnc-corpus fuzz/corpus/decode
 """
 
-import sys
-
-from _harness import atheris, run_decode
+from _harness import fuzz, run_decode
 
 
 def TestOneInput(data):
@@ -13,10 +11,7 @@ def TestOneInput(data):
 
 
 def main():
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris (see fuzz/README.md)")
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)
 
 
 if __name__ == "__main__":

@@ -12,61 +12,22 @@ Importable without atheris: ``tests/test_huffman.py`` calls :func:`TestOneInput`
 import pathlib
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
 
-try:
-    import atheris
-except ImportError:
-    atheris = None
+from _harness import fuzz, import_instrumented, join_count, run_stream_decode
 
-if atheris is not None and "pytest" not in sys.modules:
-    with atheris.instrument_imports(include=["nncodec"]):
-        import nncodec
-        import nncodec.reference.huffman  # noqa: F401  (kernels import lazily: instrument them here)
-        from nncodec import _backend
-        from nncodec.errors import DecodeError
-else:
-    import nncodec
-    from nncodec import _backend
-    from nncodec.errors import DecodeError
+import nncodec
+from nncodec import _backend
 
-import numpy as np  # noqa: E402
+import_instrumented("nncodec.reference.huffman")  # kernels import lazily: instrument them here
 
 # small limits keep every iteration fast: at most 4096 table entries and 2**20 elements
 LIMITS = nncodec.DecodeLimits(max_alphabet=1 << 12, max_elements=1 << 20, max_expansion=64,
                               expansion_slack=1 << 16)
 
 
-def split_input(data):
-    """(count, stream) from a fuzz input (see the module docstring)."""
-    if not data:
-        return 0, b""
-    if data[0] < 0x80:
-        return data[0], data[1:]
-    return int.from_bytes(data[1:9], "little"), data[9:]
-
-
-def outcome(backend, stream, count):
-    """("ok", values bytes) or ("error", DecodeError class name); any other exception is a bug."""
-    try:
-        values = _backend.kernels("huffman", backend).decode(memoryview(stream), count, LIMITS)
-    except DecodeError as exc:
-        return "error", type(exc).__name__
-    except Exception as exc:
-        raise AssertionError(f"{backend} huffman decoder let {type(exc).__name__} escape: {exc}") from exc
-    if values.dtype != np.int64 or values.shape != (count,):
-        raise AssertionError(f"{backend} huffman decoder returned {values.dtype}{values.shape} for count {count}")
-    return "ok", values.tobytes()
-
-
 def TestOneInput(data):
-    count, stream = split_input(bytes(data))
-    results = {b: outcome(b, stream, count) for b in nncodec.available_backends()}
-    if len(set(results.values())) > 1:
-        summary = {b: r if r[0] == "error" else ("ok", len(r[1])) for b, r in results.items()}
-        raise AssertionError(f"backends disagree on count {count}, stream {stream[:64].hex()}: {summary}")
+    run_stream_decode("huffman", data, LIMITS)
 
 
 def seeds():
@@ -79,9 +40,7 @@ def seeds():
               np.repeat(np.arange(12, dtype=np.int64), [1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144])]
     out = []
     for values in arrays:
-        stream = encode(values, max_length=8)
-        out.append(bytes([values.size]) + stream if values.size < 0x80
-                   else b"\x80" + values.size.to_bytes(8, "little") + stream)
+        out.append(join_count(values.size, encode(values, max_length=8)))
     return out
 
 
@@ -92,10 +51,7 @@ def main():
         for i, seed in enumerate(seeds()):
             (corpus / f"seed-{i}").write_bytes(seed)
         return
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris")
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)
 
 
 if __name__ == "__main__":
