@@ -5,9 +5,14 @@
 - check_stream_roundtrip: the same for one integer stream coding (stage level).
 - check_rejects: a blob raises exactly the given DecodeError subclass on a backend.
 - check_prefixes / check_bitflips: truncations and bit flips either decode or raise a DecodeError, nothing else.
+- check_out_of_range_stream: a container whose int8 stream decodes to 300 is an InconsistentError.
+- check_stream_fuzz_target: a stream decoder's fuzz target runs without atheris on its seeds and given inputs.
 """
 
+import importlib
+import pathlib
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +111,36 @@ def check_bitflips(blob, backend, count=200, seed=0):
         i = rng.randrange(len(data))
         data[i] ^= 1 << rng.randrange(8)
         assert _decode_or_decode_error(bytes(data), backend) is not None, f"flip at byte {i} went undetected"
+
+
+def check_out_of_range_stream(encode, coding, backend):
+    """An int8 tensor whose stream (made by ``encode``, coding id ``coding``) decodes to 300 is an
+    InconsistentError ([R5.3-b])."""
+    from crafting import craft, dense_tensor
+    from nncodec.errors import InconsistentError
+    stored = encode(np.array([1, 300], dtype=np.int64))
+    blob = craft([dense_tensor("t", "int8", (2,), stored, coding=coding, align_log2=0)])
+    with pytest.raises(InconsistentError):
+        nncodec.decode(blob, backend=backend)
+
+
+def check_stream_fuzz_target(name, rejections, step):
+    """The fuzz target ``fuzz/<name>.py`` of a stream decoder runs without atheris: its :func:`TestOneInput` on
+    each seed, on the seed's prefixes of every ``step``-th length, and on each ``(data, count, _)`` of
+    ``rejections`` (a dict) whose count fits in the input's first byte."""
+    fuzz = str(pathlib.Path(__file__).resolve().parents[1] / "fuzz")
+    sys.path.insert(0, fuzz)
+    try:
+        target = importlib.import_module(name)
+    finally:
+        sys.path.remove(fuzz)
+    for seed in target.seeds():
+        target.TestOneInput(seed)
+        for i in range(0, len(seed), step):
+            target.TestOneInput(seed[:i])
+    for data, count, _ in rejections.values():
+        if count < 0x80:
+            target.TestOneInput(bytes([count]) + data)
 
 
 def check_same_outcome(data):
