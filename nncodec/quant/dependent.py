@@ -26,12 +26,6 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
     ``lam`` weighs rate against normalised squared error. With ``sqnr``, the uniform steps are scaled by the
     factor whose trellis result on a strided sample reaches the target."""
 
-    step: float | None = None
-    bits: int | None = None
-    sqnr: float | None = None
-    axis: int | None = None
-    lam: float = 0.1
-
     def __post_init__(self):
         self._uniform()
         object.__setattr__(self, "lam", check_float(self.lam, "lam", 0.0))

@@ -16,9 +16,16 @@ OPTIONS = ("step", "bits", "sqnr", "axis", "lam")
 RATE_PASSES = 2  # refit the rate model on the chosen levels this many times
 
 
+@dataclass(frozen=True)
 class StepLamOptions(Quantizer):
-    """``config`` and ``from_options`` of the quantizers whose options are ``OPTIONS`` (step, bits, sqnr, axis,
-    lam): :class:`RDOQuantizer` and :class:`nncodec.quant.dependent.DependentQuantizer`."""
+    """The fields, ``config`` and ``from_options`` of the quantizers whose options are ``OPTIONS`` (step, bits,
+    sqnr, axis, lam): :class:`RDOQuantizer` and :class:`nncodec.quant.dependent.DependentQuantizer`."""
+
+    step: float | None = None
+    bits: int | None = None
+    sqnr: float | None = None
+    axis: int | None = None
+    lam: float = 0.1
 
     def config(self):
         parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS if getattr(self, name) is not None]
@@ -37,12 +44,6 @@ class StepLamOptions(Quantizer):
 class RDOQuantizer(StepLamOptions, spec_name="rdoq"):
     """Steps exactly as :class:`UniformQuantizer` (one of ``step``, ``bits``, ``sqnr``; ``axis``), then levels
     chosen by rate-distortion cost with Lagrange multiplier ``lam`` (0 gives plain rounding)."""
-
-    step: float | None = None
-    bits: int | None = None
-    sqnr: float | None = None
-    axis: int | None = None
-    lam: float = 0.1
 
     def __post_init__(self):
         self.uniform()  # validates step/bits/sqnr/axis
