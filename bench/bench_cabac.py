@@ -11,15 +11,19 @@ ones measured by bench/peer_deepcabac.py.
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
 
-from _common import SHARED_NPZ, machine
+from _common import ROOT, SHARED_NPZ, machine
 from levels import h0_bits, quantized_levels
-from nncodec import _backend
-from nncodec.limits import DEFAULT_LIMITS
-from nncodec.stages.cabac import CabacCoding
+
+sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout (built in place)
+
+from nncodec import _backend  # noqa: E402
+from nncodec.limits import DEFAULT_LIMITS  # noqa: E402
+from nncodec.stages.cabac import CabacCoding  # noqa: E402
 
 DEEPCABAC = {8: {"bpw": 6.447, "enc": 6.1, "dec": 25.0}, 5: {"bpw": 3.367, "enc": 14.7, "dec": 58.1}}
 
