@@ -1,0 +1,97 @@
+"""Rate-distortion against Fraunhofer NNCodec 2.1.3 on the same tensors (issue 4, figure 1).
+
+Our points: per-channel uniform and dependent (trellis) quantization at SQNR targets, CABAC-coded, 1-D tensors
+kept lossless (the default). NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
+and without dependent quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer
+venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
+elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
+all of them together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
+
+    python bench/bench_rd.py [--peer-json /work/peer-venv/results/rd_easyocr_min1000.json] [--repeat 3]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, load_weights, machine, median_time  # noqa: E402
+
+sys.path.append(str(ROOT))
+import nncodec  # noqa: E402
+from nncodec.quant import sqnr_db  # noqa: E402
+
+RECORDED = [  # (dq, bits/weight, SQNR dB, enc MB/s, dec MB/s) measured in the issue
+    {"dq": 1, "bits_per_weight": 7.275, "sqnr_db": 42.51, "enc_MBps": 3.7, "dec_MBps": 18.2},
+    {"dq": 0, "bits_per_weight": 8.238, "sqnr_db": 47.41},
+]
+DEFAULT_PEER_JSON = "/work/peer-venv/results/rd_easyocr_min1000.json"
+
+
+def peer_points(path):
+    if path and os.path.exists(path):
+        with open(path) as f:
+            data = json.load(f)
+        points = data.get("points") or data.get("settings")
+        return f"measured ({os.path.basename(path)})", [
+            {"dq": p["dq"], "bits_per_weight": p["bits_per_weight"], "sqnr_db": p["sqnr_db"],
+             "enc_MBps": p.get("enc_MBps_f32"), "dec_MBps": p.get("dec_MBps_f32"), "qp": p.get("qp")}
+            for p in points]
+    return "recorded in the issue", RECORDED
+
+
+def interpolate(points, sqnr):
+    """NNCodec's bits/weight at ``sqnr`` on its curve (linear between the bracketing points), or None."""
+    curve = sorted((p["sqnr_db"], p["bits_per_weight"]) for p in points)
+    for (s0, b0), (s1, b1) in zip(curve, curve[1:]):
+        if s0 <= sqnr <= s1:
+            return b0 + (b1 - b0) * (sqnr - s0) / (s1 - s0)
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--npz")
+    parser.add_argument("--peer-json", default=DEFAULT_PEER_JSON)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--targets", default="20,25,30,35,40,45")
+    args = parser.parse_args()
+    label, weights = load_weights(args.npz)
+    weights = {k: v for k, v in weights.items() if v.size >= 1000}
+    n = sum(v.size for v in weights.values())
+    mb = 4 * n / 1e6
+    source, peer = peer_points(args.peer_json)
+    peer_dq = [p for p in peer if p["dq"] == 1]
+    rows = []
+    for target in [int(t) for t in args.targets.split(",")]:
+        for family, spec in (("uniform", f"uniform:sqnr={target},axis=0"), ("dq", f"dq:sqnr={target},axis=0")):
+            config = {"quantize": spec, "entropy": "cabac"}
+            t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
+            t_dec, decoded = median_time(lambda: nncodec.decode(blob), args.repeat)
+            bpw = 8 * len(blob) / n
+            sqnr = sqnr_db(weights, decoded)
+            theirs = interpolate(peer_dq, sqnr)
+            rows.append((family, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
+    print(f"# Rate-distortion against NNCodec 2.1.3\n\n{datetime.date.today()}, {machine()}\n"
+          f"data: {label}, {len(weights)} tensors with >= 1000 elements, {n} weights; NNCodec curve: {source}\n"
+          f"command: python bench/bench_rd.py --repeat {args.repeat}\n")
+    print("| ours | bytes | bits/weight | SQNR dB | NNCodec DQ b/w at this SQNR | ours / NNCodec | enc MB/s | dec MB/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for family, spec, size, bpw, sqnr, theirs, enc, dec in rows:
+        ratio = f"{bpw / theirs:.3f}" if theirs else "outside its curve"
+        theirs_s = f"{theirs:.3f}" if theirs else "-"
+        print(f"| {spec} + cabac | {size} | {bpw:.3f} | {sqnr:.2f} | {theirs_s} | {ratio} | {enc:.1f} | {dec:.1f} |")
+    print("\nNNCodec points (bits/weight, SQNR dB, enc/dec MB/s as measured by the peer script):\n")
+    print("| dq | qp | bits/weight | SQNR dB | enc MB/s | dec MB/s |\n|---|---:|---:|---:|---:|---:|")
+    for p in sorted(peer, key=lambda p: (p["dq"], p["sqnr_db"])):
+        fmt = lambda x: "-" if x is None else f"{x:.1f}"  # noqa: E731
+        print(f"| {p['dq']} | {p.get('qp', '-')} | {p['bits_per_weight']:.3f} | {p['sqnr_db']:.2f} | "
+              f"{fmt(p.get('enc_MBps'))} | {fmt(p.get('dec_MBps'))} |")
+
+
+if __name__ == "__main__":
+    main()
