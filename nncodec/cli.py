@@ -59,26 +59,40 @@ def _read_weights(path):
     raise NNCodecError(f"cannot read weights from {path!r}: use .npz, .npy or .nnc")
 
 
+DEMO_CONFIGS = (
+    ("lossless, raw (memory-mappable)", {"compress": "none"}),
+    ("lossless, auto (zstd over byte planes where it pays)", {"compress": "auto"}),
+    ("lossy: dependent quantization at 40 dB per channel, entropy coder picked per stream",
+     {"quantize": "dq:sqnr=40,axis=0", "entropy": "auto", "compress": "auto"}),
+)
+
+
 def cmd_demo(args):
     from .demo import demo_model
+    from .quant import sqnr_db
     weights = demo_model()
     total = sum(a.nbytes for a in weights.values())
     print(f"nncodec {__version__} (backend: {_backend.resolve(args.backend)}) - built-in demo model: "
           f"{len(weights)} tensors, {sum(a.size for a in weights.values())} parameters, {_human(total)}")
-    for compress in ("none", "auto"):
+    for label, options in DEMO_CONFIGS:
         t0 = time.perf_counter()
-        blob = api.encode(weights, compress=compress, metadata={"model": "nncodec demo"}, backend=args.backend)
+        blob = api.encode(weights, metadata={"model": "nncodec demo"}, backend=args.backend, **options)
         t1 = time.perf_counter()
         decoded = api.decode(blob, backend=args.backend)
         t2 = time.perf_counter()
-        for name, array in weights.items():
-            if decoded[name].tobytes() != array.tobytes() or decoded[name].shape != array.shape:
-                print(f"error: tensor {name!r} did not round-trip", file=sys.stderr)
-                return 1
+        if "quantize" in options:
+            floats = [k for k, a in weights.items() if a.dtype.kind == "f"]
+            check = f"weight SQNR {sqnr_db({k: weights[k] for k in floats}, {k: decoded[k] for k in floats}):.1f} dB"
+        else:
+            for name, array in weights.items():
+                if decoded[name].tobytes() != array.tobytes() or decoded[name].shape != array.shape:
+                    print(f"error: tensor {name!r} did not round-trip", file=sys.stderr)
+                    return 1
+            check = "lossless round trip OK"
         with api.open(blob, backend=args.backend) as reader:
             rows = reader.info()
-        print(f"\ncompress={compress}: {len(blob)} bytes, ratio {total / len(blob):.3f}, "
-              f"encode {1e3 * (t1 - t0):.1f} ms, decode {1e3 * (t2 - t1):.1f} ms, lossless round trip OK")
+        print(f"\n{label}: {len(blob)} bytes, ratio {total / len(blob):.2f}, encode {1e3 * (t1 - t0):.1f} ms, "
+              f"decode {1e3 * (t2 - t1):.1f} ms, {check}")
         print(_table(rows, INFO_COLUMNS))
     return 0
 
