@@ -9,16 +9,29 @@ from .quant.metrics import max_abs_error, sqnr_db
 __all__ = ["rd_sweep", "default_settings"]
 
 
-def default_settings():
-    """Encode configurations spanning about 10 to 50 dB of weight SQNR: per-channel uniform quantization at a
-    target SQNR every 5 dB, and k-means codebooks of 4 to 256 entries (Deep Compression's weight sharing)."""
-    settings = [{"quantize": f"uniform:sqnr={db},axis=0", "entropy": "auto"} for db in range(10, 55, 5)]
+def default_settings(weights):
+    """Encode configurations spanning about 10 to 50 dB of weight SQNR for ``weights``.
+
+    Uniform and dependent quantization with one step shared by every quantized tensor (equal steps give equal
+    rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 3), the step
+    running from 2x down to 2**-6.5x the weights' RMS in half-octaves (about 3 dB apart), CABAC-coded; plus k-means
+    codebooks of 4 to 256 entries (Deep Compression's weight sharing).
+    """
+    quantizable = [np.asarray(a, dtype=np.float64) for a in weights.values()
+                   if np.asarray(a).dtype.kind == "f" and np.ndim(a) >= 2 and np.size(a) >= 1024]
+    values = np.concatenate([a.ravel() for a in quantizable]) if quantizable else np.zeros(0)
+    rms = float(np.sqrt(np.mean(values * values))) if values.size else 1.0
+    settings = []
+    for k in range(2, 16):
+        step = float(np.float32(rms * 2.0 ** (1 - k / 2)))
+        settings.append({"quantize": f"uniform:step={step:.9g}", "entropy": "cabac"})
+        settings.append({"quantize": f"dq:step={step / 2:.9g}", "entropy": "cabac"})
     settings += [{"quantize": f"kmeans:k={k}", "entropy": "auto"} for k in (4, 16, 64, 256)]
     return settings
 
 
 def rd_sweep(weights, evaluate=None, settings=None, progress=None, **common):
-    """Encode ``weights`` with every configuration of ``settings`` (default: :func:`default_settings`), each merged
+    """Encode ``weights`` with every configuration of ``settings`` (default: ``default_settings(weights)``), each merged
     over ``common`` encode options, and return one row per configuration, sorted by size:
 
     ``config`` (the encode keyword arguments: ``nncodec.encode(weights, **row["config"])`` gives the same bytes),
@@ -30,7 +43,7 @@ def rd_sweep(weights, evaluate=None, settings=None, progress=None, **common):
         raise EncodeError("rd_sweep takes a mapping of names to arrays")
     weights = {name: np.asarray(array) for name, array in weights.items()}
     elements = sum(array.size for array in weights.values())
-    settings = default_settings() if settings is None else list(settings)
+    settings = default_settings(weights) if settings is None else list(settings)
     rows = []
     for i, setting in enumerate(settings):
         config = {**common, **setting}
