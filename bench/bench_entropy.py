@@ -159,7 +159,7 @@ def report(bits, label, levels, results, peer):
     for k, v in levels.items():
         cells = " | ".join(f"{8 * sizes[c][k] / v.size:.4f}" for c in names)
         print(f"| {k} | {v.size} | {h0[k] / v.size:.4f} | {cells} |")
-    print(f"\n| coder | backend | bits/weight | x H0 | enc MB/s | dec MB/s | enc MB/s (CPU) | dec MB/s (CPU) |")
+    print("\n| coder | backend | bits/weight | x H0 | enc MB/s | dec MB/s | enc MB/s (CPU) | dec MB/s (CPU) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         bpw = 8 * r["total_bytes"] / n

@@ -16,8 +16,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, load_weights, machine, median_time  # noqa: E402
 

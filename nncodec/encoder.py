@@ -13,7 +13,7 @@ from .container import PendingStream, crc32
 from .dtypes import code_of, float32_to_bfloat16, is_integer_code
 from .errors import EncodeError
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
-from .stages import CODINGS, coding_by_name, stage_by_name
+from .stages import coding_by_name, stage_by_name
 
 __all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
 
@@ -44,43 +44,33 @@ class StreamCodings:
         float_choice = _choice(compress, name, "none", FLOAT_CODINGS, "compress")
         int_default = "raw" if float_choice == "none" else "auto"
         int_choice = _choice(entropy, name, int_default, INTEGER_CODINGS, "entropy", none_means_default=True)
-        for needed in (int_choice,):
-            if needed not in ("raw", "auto") and not _registered(needed):
-                raise EncodeError(f"tensor {name!r}: the {needed} coding is not available in this build")
         return cls(float_choice, int_choice, zstd_level, backend)
 
-    def _candidates(self, values, elem_code):
-        integer = is_integer_code(elem_code)  # bfloat16 may travel in uint16 arrays: the code decides
+    def code(self, values, elem_code):
+        """(coding, stored bytes) for a 1-D stream of element type ``elem_code`` (bfloat16 may travel in uint16
+        arrays: the code, not the array, says whether it is an integer stream): the chosen coding, or for "auto"
+        the smallest candidate, kept only if it saves at least 3% over raw."""
+        raw = coding_by_name("raw")
+        integer = is_integer_code(elem_code)
         choice = self.int_choice if integer else self.float_choice
         if choice in ("none", "raw") or not values.size:
-            return []
-        if choice != "auto":
-            return [choice]
-        if integer:
-            return [n for n in ("zstd", "huffman", "cabac") if _registered(n)]
-        return ["zstd", "zstd-shuffle"] if values.dtype.itemsize > 1 else ["zstd"]
-
-    def code(self, values, elem_code):
-        """(coding, stored bytes) for a 1-D stream of element type ``elem_code``: the chosen coding, or for "auto"
-        the smallest candidate if it saves at least 3% over raw."""
-        raw = coding_by_name("raw")
-        names = self._candidates(values, elem_code)
-        if not names:
             return raw, raw.encode(values)
+        if choice != "auto":
+            coding = self._coding(choice)
+            return coding, coding.encode(values, backend=self.backend)
+        if integer:
+            names = ("zstd", "huffman", "cabac")
+        else:
+            names = ("zstd", "zstd-shuffle") if values.dtype.itemsize > 1 else ("zstd",)
         candidates = [(c, c.encode(values, backend=self.backend)) for c in map(self._coding, names)]
         coding, stored = min(candidates, key=lambda c: len(c[1]))
-        explicit = len(names) == 1 and names[0] in (self.int_choice, self.float_choice)
-        if not explicit and len(stored) >= AUTO_SAVING * values.nbytes:
+        if len(stored) >= AUTO_SAVING * values.nbytes:
             return raw, raw.encode(values)
         return coding, stored
 
     def _coding(self, name):
         coding = coding_by_name(name)
         return type(coding)(level=self.zstd_level) if name.startswith("zstd") else coding
-
-
-def _registered(name):
-    return any(c.name == name for c in CODINGS.values())
 
 
 def chain_node(code, array, codings, transforms=(), elem_code=None):
