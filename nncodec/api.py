@@ -13,7 +13,8 @@ from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
 from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import Chain, TensorRecord, iter_streams, node_elements
+from .records import CONCAT, PRODUCT, SUM, Chain, TensorRecord, iter_streams, node_elements
+from .stages import CODINGS, STAGES
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
 
@@ -211,14 +212,13 @@ class Reader(Container):
 
 def describe_node(node):
     """A short human-readable description of a node's stages, e.g. ``dense<zstd>`` or ``concat[3](dense<raw>)``."""
-    from .stages import CODINGS, STAGES
     if isinstance(node.body, Chain):
         codings = ",".join(CODINGS[s.coding].name if s.coding in CODINGS else f"?{s.coding}"
                            for s in node.body.streams)
         stages = "+".join(STAGES[s.stage_id].name if s.stage_id in STAGES else f"?{s.stage_id}"
                           for s in node.body.stages)
         return f"{stages}<{codings}>"
-    names = {0: "concat", 1: "sum", 2: "product"}
+    names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product"}
     kids = sorted({describe_node(c) for c in node.body.children})
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 
