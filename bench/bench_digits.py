@@ -34,6 +34,10 @@ def pipelines():
         rows.append(("prune + k-means + Huffman", f"magnitude {s:.0%}, k={k}",
                      {"prune": f"magnitude:{s}" if s else None, "keep_small": 0, "entropy": "huffman",
                       "quantize": {"*.bias": BIAS, "*": f"kmeans:k={k}"}}))
+    for s, k in ((0.5, 16), (0.5, 8), (0.6, 8)):
+        rows.append(("saliency pruning + k-means + Huffman", f"saliency (E[x^2] w^2) {s:.0%}, k={k}",
+                     {"prune": f"saliency:{s}", "importance": "inputs", "keep_small": 0, "entropy": "huffman",
+                      "quantize": {"*.bias": BIAS, "*": f"kmeans:k={k}"}}))
     for db, lam in ((16, 0.3), (14, 0.1), (12, 0.1)):
         rows.append(("uniform + RDOQ + CABAC", f"{db} dB/channel, lambda {lam}",
                      {"keep_small": 0, "entropy": "cabac",

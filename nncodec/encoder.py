@@ -206,7 +206,10 @@ class LossyPlan:
                 n: as_float64(c, a) for n, (c, a) in tensors.items()
                 if c in (10, 11, 12, 13) and a.ndim >= 2 and a.size >= keep_small
                 and not any(fnmatch.fnmatchcase(n, p) for p in self.lossless)}
-            self.masks = pruner(eligible) if eligible else {}
+            if eligible and getattr(pruner, "needs_importance", False):
+                self.masks = pruner(eligible, {n: v for n, v in self.importance.items() if n in eligible})
+            elif eligible:
+                self.masks = pruner(eligible)
 
     def node(self, name, code, array, codings, chunk_elements):
         """(node, pending streams) for one tensor."""

@@ -182,3 +182,21 @@ def test_bfloat16_bits_are_not_an_integer_stream(entropy, backend):
     bits = nncodec.BFloat16(np.arange(7, dtype=np.uint16))  # uint16 in memory, bfloat16 in the format
     decoded = nncodec.decode(nncodec.encode(bits, entropy=entropy, compress="auto", backend=backend), backend=backend)
     assert decoded.view(np.uint16).tolist() == list(range(7))
+
+
+def test_saliency_pruning_removes_the_least_salient_weights():
+    w = MODEL["fc.weight"]
+    importance = np.ones_like(w, dtype=np.float64)
+    importance[:, :48] = 0.0  # half the inputs never matter: their weights go first, whatever their magnitude
+    decoded = nncodec.decode(nncodec.encode(MODEL, prune="saliency:0.5", importance={"fc.weight": importance},
+                                            compress="auto"))
+    assert np.all(decoded["fc.weight"][:, :48] == 0)
+    assert np.array_equal(decoded["fc.weight"][:, 48:], w[:, 48:])
+    assert_same_array(MODEL["conv.weight"], decoded["conv.weight"])  # no importance given: kept whole
+
+
+def test_saliency_pruning_needs_importance():
+    with pytest.raises(EncodeError, match="importance"):
+        nncodec.encode(MODEL, prune="saliency:0.5")
+    with pytest.raises(EncodeError, match="no options"):
+        nncodec.encode(MODEL, prune="saliency:0.5,scope=global", importance={"fc.weight": np.ones((64, 96))})

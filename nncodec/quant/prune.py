@@ -12,8 +12,8 @@ import numpy as np
 from ..errors import EncodeError
 from .base import check_float, check_int, format_number, split_spec, spec_value
 
-__all__ = ["magnitude_masks", "std_masks", "structured_masks", "parse_prune",
-           "MagnitudePruner", "StdPruner", "RowPruner", "SCOPES"]
+__all__ = ["magnitude_masks", "saliency_masks", "std_masks", "structured_masks", "parse_prune",
+           "MagnitudePruner", "SaliencyPruner", "StdPruner", "RowPruner", "SCOPES"]
 
 SCOPES = ("layer", "global")
 
@@ -41,6 +41,23 @@ def magnitude_masks(weights, sparsity, scope="layer"):
         raise EncodeError(f"sparsity given for unknown tensors: {unknown}")
     return {name: ~_smallest(m, _fraction(fractions.get(name, 0.0), f"sparsity of {name!r}"))
             .reshape(np.shape(weights[name])) for name, m in magnitudes.items()}
+
+
+def saliency_masks(weights, importance, sparsity):
+    """Remove the ``round(sparsity * n)`` weights of smallest saliency ``importance * w**2`` from each tensor that has
+    an importance array (Optimal Brain Damage's diagonal estimate of the loss increase); tensors without one keep
+    everything. ``importance`` maps names to non-negative arrays of the weights' shapes."""
+    fraction = _fraction(sparsity, "sparsity")
+    masks = {}
+    for name, w in weights.items():
+        if name not in importance:
+            continue
+        w = np.asarray(w, dtype=np.float64)
+        weight = np.asarray(importance[name], dtype=np.float64)
+        if weight.shape != w.shape:
+            raise EncodeError(f"importance of {name!r} has shape {weight.shape}, the weights {w.shape}")
+        masks[name] = ~_smallest((weight * w * w).reshape(-1), fraction).reshape(w.shape)
+    return masks
 
 
 def std_masks(weights, quality):
@@ -107,6 +124,25 @@ class MagnitudePruner:
 
 
 @dataclass(frozen=True)
+class SaliencyPruner:
+    """``saliency:<sparsity>``: :func:`saliency_masks`; needs ``importance`` (``nncodec.encode(importance=...)``)."""
+
+    sparsity: float
+    needs_importance = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "sparsity", _fraction(self.sparsity, "sparsity"))
+
+    def __call__(self, weights, importance):
+        if not importance:
+            raise EncodeError("saliency pruning needs per-weight importance: encode(..., importance={name: array})")
+        return saliency_masks(weights, importance, self.sparsity)
+
+    def config(self):
+        return f"saliency:{format_number(self.sparsity)}"
+
+
+@dataclass(frozen=True)
 class StdPruner:
     """``std:quality=<q>``: :func:`std_masks`."""
 
@@ -140,14 +176,15 @@ class RowPruner:
         return f"rows:{format_number(self.sparsity)}" + ("" if self.axis == 0 else f",axis={self.axis}")
 
 
-PRUNERS = ("magnitude", "std", "rows")
+PRUNERS = ("magnitude", "saliency", "std", "rows")
 
 
 def parse_prune(spec):
     """The pruner (a callable ``weights dict -> masks dict`` with ``config()``) for ``magnitude:0.5``,
-    ``magnitude:0.9,scope=global``, ``std:quality=0.7`` or ``rows:0.25[,axis=1]``; a pruner is returned as is.
+    ``magnitude:0.9,scope=global``, ``saliency:0.5`` (also takes the importance dict), ``std:quality=0.7`` or
+    ``rows:0.25[,axis=1]``; a pruner is returned as is.
     Raises EncodeError with the expected form on anything else."""
-    if isinstance(spec, (MagnitudePruner, StdPruner, RowPruner)):
+    if isinstance(spec, (MagnitudePruner, SaliencyPruner, StdPruner, RowPruner)):
         return spec
     if not isinstance(spec, str):
         raise EncodeError(f"a pruner is a spec string such as 'magnitude:0.5', got {spec!r}")
@@ -170,6 +207,10 @@ def parse_prune(spec):
     if name == "magnitude":
         scope = spec_value(options, "scope", str, spec, ("scope",))
         return MagnitudePruner(sparsity, scope or "layer")
+    if name == "saliency":
+        if options:
+            raise EncodeError(f"pruner spec {spec!r}: saliency takes no options, e.g. saliency:0.5")
+        return SaliencyPruner(sparsity)
     axis = spec_value(options, "axis", int, spec, ("axis",))
     if axis is None and "axis" in options:
         raise EncodeError(f"pruner spec {spec!r}: rows needs an integer axis")
