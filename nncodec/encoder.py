@@ -12,6 +12,7 @@ import numpy as np
 from .container import PendingStream, crc32
 from .dtypes import code_of, float32_to_bfloat16, is_integer_code
 from .errors import EncodeError
+from .quant import parse_prune, parse_quantizer
 from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
 from .stages import coding_by_name, stage_by_name
 
@@ -186,11 +187,9 @@ class LossyPlan:
     """Decides, per tensor, whether it is quantized, pruned, cast or kept lossless (see ``nncodec.encode``)."""
 
     def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance):
-        from .quant import parse_prune, parse_quantizer
         self.quantize, self.cast, self.importance = quantize, cast, importance or {}
         self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
         self.keep_small = keep_small
-        self._parse_quantizer = parse_quantizer
         self.quantizers = {}
         for name, (code, array) in tensors.items():
             if code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):

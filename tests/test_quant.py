@@ -30,12 +30,7 @@ def laplace(shape, scale=0.02, seed=0):
 
 def broadcast_steps(q):
     """The float64 step each weight was quantized with."""
-    steps = q.steps.astype(np.float64)
-    if q.axis is None:
-        return np.full(q.levels.shape, steps[0])
-    shape = [1] * q.levels.ndim
-    shape[q.axis] = steps.size
-    return np.broadcast_to(steps.reshape(shape), q.levels.shape)
+    return q.element_steps()
 
 
 def check_uniform_bound(w, q, mask=None):

@@ -60,13 +60,16 @@ class Quantized:
         if self.kind == "dq":  # spec 4.5: the state machine gives each level its multiple of the step
             from .. import _backend
             return _backend.kernels("dequant").dependent(self.levels, self.steps, self.axis, np.float64)
-        values = self.levels.astype(np.float64)
+        return self.levels.astype(np.float64) * self.element_steps()
+
+    def element_steps(self):
+        """float64 array of the levels' shape: the step each element uses (uniform and dq kinds)."""
         steps = self.steps.astype(np.float64)
         if self.axis is None:
-            return values * steps[0]
-        shape = [1] * values.ndim
+            return np.full(self.levels.shape, steps[0])
+        shape = [1] * self.levels.ndim
         shape[self.axis] = steps.size
-        return values * steps.reshape(shape)
+        return np.broadcast_to(steps.reshape(shape), self.levels.shape)
 
 
 _QUANTIZERS = {}

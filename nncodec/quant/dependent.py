@@ -11,7 +11,7 @@ from .. import _backend
 from ..errors import EncodeError
 from .base import Quantized, check_float
 from .rate import level_bits
-from .rdoq import StepLamOptions, _broadcast_steps
+from .rdoq import StepLamOptions
 from .uniform import UniformQuantizer
 
 RATE_PASSES = 2         # trellis searches, each with the rate model refitted on the previous levels
@@ -38,7 +38,7 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         values = w if mask is None else np.where(mask, w, 0.0)
         steps = self._fit_scale(values, plain) if self.sqnr is not None and w.size else plain.steps
         grid = Quantized(plain.levels, "uniform", steps, plain.axis)
-        step = _broadcast_steps(grid).reshape(-1)
+        step = grid.element_steps().reshape(-1)
         flat = values.reshape(-1)
         if flat.size and np.max(np.abs(flat) / step) > MAX_ABS_QUOTIENT:
             raise EncodeError("dq: the step is too small for these weights")
@@ -61,7 +61,7 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         flat = values.reshape(-1)
         stride = max(1, flat.size // SQNR_SAMPLE)
         sample = flat[::stride]
-        base = _broadcast_steps(plain).reshape(-1)[::stride]
+        base = plain.element_steps().reshape(-1)[::stride]
         multiples = _backend.kernels("dequant").dependent
         signal = np.sum(sample * sample)
         low, high = 0.5, 2.0

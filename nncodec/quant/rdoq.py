@@ -56,7 +56,7 @@ class RDOQuantizer(StepLamOptions, spec_name="rdoq"):
         plain = self.uniform().quantize(w, mask=mask, importance=importance)
         if self.lam == 0 or not w.size:
             return plain
-        step = _broadcast_steps(plain)
+        step = plain.element_steps()
         weight = np.ones_like(w) if importance is None else importance / max(float(importance.mean()), 1e-300)
         nearest = plain.levels
         toward_zero = nearest - np.sign(nearest)
@@ -70,13 +70,3 @@ class RDOQuantizer(StepLamOptions, spec_name="rdoq"):
         if mask is not None:
             levels = np.where(mask, levels, 0)
         return Quantized(levels=levels.astype(np.int64), kind="uniform", steps=plain.steps, axis=plain.axis)
-
-
-def _broadcast_steps(quantized):
-    """float64 array of the step each element uses (the weights' shape)."""
-    steps = quantized.steps.astype(np.float64)
-    if quantized.axis is None:
-        return np.full(quantized.levels.shape, steps[0])
-    shape = [1] * quantized.levels.ndim
-    shape[quantized.axis] = steps.size
-    return np.broadcast_to(steps.reshape(shape), quantized.levels.shape)
