@@ -18,12 +18,17 @@ ctypedef fused level_t:
     uint32_t
     int64_t
 
+ctypedef fused out_t:
+    float
+    double
 
-cdef void _uniform_f32(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, float[::1] out) noexcept nogil:
-    # element i uses step (i // inner) % len(steps); inner = product of extents after the axis
+
+cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
+    # element i uses step (i // inner) % len(steps); inner = product of extents after the axis.
+    # spec 4.2: the product is binary64, rounded once to the output type
     cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
     for i in range(n):
-        out[i] = <float>(<double>lv[i] * steps[j])
+        out[i] = <out_t>(<double>lv[i] * steps[j])
         k += 1
         if k == inner:
             k = 0
@@ -32,16 +37,32 @@ cdef void _uniform_f32(const level_t[::1] lv, const double[::1] steps, Py_ssize_
                 j = 0
 
 
-cdef void _uniform_f64(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, double[::1] out) noexcept nogil:
+cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
+    # spec 4.5: four states, Q0 multiple 2k, Q1 multiple 2k - sgn(k), next = TRANSITION[state][k & 1]; the multiple
+    # times the step as in 4.2. Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
+    cdef int trans[4][2]
+    trans[0][0] = 0; trans[0][1] = 2
+    trans[1][0] = 2; trans[1][1] = 0
+    trans[2][0] = 1; trans[2][1] = 3
+    trans[3][0] = 3; trans[3][1] = 1
+    cdef int state = 0
     cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
+    cdef int64_t level, m
+    cdef int64_t bound = (<int64_t>1) << 62
     for i in range(n):
-        out[i] = <double>lv[i] * steps[j]
+        level = <int64_t>lv[i]
+        if level >= bound or level <= -bound:
+            return 1
+        m = 2 * level if state < 2 else 2 * level - (level > 0) + (level < 0)
+        out[i] = <out_t>(<double>m * steps[j])
+        state = trans[state][level & 1]
         k += 1
         if k == inner:
             k = 0
             j += 1
             if j == ns:
                 j = 0
+    return 0
 
 
 cdef int _gather(const level_t[::1] idx, const double[::1] table, double[::1] out) noexcept nogil:
@@ -56,31 +77,56 @@ cdef int _gather(const level_t[::1] idx, const double[::1] table, double[::1] ou
     return 0
 
 
+def _run_uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out):
+    with nogil:
+        _uniform(lv, steps, inner, out)
+
+
+def _run_dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out):
+    cdef int bad
+    with nogil:
+        bad = _dependent(lv, steps, inner, out)
+    return bad
+
+
+def _run_gather(const level_t[::1] idx, const double[::1] table, double[::1] out):
+    cdef int bad
+    with nogil:
+        bad = _gather(idx, table, out)
+    return bad
+
+
 def _flat(levels):
     if levels.dtype == np.uint64:  # not a fused type: widen through int64 (values were range-checked upstream)
         levels = levels.astype(np.int64)
     return np.ascontiguousarray(levels).reshape(-1)
 
 
-def uniform(levels, steps, axis, out_dtype):
-    """Same contract as nncodec.reference.dequant.uniform."""
+def _steps_and_inner(levels, steps, axis):
+    """float64 steps and the run length of one step in C order (the product of extents after the axis)."""
+    inner = levels.size if axis is None else int(np.prod(levels.shape[axis + 1:], dtype=np.int64))
+    return np.ascontiguousarray(steps, dtype=np.float64), max(inner, 1)
+
+
+def _to_floats(kernel, levels, steps, axis, out_dtype):
+    """Run a fused level -> float kernel; float16 output goes through binary64 and one rounding, as in the spec."""
     out_dtype = np.dtype(out_dtype)
     flat = _flat(levels)
-    steps64 = np.ascontiguousarray(steps, dtype=np.float64)
-    if axis is None:
-        inner = max(flat.shape[0], 1)
-    else:
-        inner = 1
-        for extent in levels.shape[axis + 1:]:
-            inner *= extent
-        inner = max(inner, 1)
-    if out_dtype == np.float32:
-        out32 = np.empty(flat.shape[0], dtype=np.float32)
-        _run_u32(flat, steps64, inner, out32)
-        return out32.reshape(levels.shape)
-    out64 = np.empty(flat.shape[0], dtype=np.float64)
-    _run_u64(flat, steps64, inner, out64)
-    return out64.reshape(levels.shape).astype(out_dtype, copy=False)
+    steps64, inner = _steps_and_inner(levels, steps, axis)
+    out = np.empty(flat.shape[0], dtype=np.float32 if out_dtype == np.float32 else np.float64)
+    if kernel(flat, steps64, inner, out):  # only the dq kernel can fail (returns 1)
+        raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    return out.reshape(levels.shape).astype(out_dtype, copy=False)
+
+
+def uniform(levels, steps, axis, out_dtype):
+    """Same contract as nncodec.reference.dequant.uniform."""
+    return _to_floats(_run_uniform, levels, steps, axis, out_dtype)
+
+
+def dependent(levels, steps, axis, out_dtype):
+    """Same contract as nncodec.reference.dequant.dependent."""
+    return _to_floats(_run_dependent, levels, steps, axis, out_dtype)
 
 
 def codebook(indices, entries, out_dtype):
@@ -88,61 +134,6 @@ def codebook(indices, entries, out_dtype):
     flat = _flat(indices)
     table = np.ascontiguousarray(entries, dtype=np.float64)
     out = np.empty(flat.shape[0], dtype=np.float64)
-    if _run_g(flat, table, out):
+    if _run_gather(flat, table, out):
         raise InconsistentError(f"[R4.3-c] codebook index outside 0..{table.shape[0] - 1}")
     return out.reshape(indices.shape).astype(out_dtype, copy=False)
-
-
-def _run_u32(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, float[::1] out):
-    with nogil:
-        _uniform_f32(lv, steps, inner, out)
-
-
-def _run_u64(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, double[::1] out):
-    with nogil:
-        _uniform_f64(lv, steps, inner, out)
-
-
-def _run_g(const level_t[::1] idx, const double[::1] table, double[::1] out):
-    cdef int bad
-    with nogil:
-        bad = _gather(idx, table, out)
-    return bad
-
-
-cdef int _dependent(const int64_t[::1] lv, int64_t[::1] out) noexcept nogil:
-    # spec 4.5: four states, Q0 = 2k, Q1 = 2k - sgn(k); next = TRANSITION[state][k & 1].
-    # Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
-    cdef int state = 0
-    cdef Py_ssize_t i
-    cdef int64_t k
-    cdef int64_t bound = (<int64_t>1) << 62
-    cdef int trans[4][2]
-    trans[0][0] = 0; trans[0][1] = 2
-    trans[1][0] = 2; trans[1][1] = 0
-    trans[2][0] = 1; trans[2][1] = 3
-    trans[3][0] = 3; trans[3][1] = 1
-    for i in range(lv.shape[0]):
-        k = lv[i]
-        if k >= bound or k <= -bound:
-            return 1
-        if state < 2:
-            out[i] = 2 * k
-        else:
-            out[i] = 2 * k - (k > 0) + (k < 0)
-        state = trans[state][k & 1]
-    return 0
-
-
-def dependent(levels, steps, axis, out_dtype):
-    """Same contract as nncodec.reference.dequant.dependent."""
-    flat = np.ascontiguousarray(levels.reshape(-1), dtype=np.int64)
-    multiples = np.empty(flat.shape[0], dtype=np.int64)
-    cdef const int64_t[::1] lv = flat
-    cdef int64_t[::1] out = multiples
-    cdef int bad
-    with nogil:
-        bad = _dependent(lv, out)
-    if bad:
-        raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
-    return uniform(multiples.reshape(levels.shape), steps, axis, out_dtype)
