@@ -71,6 +71,19 @@ cdef inline int _bit_length(uint64_t x) noexcept nogil:
     return 0 if x == 0 else 64 - __builtin_clzll(x)
 
 
+cdef inline void _truncation(int mode, uint64_t max_mag, int gt_flags, uint64_t* gt_limit,
+                             int* prefix_cap) noexcept nogil:
+    # §5.3.2.5 truncation in the bounded modes: no gt flag for k = max_mag, a prefix no longer than max_mag needs;
+    # shared by the encoder and the decoder so both truncate identically
+    gt_limit[0] = <uint64_t>gt_flags
+    if mode != MODE_SIGNED and max_mag <= gt_limit[0]:
+        gt_limit[0] = max_mag - 1 if max_mag else 0
+    prefix_cap[0] = PREFIX_ESCAPE
+    if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
+        if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
+            prefix_cap[0] = _bit_length(max_mag - <uint64_t>gt_flags) - 1
+
+
 cdef inline int _mag_class(uint64_t m) noexcept nogil:
     cdef int e, c
     if m < 2:
@@ -255,14 +268,7 @@ cdef int _encode_levels(Encoder* state, const int64_t[::1] values, const uint8_t
     cdef Encoder* e = &local
     _init_contexts(ctx, rates)
     _clear(&nb)
-    # §5.3.2.5 truncation in the bounded modes: no gt flag for k = max_mag, a prefix no longer than max_mag needs
-    gt_limit = <uint64_t>gt_flags
-    if mode != MODE_SIGNED and max_mag <= gt_limit:
-        gt_limit = max_mag - 1 if max_mag else 0
-    prefix_cap = PREFIX_ESCAPE
-    if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
-        if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
-            prefix_cap = _bit_length(max_mag - <uint64_t>gt_flags) - 1
+    _truncation(mode, max_mag, gt_flags, &gt_limit, &prefix_cap)
     # every ctx[] index below is in range by construction: mag < 12, k <= gt_limit <= 32, prefix j < 20, L <= 19
     for i in range(n):  # i < n = values.shape[0]: values[i] is in bounds
         if row_length and col == row_length:
@@ -387,13 +393,7 @@ cdef int _decode_levels(Decoder* state, int64_t[::1] out, const uint8_t* rates, 
     cdef Decoder* d = &local
     _init_contexts(ctx, rates)
     _clear(&nb)
-    gt_limit = <uint64_t>gt_flags
-    if mode != MODE_SIGNED and max_mag <= gt_limit:
-        gt_limit = max_mag - 1 if max_mag else 0
-    prefix_cap = PREFIX_ESCAPE
-    if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
-        if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
-            prefix_cap = _bit_length(max_mag - <uint64_t>gt_flags) - 1
+    _truncation(mode, max_mag, gt_flags, &gt_limit, &prefix_cap)
     # every ctx[] index below is in range by construction: mag < 12, k <= gt_limit <= 32, prefix j < 20, L <= 19
     for i in range(n):  # i < n = out.shape[0]: the store out[i] below is in bounds
         if row_length and col == row_length:
