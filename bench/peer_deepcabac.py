@@ -48,28 +48,18 @@ import statistics
 import sys
 import time
 
+from _peer_path import check_peer, hide_our_nncodec
+
 
 def _import_peer_deepcabac():
     """Import NNCodec's deepCABAC, making sure it is not our package."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
-    keep = []
-    for p in sys.path:
-        ap = os.path.abspath(p or os.getcwd())
-        if ap == repo or (os.path.isfile(os.path.join(ap, "nncodec", "__init__.py"))
-                          and "site-packages" not in ap):
-            continue
-        keep.append(p)
-    sys.path[:] = keep
+    hide_our_nncodec()
     try:
         from nncodec.extensions import deepCABAC  # noqa: the peer's C++ coder
     except ImportError as exc:
         sys.exit("peer_deepcabac: cannot import NNCodec's deepCABAC (%s); run this "
                  "with the peer venv's python (NNCODEC_PEER_PYTHON)" % exc)
-    import nncodec
-    if not hasattr(deepCABAC, "Encoder") or "site-packages" not in (nncodec.__file__ or ""):
-        sys.exit("peer_deepcabac: imported nncodec from %s, which is not the peer "
-                 "package" % nncodec.__file__)
+    check_peer(deepCABAC, "Encoder", "peer_deepcabac")
     return deepCABAC
 
 

@@ -57,6 +57,8 @@ import sys
 import time
 import types
 
+from _peer_path import check_peer, hide_our_nncodec
+
 DEFAULT_QPS = "-42,-40,-38,-36,-34,-32,-30,-28,-26,-24,-22"
 PEER = "nncodec 2.1.3"
 
@@ -103,16 +105,7 @@ class _TorchvisionStubFinder(importlib.abc.MetaPathFinder):
 
 
 def _import_peer_nnc():
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
-    keep = []
-    for p in sys.path:
-        ap = os.path.abspath(p or os.getcwd())
-        if ap == repo or (os.path.isfile(os.path.join(ap, "nncodec", "__init__.py"))
-                          and "site-packages" not in ap):
-            continue
-        keep.append(p)
-    sys.path[:] = keep
+    hide_our_nncodec()
     sys.meta_path.insert(0, _TorchvisionStubFinder())
     try:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -120,10 +113,7 @@ def _import_peer_nnc():
     except ImportError as exc:
         sys.exit("peer_nncodec_rd: cannot import NNCodec (%s); run this with the "
                  "peer venv's python (NNCODEC_PEER_PYTHON)" % exc)
-    import nncodec
-    if not hasattr(nnc, "compress") or "site-packages" not in (nncodec.__file__ or ""):
-        sys.exit("peer_nncodec_rd: imported nncodec from %s, which is not the peer "
-                 "package" % nncodec.__file__)
+    check_peer(nnc, "compress", "peer_nncodec_rd")
     return nnc
 
 
