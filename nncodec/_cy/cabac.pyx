@@ -11,6 +11,8 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
+from .bits cimport bit_length
+
 from ..errors import EncodeError, FormatError, LimitExceededError, TrailingDataError, TruncatedError
 
 __all__ = ["encode", "decode"]
@@ -67,10 +69,6 @@ cdef inline uint64_t _magnitude(int64_t x) noexcept nogil:
     return (<uint64_t>0) - <uint64_t>x if x < 0 else <uint64_t>x
 
 
-cdef inline int _bit_length(uint64_t x) noexcept nogil:
-    return 0 if x == 0 else 64 - __builtin_clzll(x)
-
-
 cdef inline void _truncation(int mode, uint64_t max_mag, int gt_flags, uint64_t* gt_limit,
                              int* prefix_cap) noexcept nogil:
     # §5.3.2.5 truncation in the bounded modes: no gt flag for k = max_mag, a prefix no longer than max_mag needs;
@@ -80,8 +78,8 @@ cdef inline void _truncation(int mode, uint64_t max_mag, int gt_flags, uint64_t*
         gt_limit[0] = max_mag - 1 if max_mag else 0
     prefix_cap[0] = PREFIX_ESCAPE
     if mode != MODE_SIGNED and max_mag > <uint64_t>gt_flags:
-        if _bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
-            prefix_cap[0] = _bit_length(max_mag - <uint64_t>gt_flags) - 1
+        if bit_length(max_mag - <uint64_t>gt_flags) - 1 < PREFIX_ESCAPE:
+            prefix_cap[0] = bit_length(max_mag - <uint64_t>gt_flags) - 1
 
 
 cdef inline int _mag_class(uint64_t m) noexcept nogil:
@@ -236,14 +234,14 @@ cdef void _encode_remainder(Encoder* e, Context* ctx, int mag_class, uint64_t re
     cdef int length, j, n
     if rem < (<uint64_t>1 << PREFIX_ESCAPE) - 1:
         t = rem + 1
-        length = _bit_length(t) - 1
+        length = bit_length(t) - 1
     else:
         length = PREFIX_ESCAPE
     for j in range(length):
         _encode_bin(e, &ctx[OFF_PREFIX + j * MAG_CLASSES + mag_class], 1)
     if length == PREFIX_ESCAPE:
         x = rem - ((<uint64_t>1 << PREFIX_ESCAPE) - 1)
-        n = _bit_length(x)
+        n = bit_length(x)
         _encode_bypass(e, <uint64_t>n, 6)
         if n > 1:
             _encode_bypass(e, x, n - 1)

@@ -8,6 +8,8 @@ keeps it in range.
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
+from .bits cimport bit_length
+
 import numpy as np
 
 from ..errors import EncodeError, FormatError, InconsistentError, TrailingDataError, TruncatedError
@@ -342,7 +344,7 @@ def _code_length_bytes(lengths_arr):
             while i + run < size and table[i + run] == 0:
                 run += 1
             one_by_one = (1 if previous == 0 else 3 if previous == 1 else 7) + <int>min(run - 1, 1 << 30)
-            width = 2 * _bit_length(run) - 1
+            width = 2 * bit_length(run) - 1
             if 3 + width < one_by_one:              # zero run, Exp-Golomb(run - 1): run in width bits
                 put_field(out, &acc, &nbits, 0b111, 3)
                 if width > 32:
@@ -365,14 +367,6 @@ def _code_length_bytes(lengths_arr):
     if nbits:
         put_field(out, &acc, &nbits, 0, 8 - nbits)
     return bytes(out)
-
-
-cdef inline int _bit_length(uint64_t x) noexcept nogil:
-    cdef int n = 0
-    while x:
-        n += 1
-        x >>= 1
-    return n
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,17 +4,11 @@
 from libc.math cimport floor, INFINITY
 from libc.stdint cimport int8_t, int64_t
 
+from .bits cimport bit_length
+
 import numpy as np
 
 __all__ = ["trellis_levels"]
-
-
-cdef inline int _bit_length(int64_t x) noexcept nogil:
-    cdef int n = 0
-    while x:
-        n += 1
-        x >>= 1
-    return n
 
 
 cdef inline double _rate(const double[::1] bits, int64_t half, int64_t k) noexcept nogil:
@@ -22,8 +16,8 @@ cdef inline double _rate(const double[::1] bits, int64_t half, int64_t k) noexce
     if -half <= k <= half:
         return bits[k + half]
     if k < 0:
-        return bits[0] + 2 * _bit_length(-k - half)
-    return bits[2 * half] + 2 * _bit_length(k - half)
+        return bits[0] + 2 * bit_length(-k - half)
+    return bits[2 * half] + 2 * bit_length(k - half)
 
 
 cdef void _search(const double[::1] w, const double[::1] step, const double[::1] bits, double lam,
