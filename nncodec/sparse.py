@@ -11,7 +11,8 @@ matrix. All arrays are C-contiguous and 1-D.
 
 import numpy as np
 
-__all__ = ["SparseMatrix", "CSRMatrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix"]
+__all__ = ["SparseMatrix", "CSRMatrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix", "matrix_view", "value_table",
+           "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense"]
 
 
 class SparseMatrix:
@@ -163,3 +164,88 @@ def _scatter_groups(out, n, row_ptr, omega_ptr, col_idx, omega, group_value_inde
     rows = np.repeat(group_rows, per_group)
     vals = np.repeat(omega[np.asarray(group_value_index, dtype=np.int64)], per_group)
     out[rows * n + col_idx] = vals
+
+
+def matrix_view(array):
+    """The (m, n) matrix view of a tensor of ndim >= 1: axis 0 by the product of the others (im2col for convs)."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        raise ValueError("a 0-d tensor has no matrix view")
+    if array.ndim == 1:
+        return array.reshape(1, array.shape[0])
+    return array.reshape(array.shape[0], int(np.prod(array.shape[1:], dtype=np.int64)))
+
+
+def csr_from_dense(array):
+    """CSRMatrix of ``array`` (any ndim >= 1, via its matrix view); zeros are implicit."""
+    mat = matrix_view(array)
+    rows, cols = np.nonzero(mat)
+    row_ptr = np.zeros(mat.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=mat.shape[0]), out=row_ptr[1:])
+    return CSRMatrix(mat.shape, row_ptr, cols, mat[rows, cols], tensor_shape=np.shape(array))
+
+
+def value_table(array):
+    """(omega, index of every element in omega): distinct values ordered by decreasing frequency, ties by value."""
+    flat = matrix_view(array).ravel()
+    uniq, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    order = np.lexsort((np.arange(len(uniq)), -counts))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return uniq[order], rank[inverse.ravel()]
+
+
+def _grouped(array):
+    """Rows, value indices (>= 1) and columns of the non-implicit elements, sorted by (row, value, column)."""
+    mat = matrix_view(array)
+    omega, idx = value_table(array)
+    idx = idx.reshape(mat.shape)
+    rows, cols = np.nonzero(idx)
+    vals = idx[rows, cols]
+    order = np.lexsort((cols, vals, rows))
+    return mat.shape, omega, rows[order], vals[order], cols[order]
+
+
+def cer_from_dense(array):
+    """CERMatrix of ``array``: every row keeps (possibly empty) groups for values 1 .. its largest value index."""
+    (m, n), omega, rows, vals, cols = _grouped(array)
+    groups_per_row = np.zeros(m, dtype=np.int64)
+    np.maximum.at(groups_per_row, rows, vals)
+    row_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(groups_per_row, out=row_ptr[1:])
+    group_of_entry = row_ptr[rows] + vals - 1
+    omega_ptr = np.zeros(row_ptr[-1] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group_of_entry, minlength=row_ptr[-1]), out=omega_ptr[1:])
+    return CERMatrix((m, n), omega, row_ptr, omega_ptr, cols, tensor_shape=np.shape(array))
+
+
+def cser_from_dense(array):
+    """CSERMatrix of ``array``: every row keeps one group per distinct non-implicit value it contains."""
+    (m, n), omega, rows, vals, cols = _grouped(array)
+    new_group = np.ones(len(rows), dtype=bool)
+    new_group[1:] = (rows[1:] != rows[:-1]) | (vals[1:] != vals[:-1])
+    starts = np.flatnonzero(new_group)
+    row_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[starts], minlength=m), out=row_ptr[1:])
+    omega_ptr = np.append(starts, len(rows)).astype(np.int64)
+    return CSERMatrix((m, n), omega, row_ptr, vals[starts], omega_ptr, cols, tensor_shape=np.shape(array))
+
+
+def relidx_from_dense(array, gap_bits):
+    """RelIdxMatrix of ``array`` with gaps of ``gap_bits`` bits: a gap over 2**gap_bits - 1 gets filler zeros."""
+    mat = matrix_view(array)
+    m, n = mat.shape
+    flat = mat.ravel()
+    pos = np.flatnonzero(flat)
+    max_gap = (1 << gap_bits) - 1
+    raw_gaps = np.diff(pos, prepend=-1) - 1
+    fillers = raw_gaps // (max_gap + 1)
+    count = len(pos) + int(fillers.sum())
+    gaps = np.full(count, max_gap, dtype=np.int64)
+    values = np.zeros(count, dtype=flat.dtype)
+    real_slot = np.cumsum(fillers + 1) - 1
+    gaps[real_slot] = raw_gaps - fillers * (max_gap + 1)
+    values[real_slot] = flat[pos]
+    entry_pos = np.cumsum(gaps + 1) - 1
+    row_ptr = np.searchsorted(entry_pos, np.arange(m + 1, dtype=np.int64) * n).astype(np.int64)
+    return RelIdxMatrix((m, n), gap_bits, gaps, values, row_ptr, tensor_shape=np.shape(array))
