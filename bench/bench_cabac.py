@@ -1,12 +1,13 @@
 """cabac on quantized CRNN levels: bits per weight against H0 and DeepCABAC, encode/decode speed.
 
-    python bench/bench_cabac.py [--repeat 5] [--npz PATH]
+    python bench/bench_cabac.py [--repeat 5] [--npz PATH] [--rates-search]
 
 For b = 8 and b = 5, every tensor with >= 1000 weights is quantized as in bench/levels.py and coded with
 CabacCoding (Cython backend). Speed is MB/s of original float32 bytes (4 bytes per weight), median over repeats:
 wall clock with the default 2 segments (two threads), and CPU time with 1 segment (one thread), which is what a
 loaded machine can measure honestly. DeepCABAC's figures (NNCodec 2.1.3, single thread, same levels) are the
-ones measured by bench/peer_deepcabac.py.
+ones measured by bench/peer_deepcabac.py. ``--rates-search`` instead compares the total size with the default
+estimator rates and with rates chosen per stream (``CabacCoding(rates="search")``, spec/cabac.md §5.3.2.8).
 """
 
 import argparse
@@ -49,12 +50,28 @@ def measure(levels, repeat, segments, clock):
     return sum(map(len, streams)), t_enc, t_dec
 
 
+def rates_search(npz):
+    """Sizes with default and searched rates, per setting (no timing)."""
+    print("| setting | default b/w | searched b/w | searched / default |")
+    print("|---|---:|---:|---:|")
+    for bits in (8, 5):
+        arrays = list(quantized_levels(npz, bits).values())
+        n = sum(a.size for a in arrays)
+        default = sum(len(CabacCoding().encode(a, backend="cython")) for a in arrays)
+        searched = sum(len(CabacCoding(rates="search").encode(a, backend="cython")) for a in arrays)
+        print(f"| Q{bits} | {default * 8 / n:.5f} | {searched * 8 / n:.5f} | {searched / default:.6f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--npz", default=str(SHARED_NPZ))
+    parser.add_argument("--rates-search", action="store_true", help="compare default and searched rates")
     args = parser.parse_args()
     print(machine())
+    if args.rates_search:
+        rates_search(args.npz)
+        return
     print("| setting | H0 b/w | cabac b/w | / DeepCABAC | enc MB/s 2 thr (wall) | dec MB/s 2 thr (wall) "
           "| enc MB/s 1 thr (cpu) | dec MB/s 1 thr (cpu) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

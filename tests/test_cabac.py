@@ -13,7 +13,7 @@ from nncodec import _backend
 from nncodec.errors import (DecodeError, EncodeError, FormatError, LimitExceededError, TrailingDataError,
                             TruncatedError)
 from nncodec.limits import DEFAULT_LIMITS, DecodeLimits
-from nncodec.stages.cabac import CabacCoding
+from nncodec.stages.cabac import CabacCoding, search_rates
 
 from checkers import (assert_same_array, check_bitflips, check_out_of_range_stream, check_prefixes,
                       check_stream_fuzz_target, check_stream_roundtrip)
@@ -152,6 +152,28 @@ def test_large_stream_two_segments(enc_backend):
     assert data[8] == 2
     decoder = "cython" if "cython" in nncodec.available_backends() else "reference"
     assert_same_array(values, kernel(decoder).decode(data, values.size, DEFAULT_LIMITS))
+
+
+def test_rate_search_pays_on_drifting_statistics(dec_backend):
+    """rates="search": a stream whose sign bias flips every 2000 levels codes smaller with a faster sign
+    estimator; the search finds it, signals it in the header (Rates byte of the sign group), and decodes."""
+    if "cython" not in nncodec.available_backends():
+        pytest.skip("the 20000-level search takes minutes on the bit-serial reference")
+    rng = np.random.default_rng(11)
+    parts = [np.abs(np.round(rng.laplace(0, 2, 2000))) * (1 if i % 2 else -1) for i in range(10)]
+    values = np.concatenate(parts).astype(np.int64)
+    searched = CabacCoding(rates="search").encode(values, backend="cython")
+    default = CabacCoding().encode(values, backend="cython")
+    assert len(searched) < len(default)
+    assert searched[3] != 0x8C                          # the sign group's rates differ from the default (8, 12)
+    assert_same_array(values, kernel(dec_backend).decode(searched, values.size, DEFAULT_LIMITS))
+
+
+def test_rate_search_is_backend_independent(backend):
+    """Both backends run the same search (trial encodes with their own, byte-identical coder)."""
+    values = np.round(np.random.default_rng(3).laplace(0, 2, 200)).astype(np.int64)
+    assert search_rates(values, backend) == search_rates(values, "reference")
+    assert CabacCoding(rates="search").encode(values, backend=backend) == CabacCoding().encode(values)
 
 
 def test_skewed_levels_cost_close_to_their_entropy():
