@@ -9,6 +9,7 @@ several pipelines. Sizes are whole containers (biases, directory and all); the r
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import sys
@@ -52,6 +53,29 @@ def pipelines():
     return rows
 
 
+LAYER_BITS = ((3, 3.5, 4), (2.75, 3, 3.25, 3.5), (3, 3.5, 4))  # candidate "bits" per layer: step = max|w| / 2**(b-1)
+LAMBDAS = (0.0, 0.1, 0.3)                                       # 0: plain rounding, else RDOQ with this lambda
+
+
+def layer_step_search(weights, X_train, y_train):
+    """Per-layer step allocation chosen on TRAINING data only: over LAYER_BITS x LAMBDAS, the smallest container
+    whose training accuracy equals the float model's (the test set plays no part in the choice). Returns
+    (options, bytes, candidates tried)."""
+    target = accuracy(weights, X_train, y_train)
+    best = None
+    grid = list(itertools.product(*LAYER_BITS, LAMBDAS))
+    for *bits, lam in grid:
+        quantize = {"*.bias": BIAS}
+        for i, b in zip((1, 2, 3), bits):
+            step = float(abs(weights[f"fc{i}.weight"]).max()) / 2 ** (b - 1)
+            quantize[f"fc{i}.weight"] = f"rdoq:step={step},lam={lam}" if lam else f"uniform:step={step}"
+        options = {"keep_small": 0, "entropy": "cabac", "quantize": quantize}
+        blob = nncodec.encode(weights, **options)
+        if accuracy(nncodec.decode(blob), X_train, y_train) >= target and (best is None or len(blob) < best[1]):
+            best = (options, len(blob), (tuple(bits), lam))
+    return best[0], best[2], len(grid)
+
+
 def input_energy(weights, X):
     """Per-weight importance E[x_j^2] of each layer's input j (the output error a weight's error causes, on
     average, for a linear layer), from the training inputs."""
@@ -75,7 +99,11 @@ def main():
     base_acc = accuracy(weights, X_test, y_test)
     results = []
     importance = input_energy(weights, X_train)
-    for family, label, options in pipelines():
+    searched, (bits, lam), tried = layer_step_search(weights, X_train, y_train)
+    rows = pipelines() + [("per-layer steps chosen on training data + CABAC",
+                           f"bits {bits} (fc1, fc2, fc3), lambda {lam}; best of {tried} by training accuracy",
+                           searched)]
+    for family, label, options in rows:
         options = {k: v for k, v in options.items() if v is not None}
         if options.get("importance") == "inputs":
             options["importance"] = importance
