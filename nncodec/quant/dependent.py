@@ -14,7 +14,8 @@ from .rate import level_bits
 from .rdoq import StepLamOptions
 from .uniform import UniformQuantizer
 
-RATE_PASSES = 2         # trellis searches, each with the rate model refitted on the previous levels
+RATE_PASSES = 1         # trellis searches, each with the rate model refitted on the previous levels: a second
+                        # pass changed the CRNN's size by 0.01% and its SQNR by 0.0003 dB for 55% more encode time
 SQNR_SAMPLE = 1 << 16   # weights (a strided sample) used to fit the step scale to an SQNR target
 SQNR_ITERATIONS = 10    # bisection steps on the scale, in [0.5, 2]
 MAX_ABS_QUOTIENT = 2.0 ** 52
