@@ -1,13 +1,15 @@
 """Rate-distortion against Fraunhofer NNCodec 2.1.3 on the same tensors (issue 4, figure 1).
 
-Our points: per-channel uniform and dependent (trellis) quantization at SQNR targets, CABAC-coded, 1-D tensors
-kept lossless (the default). NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
+Our points: uniform and dependent (trellis) quantization, CABAC-coded, 1-D tensors kept lossless (the default),
+in two families: one step shared by all tensors (NNCodec's own allocation: one qp for every tensor; step
+2^(qp/4), halved for dq whose union grid is twice as fine) and per-channel SQNR targets. NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
 and without dependent quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer
 venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
 elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
 all of them together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
 
     python bench/bench_rd.py [--peer-json /work/peer-venv/results/rd_easyocr_min1000.json] [--repeat 3]
+                             [--plot rd.png]   (matplotlib)
 """
 
 import argparse
@@ -51,12 +53,35 @@ def interpolate(points, sqnr):
     return None
 
 
+def plot(rows, peer, path):
+    """Bits/weight against SQNR for each of our families and NNCodec's two curves."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for family in dict.fromkeys(r[0] for r in rows):
+        pts = sorted((r[4], r[3]) for r in rows if r[0] == family)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"nncodec (ours): {family} + cabac")
+    for dq, name in ((1, "NNCodec 2.1.3, dq"), (0, "NNCodec 2.1.3, no dq")):
+        pts = sorted((p["sqnr_db"], p["bits_per_weight"]) for p in peer if p["dq"] == dq)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="--", marker="x", label=name)
+    ax.set_xlabel("weight SQNR over all tensors (dB)")
+    ax.set_ylabel("bits per weight (whole container)")
+    ax.set_title("easyocr_english_g2: rate-distortion")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--npz")
     parser.add_argument("--peer-json", default=DEFAULT_PEER_JSON)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--targets", default="20,25,30,35,40,45")
+    parser.add_argument("--targets", default="20,25,30,35,40,45", help="per-channel SQNR targets, dB")
+    parser.add_argument("--qps", default="-22,-26,-30,-34,-38,-42", help="global steps 2**(qp/4)")
+    parser.add_argument("--plot", help="write the RD curves to this PNG (needs matplotlib)")
     args = parser.parse_args()
     label, weights = load_weights(args.npz)
     weights = {k: v for k, v in weights.items() if v.size >= 1000}
@@ -65,18 +90,27 @@ def main():
     source, peer = peer_points(args.peer_json)
     peer_dq = [p for p in peer if p["dq"] == 1]
     rows = []
-    for target in [int(t) for t in args.targets.split(",")]:
-        for family, spec in (("uniform", f"uniform:sqnr={target},axis=0"), ("dq", f"dq:sqnr={target},axis=0")):
-            config = {"quantize": spec, "entropy": "cabac"}
-            t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
-            t_dec, decoded = median_time(lambda: nncodec.decode(blob), args.repeat)
-            bpw = 8 * len(blob) / n
-            sqnr = sqnr_db(weights, decoded)
-            theirs = interpolate(peer_dq, sqnr)
-            rows.append((family, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
+    configs = []
+    for qp in [int(q) for q in args.qps.split(",") if q]:
+        step = 2.0 ** (qp / 4)
+        configs += [("uniform, global step", f"uniform:step={step:.9g}"), ("dq, global step", f"dq:step={step / 2:.9g}")]
+    for target in [int(t) for t in args.targets.split(",") if t]:
+        configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0"),
+                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0")]
+    for family, spec in configs:
+        config = {"quantize": spec, "entropy": "cabac"}
+        t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
+        t_dec, decoded = median_time(lambda: nncodec.decode(blob), args.repeat)
+        bpw = 8 * len(blob) / n
+        sqnr = sqnr_db(weights, decoded)
+        theirs = interpolate(peer_dq, sqnr)
+        rows.append((family, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
+        print(f"{spec}: {bpw:.3f} b/w, {sqnr:.2f} dB", file=sys.stderr)
     print(f"# Rate-distortion against NNCodec 2.1.3\n\n{datetime.date.today()}, {machine()}\n"
           f"data: {label}, {len(weights)} tensors with >= 1000 elements, {n} weights; NNCodec curve: {source}\n"
           f"command: python bench/bench_rd.py --repeat {args.repeat}\n")
+    if args.plot:
+        plot(rows, peer, args.plot)
     print("| ours | bytes | bits/weight | SQNR dB | NNCodec DQ b/w at this SQNR | ours / NNCodec | enc MB/s | dec MB/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for family, spec, size, bpw, sqnr, theirs, enc, dec in rows:
