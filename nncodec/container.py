@@ -205,8 +205,32 @@ class Container:
                 return float32_to_bfloat16(out).view(numpy_dtype(BFLOAT16))
             return out.astype(numpy_dtype(node.dtype), copy=False)
 
-    def _decode_chain(self, node, name):
-        """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
+    def decode_structure(self, name):
+        """Tensor ``name`` as its stored layout's :mod:`nncodec.sparse` matrix (spec 4.6 to 4.9), or as an ndarray
+        (a copy) when it is stored dense or as a composite.
+
+        Without transforms the structure comes straight from the streams. After transforms (whose semantics are
+        dense, spec 4) the tensor is decoded and its result laid out again in the same layout, over the elements'
+        bit patterns, so that ``todense()`` equals the materialized decode bit for bit.
+        """
+        node = self.record(name).node
+        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
+        layout = stage_by_id(node.body.stages[0].stage_id) if isinstance(node.body, Chain) else None
+        if layout is None or not hasattr(layout, "structure"):
+            return self.decode_tensor(name, copy=True)
+        params = node.body.stages[0].params
+        if len(node.body.stages) == 1:
+            _, codings, _ = self._check_chain(node, name)
+            arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
+                      for coding, s in zip(codings, node.body.streams)]
+            return layout.structure(node, params, arrays, self.backend)
+        dense = self._decode_chain(node, name)
+        options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
+        _, arrays = layout.encode(dense, **options)
+        return layout.structure(node, params, arrays, self.backend)
+
+    def _check_chain(self, node, name):
+        """Type-check the whole chain (spec 4) before any stream is decoded: (layout, codings, transform plan)."""
         chain = node.body
         layout = stage_by_id(chain.stages[0].stage_id)
         if layout.kind != "layout":
@@ -224,9 +248,15 @@ class Container:
         if code != node.dtype:
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produces {DTYPE_NAMES[code]}, "
                                     f"the node declares {DTYPE_NAMES[node.dtype]}")
+        return layout, codings, plan
+
+    def _decode_chain(self, node, name):
+        """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
+        chain = node.body
+        layout, codings, plan = self._check_chain(node, name)
         arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                   for coding, s in zip(codings, chain.streams)]
-        array = layout.decode(node, chain.stages[0].params, arrays)
+        array = layout.decode(node, chain.stages[0].params, arrays, self.backend)
         # transforms compute in IEEE 754 (spec 4): a NaN or inf result (e.g. a signalling NaN widened by cast) is a
         # value, not a fault, so NumPy's floating-point warnings must not escape (they are errors under -W error)
         with np.errstate(all="ignore"):
