@@ -161,7 +161,7 @@ def quantized_node(code, quantized, codings):
     out_code = code if code in FLOAT_OUT_CODES else 12
     levels = quantized.levels
     codebook = quantized.codebook
-    if quantized.kind == "codebook" and codings.layout[0] != "dense":
+    if quantized.kind == "codebook":
         levels, codebook = frequent_entry_first(levels, codebook)
     levels = levels.astype(smallest_int_dtype(levels))
     if quantized.kind in ("uniform", "dq"):
@@ -173,8 +173,9 @@ def quantized_node(code, quantized, codings):
 
 def frequent_entry_first(levels, codebook):
     """(levels, codebook) with the entries reordered by decreasing use, so that the most used one (the zero of
-    pruned weights) is index 0: the implicit element of the csr and relidx layouts. The decoded floats are the
-    same."""
+    pruned weights) is index 0: the implicit element of the csr and relidx layouts, and the cheapest level for
+    cabac's binarization (bench_layouts.py: dense + cabac 0.96 -> 0.81 bits/weight at 90% pruning, k = 16).
+    The decoded floats are the same."""
     order = np.argsort(-np.bincount(levels.reshape(-1), minlength=codebook.size), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
