@@ -1,6 +1,9 @@
 """Sparse layouts (spec 4.6 to 4.9): round trips on both backends, identical bytes, the lazy structures, the
 kernels' twin agreement on hostile index streams, and the encoder's layout option."""
 
+import importlib
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -197,3 +200,25 @@ def test_kernels_rebuild_the_builders_structures(backend):
     want = sparse.cser_from_dense(m)
     assert [row_ptr.tolist(), omega_ptr.tolist(), cols.tolist()] == \
         [want.row_ptr.tolist(), want.omega_ptr.tolist(), want.col_idx.tolist()]
+
+
+def test_fuzz_target_on_mutated_layout_containers():
+    """fuzz/fuzz_layouts_decode.py runs without atheris on its seeds and on single-byte changes of them (CRCs
+    resealed inside the target, so the changes reach the layout checks and kernels)."""
+    import random
+    import sys
+    fuzz = str(pathlib.Path(__file__).resolve().parents[1] / "fuzz")
+    sys.path.insert(0, fuzz)
+    try:
+        target = importlib.import_module("fuzz_layouts_decode")
+    finally:
+        sys.path.remove(fuzz)
+    rng = random.Random(5)
+    seeds = target.seeds()
+    assert len(seeds) >= 6
+    for seed in seeds:
+        target.TestOneInput(seed)
+        for _ in range(40):
+            data = bytearray(seed)
+            data[rng.randrange(8, len(data))] = rng.randrange(256)
+            target.TestOneInput(bytes(data))
