@@ -131,6 +131,23 @@ def test_relidx_forced_bits_and_fillers():
     assert_same_array(row, s.todense())
 
 
+def test_lazy_decode_respects_max_output_bytes(backend):
+    blob = nncodec.encode({"w": np.eye(8, dtype=np.float32)}, layout="csr")
+    nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=256))
+    with pytest.raises(nncodec.errors.LimitExceededError):
+        nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=255))
+
+
+def test_cli_encode_layout(tmp_path):
+    from nncodec import cli
+    np.savez(tmp_path / "w.npz", w=np.eye(16, dtype=np.float32))
+    assert cli.main(["-q", "encode", str(tmp_path / "w.npz"), "-o", str(tmp_path / "w.nnc"), "--layout", "cer"]) == 0
+    with nncodec.open(tmp_path / "w.nnc") as reader:
+        assert reader.info()[0]["chain"].startswith("cer")
+        assert_same_array(np.eye(16, dtype=np.float32), reader.get("w", materialize=False).todense())
+    assert cli.main(["-q", "encode", str(tmp_path / "w.npz"), "-o", str(tmp_path / "x.nnc"), "--layout", "x"]) == 2
+
+
 @pytest.mark.parametrize("bad", ["bogus", "relidx:bits=0", "relidx:bits=17", "csr:bits=3", "relidx:gap=3", 5])
 def test_bad_layout_option(bad):
     with pytest.raises(EncodeError):
