@@ -209,9 +209,12 @@ class Container:
         """Tensor ``name`` as its stored layout's :mod:`nncodec.sparse` matrix (spec 4.6 to 4.9), or as an ndarray
         (a copy) when it is stored dense or as a composite.
 
-        Without transforms the structure comes straight from the streams. After transforms (whose semantics are
-        dense, spec 4) the tensor is decoded and its result laid out again in the same layout, over the elements'
-        bit patterns, so that ``todense()`` equals the materialized decode bit for bit.
+        The structure comes from the streams; elementwise transforms (codebook, cast, uniform with one step) are
+        applied to its stored values or value table, which equals applying them to every element (spec 4.8
+        makes every table value used). Transforms that depend on an element's position (dq, per-channel steps),
+        or that would turn csr/relidx's implicit zero into something else, make the tensor be decoded and its
+        result laid out again in the same layout, over the elements' bit patterns. Either way ``todense()``
+        equals the materialized decode bit for bit.
         """
         node = self.record(name).node
         self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
@@ -219,11 +222,14 @@ class Container:
         if layout is None or not hasattr(layout, "structure"):
             return self.decode_tensor(name, copy=True)
         params = node.body.stages[0].params
-        if len(node.body.stages) == 1:
-            _, codings, _ = self._check_chain(node, name)
+        _, codings, plan = self._check_chain(node, name)
+        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
             arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                       for coding, s in zip(codings, node.body.streams)]
-            return layout.structure(node, params, arrays, self.backend)
+            structure = layout.with_values(layout.structure(node, params, arrays, self.backend),
+                                           lambda values: self._run_transforms(node, plan, values))
+            if structure is not None:
+                return structure
         dense = self._decode_chain(node, name)
         options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
         _, arrays = layout.encode(dense, **options)
@@ -256,15 +262,19 @@ class Container:
         layout, codings, plan = self._check_chain(node, name)
         arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                   for coding, s in zip(codings, chain.streams)]
-        array = layout.decode(node, chain.stages[0].params, arrays, self.backend)
+        array = self._run_transforms(node, plan, layout.decode(node, chain.stages[0].params, arrays, self.backend))
+        if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
+            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
+                                    f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")
+        return array
+
+    def _run_transforms(self, node, plan, array):
+        """The chain's transforms applied to ``array`` in order."""
         # transforms compute in IEEE 754 (spec 4): a NaN or inf result (e.g. a signalling NaN widened by cast) is a
         # value, not a fault, so NumPy's floating-point warnings must not escape (they are errors under -W error)
         with np.errstate(all="ignore"):
             for transform, parsed, out_code in plan:
                 array = transform.decode(node, parsed, array, out_code, self.backend)
-        if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
-            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
-                                    f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")
         return array
 
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncodec
+import nncodec.records
 from nncodec import _backend, sparse
 from nncodec.errors import DecodeError, EncodeError, InconsistentError
 from nncodec.stages import stage_by_name
@@ -97,6 +98,30 @@ def test_lossy_chains_lazy_equals_materialized(layout, quantize, backend):
     assert nncodec.open(blob).info()[0]["chain"].startswith(layout)
     value = lazy(blob, backend)["conv"]
     assert isinstance(value, STRUCTURES[layout]) and value.tensor_shape == (16, 4, 3, 3)
+    assert_lazy_matches(blob, backend)
+
+
+def test_with_values_keeps_csr_only_while_the_implicit_zero_stays_zero(backend):
+    layout = stage_by_name("csr")
+    levels = np.array([[0, 2, 0], [1, 0, 0]], dtype=np.uint8)
+    _, streams = layout.encode(levels)
+    node = nncodec.records.Node(3, levels.shape, None)
+    structure = layout.structure(node, b"", streams, backend)
+    table = np.array([0.0, 0.5, -2.0], dtype=np.float32)
+    mapped = layout.with_values(structure, lambda v: table[v])
+    assert mapped.dtype == np.float32 and mapped.values.tolist() == [-2.0, 0.5]
+    assert_same_array(table[levels], mapped.todense())
+    assert layout.with_values(structure, lambda v: table[v] + 1) is None  # zero would become 1.0
+    assert layout.with_values(structure, lambda v: -table[v]) is None  # -0.0 is not the implicit +0.0
+
+
+def test_lazy_codebook_whose_first_entry_is_not_zero(backend):
+    """A dense-ish tensor whose most used codebook entry is not zero: csr's implicit element (index 0) decodes to
+    that entry, so the lazy structure is laid out again from the decoded tensor (and still equals it)."""
+    w = {"w": np.tile(np.array([1.0, 1.0, 1.0, 2.0, -3.0], np.float32), (8, 4))}
+    blob = nncodec.encode(w, quantize={"w": "kmeans:k=3"}, layout="csr", backend=backend)
+    value = lazy(blob, backend)["w"]
+    assert isinstance(value, sparse.CSRMatrix)
     assert_lazy_matches(blob, backend)
 
 

@@ -125,7 +125,37 @@ def group_columns(const int64_t[::1] row_groups, group_values, const int64_t[::1
         raise InconsistentError(f"[R4.8-b] a column index reaches {n}, the matrix has {n} columns")
     if _duplicate_in_row(row_ptr, omega_ptr, cols, n):
         raise InconsistentError("[R4.8-b] a column appears in two groups of one row")
+    unused = _first_unused(row_ptr, group_values, group_sizes, omega_count, col_gaps.shape[0] < m * n)
+    if unused >= 0:
+        raise InconsistentError(f"[R4.8-b] Omega value {unused} is used by no element")
     return row_ptr_arr, omega_ptr_arr, cols_arr
+
+
+cdef int64_t _first_unused(const int64_t[::1] row_ptr, group_values, const int64_t[::1] group_sizes,
+                           int64_t omega_count, bint implicit_used):
+    # -1 if every Omega value is used (Omega[0] by an unlisted element, the others by a non-empty group), else the
+    # first unused index; a CER group's value is 1 + its position in its row
+    used_arr = np.zeros(omega_count, dtype=np.uint8)
+    cdef unsigned char[::1] used = used_arr
+    cdef const int64_t[::1] values
+    cdef Py_ssize_t i, g
+    cdef int64_t v
+    if group_values is None:
+        for i in range(row_ptr.shape[0] - 1):
+            for g in range(row_ptr[i], row_ptr[i + 1]):
+                if group_sizes[g] > 0:
+                    used[g - row_ptr[i] + 1] = 1
+    else:
+        values = group_values
+        for g in range(values.shape[0]):
+            if group_sizes[g] > 0:
+                used[values[g]] = 1
+    if omega_count:
+        used[0] = implicit_used
+    for v in range(omega_count):
+        if not used[v]:
+            return v
+    return -1
 
 
 cdef bint _duplicate_in_row(const int64_t[::1] row_ptr, const int64_t[::1] omega_ptr, const int32_t[::1] cols,

@@ -79,4 +79,12 @@ def group_columns(row_groups, group_values, group_sizes, col_gaps, m, n, omega_c
     flat = np.repeat(group_rows, np.diff(omega_ptr)) * n + cols
     if np.unique(flat).size != flat.size:
         raise InconsistentError("[R4.8-b] a column appears in two groups of one row")
+    if group_values is None:  # CER: the j-th group of a row (j from 0) holds value 1 + j
+        group_values = np.arange(group_sizes.size, dtype=np.int64) - np.repeat(row_ptr[:-1], np.diff(row_ptr)) + 1
+    used = np.zeros(omega_count, dtype=bool)
+    used[group_values[group_sizes > 0]] = True
+    if omega_count:
+        used[0] = col_gaps.size < m * n  # §4.8 Omega[0] is the value of the elements no group lists
+    if not used.all():
+        raise InconsistentError(f"[R4.8-b] Omega value {int(np.argmin(used))} is used by no element")
     return row_ptr, omega_ptr, cols

@@ -13,6 +13,8 @@ class CERLayout(SparseLayout):
     name = "cer"
     stream_names = ("Omega", "Row_Groups", "Group_Sizes", "Col_Gaps")
     values_stream = 0
+    values_attr = "omega"
+    implicit_is_zero = False
     rule_streams = "R4.8-a"
 
     def encode(self, array):

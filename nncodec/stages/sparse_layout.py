@@ -7,6 +7,8 @@ backend) -> nncodec.sparse matrix`` (the decoded streams' rules, then the struct
 array). ``values_stream`` is the index of the stream that carries the tensor's element type.
 """
 
+import copy
+
 import numpy as np
 
 from .. import _backend
@@ -58,6 +60,8 @@ class SparseLayout:
     kind = "layout"
     stream_names = ()
     values_stream = 0
+    values_attr = "values"  # the structure's array of stored values ("omega" for cer/cser)
+    implicit_is_zero = True  # the unlisted elements are zero (csr, relidx), not Omega[0] (cer, cser)
     rule_params = "R4.7-a"
     rule_streams = None
 
@@ -80,6 +84,18 @@ class SparseLayout:
 
     def fail(self, message):
         raise InconsistentError(f"[{self.rule_streams}] {self.name}: {message}")
+
+    def with_values(self, structure, transform):
+        """``structure`` with ``transform`` (an elementwise function of 1-D arrays) applied to its stored values,
+        or None when that cannot stand for the transformed tensor: the implicit zero of csr/relidx must stay the
+        all-zero bit pattern."""
+        values = getattr(structure, self.values_attr)
+        if self.implicit_is_zero and np.any(zero_view(transform(np.zeros(1, values.dtype)))):
+            return None
+        out = copy.copy(structure)
+        setattr(out, self.values_attr, np.ascontiguousarray(transform(values)))
+        out.dtype = getattr(out, self.values_attr).dtype
+        return out
 
     def decode(self, node, params, arrays, backend=None):
         return self.structure(node, params, arrays, backend).todense()

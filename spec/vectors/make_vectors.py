@@ -1008,6 +1008,13 @@ def _():
     return container({"c": sparse_chain(CER, b"", 12, (1, 3), omega, u8(2), u8(1, 1), u8(1, 1))})
 
 
+@invalid(240, "cer-unused-omega", "4.8", "R4.8-b", nncodec.InconsistentError,
+         "Omega[2] = 2.0 listed but used by no group (the row's second group is empty)")
+def _():
+    omega = np.array([0.0, 1.0, 2.0], dtype=np.float32)
+    return container({"c": sparse_chain(CER, b"", 12, (1, 3), omega, u8(2), u8(1, 0), u8(1))})
+
+
 @invalid(239, "cser-value-index", "4.9", "R4.9-a", nncodec.InconsistentError,
          "a cser group naming Omega[0], the implicit value")
 def _():
