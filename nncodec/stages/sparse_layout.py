@@ -3,8 +3,9 @@
 A sparse layout stage has ``encode(array, **options) -> (params, stream arrays)`` (index streams in their own
 narrow unsigned dtype, the values stream in the tensor's), ``check(node, params, streams) -> output Elem_Type``
 (every rule that the descriptors alone decide, before any stream is decoded), ``structure(node, params, arrays,
-backend) -> nncodec.sparse matrix`` (the decoded streams' rules, then the structure) and ``decode`` (its dense
-array). ``values_stream`` is the index of the stream that carries the tensor's element type.
+backend) -> nncodec.sparse matrix`` (the decoded streams' rules, then the structure), ``decode`` (its dense
+array) and ``with_values`` (the structure after elementwise transforms, for the lazy decode).
+``values_stream`` is the index of the stream that carries the tensor's element type.
 """
 
 import copy
@@ -43,10 +44,8 @@ def index_array(values):
     """``values`` (non-negative integers) in the narrowest unsigned dtype that holds them."""
     values = np.asarray(values, dtype=np.int64)
     top = int(values.max()) if values.size else 0
-    for dtype in UNSIGNED:
-        if top <= np.iinfo(dtype).max:
-            return values.astype(dtype)
-    raise AssertionError("unreachable: int64 values fit uint64")
+    dtype = next(d for d in UNSIGNED if top <= np.iinfo(d).max)  # uint64 holds every int64 >= 0
+    return values.astype(dtype)
 
 
 def as_int64(array):
