@@ -1,11 +1,11 @@
 """Storage of every layout (spec 4.1, 4.6 to 4.9) per tensor after pruning + k-means, which one layout="auto"
 keeps, and the relative-index stream's filler overhead across gap widths.
 
-    python bench/bench_layouts.py [--npz PATH] [--min-size 1024]
+    python bench/bench_layouts.py [--npz PATH] [--min-size 1024] [--repeat 3]
 
 Sizes are the encoder's own measure (nncodec.encoder.node_size: stream bytes plus the node's directory bytes),
 with each integer stream coded as the setting's entropy option says (auto: the smallest of zstd, huffman and
-cabac, kept if it saves >= 3% over raw); no timing.
+cabac, kept if it saves >= 3% over raw). ``--repeat N`` adds the encode time per layout choice (median of N).
 """
 
 import argparse
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, load_weights, machine  # noqa: E402
+from _common import ROOT, load_weights, machine, median_time  # noqa: E402
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout
 from nncodec.dtypes import code_of  # noqa: E402
@@ -75,10 +75,23 @@ def filler_rows(quantized_by_name, entropy):
     return rows
 
 
+def encode_times(weights, repeat):
+    """Median seconds of nncodec.encode over the whole set (first setting) per layout choice, measured in turn."""
+    import nncodec
+    prune, quantize, entropy = SETTINGS[0]
+    out = {}
+    for layout in ("dense", "relidx", "cer", "auto"):
+        seconds, blob = median_time(lambda: nncodec.encode(weights, prune=prune, quantize=quantize, entropy=entropy,
+                                                           layout=layout), repeat)
+        out[layout] = (seconds, len(blob))
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--npz")
     parser.add_argument("--min-size", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=0, help="also time encode per layout (median of REPEAT)")
     args = parser.parse_args()
     label, weights = load_weights(args.npz)
     weights = {n: w for n, w in weights.items()
@@ -114,6 +127,15 @@ def main():
         for bits, entries, fillers, fixed_bits, coded, bpw in filler_rows(quantized, entropy):
             print(f"| {bits} | {entries} | {fillers} | {fillers / max(entries, 1):.3f} | {fixed_bits // 8} | "
                   f"{coded} | {bpw:.3f} |")
+    if args.repeat:
+        prune, quantize, entropy = SETTINGS[0]
+        print(f"\n## encode time of the {len(weights)} tensors, prune={prune!r}, quantize={quantize!r}, "
+              f"entropy={entropy!r}: median of {args.repeat}, measured in turn in one run")
+        print("| layout | median s | x dense | container bytes |")
+        print("|---|---:|---:|---:|")
+        times = encode_times(weights, args.repeat)
+        for layout, (seconds, size) in times.items():
+            print(f"| {layout} | {seconds:.2f} | {seconds / times['dense'][0]:.2f} | {size} |")
     print(f"\n(total {time.time() - started:.0f} s)")
 
 
