@@ -64,6 +64,10 @@ def seeds():
                                     "bf": nncodec.BFloat16(np.array([0x3F80, 0x7FC1], np.uint16)),
                                     "f64": np.array([np.nan, -np.inf])})
     yield "composites", composites()
+    sparse = np.where(rng.random((4, 6)) < 0.3, rng.integers(-3, 4, (4, 6)), 0).astype(np.int8)
+    yield "layouts", nncodec.encode({"r": sparse, "c": sparse.T.copy(), "e": sparse + 1, "s": sparse[:, :5]},
+                                    layout={"r": "relidx:bits=2", "c": "csr", "e": "cer", "s": "cser"},
+                                    entropy="huffman")
 
 
 def main():

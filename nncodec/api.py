@@ -50,7 +50,7 @@ def _normalise_weights(weights):
 
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None):
+           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -72,6 +72,10 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
+    layout: how elements are laid out (spec 4.1, 4.6 to 4.9), over the matrix view (axis 0 by the rest):
+      ``"dense"`` (default: keeps raw tensors memory-mappable), ``"csr"``, ``"relidx"`` (gap bits 2..8 tried,
+      the smallest kept; ``"relidx:bits=5"`` forces them), ``"cer"``, ``"cser"`` or ``"auto"`` (the smallest
+      coded size, dense included); or a mapping of fnmatch patterns to those (first match wins).
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -92,7 +96,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
     for name, (code, array) in tensors.items():
         lossy = name in plan.quantizers
         codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
-                                           zstd_level, backend)
+                                           zstd_level, backend, layout)
         node, pending = plan.node(name, code, array, codings, chunk_elements)
         records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
     blob = write_container(records, tuple(meta.items()))
@@ -109,14 +113,20 @@ def _check_writable(blob):
         raise EncodeError(f"the default decoder would refuse this container: {exc}") from None
 
 
-def decode(blob, *, limits=None, backend=None):
+def decode(blob, *, limits=None, backend=None, materialize=True):
     """Decode container bytes into ``{name: array}`` (or the single array that was encoded).
 
-    Arrays are writable copies, native little-endian. Raises a :class:`~nncodec.errors.DecodeError` subclass on
-    any malformed input and :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
+    Arrays are writable copies, native little-endian. With ``materialize=False``, tensors stored in a sparse
+    layout come back as :mod:`nncodec.sparse` matrices (``.shape``, ``.dtype``, ``.nbytes``, ``.todense()``,
+    ``@``) whose ``todense()`` equals the materialized array bit for bit; the others as arrays.
+    Raises a :class:`~nncodec.errors.DecodeError` subclass on any malformed input and
+    :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
     """
     container = Container(blob, limits=limits, backend=backend)
-    arrays = container.decode_all(copy=True)
+    if materialize:
+        arrays = container.decode_all(copy=True)
+    else:
+        arrays = {name: container.decode_structure(name) for name in container.keys()}
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
     return arrays
@@ -165,8 +175,11 @@ class Reader(Container):
     def __getitem__(self, name):
         return self.decode_tensor(name)
 
-    def get(self, name, default=None):
-        return self.decode_tensor(name) if name in self else default
+    def get(self, name, default=None, materialize=True):
+        """Tensor ``name`` (``default`` if absent); ``materialize=False`` as in :func:`decode`."""
+        if name not in self:
+            return default
+        return self.decode_tensor(name) if materialize else self.decode_structure(name)
 
     def info(self):
         """One dict per tensor: name, dtype, shape, chain, nbytes, stored_bytes, ratio, bits_per_weight."""

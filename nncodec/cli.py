@@ -101,7 +101,7 @@ def cmd_encode(args):
     weights = _read_weights(args.input)
     metadata = dict(kv.split("=", 1) for kv in args.meta or [])
     size = api.save(args.output, weights, compress=args.compress, entropy=args.entropy, metadata=metadata,
-                    backend=args.backend)
+                    backend=args.backend, layout=args.layout)
     if not args.quiet:
         print(f"wrote {args.output}: {size} bytes")
     return 0
@@ -159,6 +159,8 @@ def build_parser():
     p.add_argument("--compress", choices=FLOAT_CODINGS, default="auto")
     p.add_argument("--entropy", choices=INTEGER_CODINGS, default=None)
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata entry (repeatable)")
+    p.add_argument("--layout", default="dense",
+                   help="dense (default), csr, relidx[:bits=B], cer, cser or auto (smallest coded size)")
     p = sub.add_parser("decode", help="decode a container into an .npz file")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)

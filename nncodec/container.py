@@ -205,8 +205,38 @@ class Container:
                 return float32_to_bfloat16(out).view(numpy_dtype(BFLOAT16))
             return out.astype(numpy_dtype(node.dtype), copy=False)
 
-    def _decode_chain(self, node, name):
-        """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
+    def decode_structure(self, name):
+        """Tensor ``name`` as its stored layout's :mod:`nncodec.sparse` matrix (spec 4.6 to 4.9), or as an ndarray
+        (a copy) when it is stored dense or as a composite.
+
+        The structure comes from the streams; elementwise transforms (codebook, cast, uniform with one step) are
+        applied to its stored values or value table, which equals applying them to every element (spec 4.8
+        makes every table value used). Transforms that depend on an element's position (dq, per-channel steps),
+        or that would turn csr/relidx's implicit zero into something else, make the tensor be decoded and its
+        result laid out again in the same layout, over the elements' bit patterns. Either way ``todense()``
+        equals the materialized decode bit for bit.
+        """
+        node = self.record(name).node
+        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
+        layout = stage_by_id(node.body.stages[0].stage_id) if isinstance(node.body, Chain) else None
+        if layout is None or not hasattr(layout, "structure"):
+            return self.decode_tensor(name, copy=True)
+        params = node.body.stages[0].params
+        _, codings, plan = self._check_chain(node, name)
+        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
+            arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
+                      for coding, s in zip(codings, node.body.streams)]
+            structure = layout.with_values(layout.structure(node, params, arrays, self.backend),
+                                           lambda values: self._run_transforms(node, plan, values))
+            if structure is not None:
+                return structure
+        dense = self._decode_chain(node, name)
+        options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
+        _, arrays = layout.encode(dense, **options)
+        return layout.structure(node, params, arrays, self.backend)
+
+    def _check_chain(self, node, name):
+        """Type-check the whole chain (spec 4) before any stream is decoded: (layout, codings, transform plan)."""
         chain = node.body
         layout = stage_by_id(chain.stages[0].stage_id)
         if layout.kind != "layout":
@@ -224,17 +254,27 @@ class Container:
         if code != node.dtype:
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produces {DTYPE_NAMES[code]}, "
                                     f"the node declares {DTYPE_NAMES[node.dtype]}")
+        return layout, codings, plan
+
+    def _decode_chain(self, node, name):
+        """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
+        chain = node.body
+        layout, codings, plan = self._check_chain(node, name)
         arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
                   for coding, s in zip(codings, chain.streams)]
-        array = layout.decode(node, chain.stages[0].params, arrays)
+        array = self._run_transforms(node, plan, layout.decode(node, chain.stages[0].params, arrays, self.backend))
+        if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
+            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
+                                    f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")
+        return array
+
+    def _run_transforms(self, node, plan, array):
+        """The chain's transforms applied to ``array`` in order."""
         # transforms compute in IEEE 754 (spec 4): a NaN or inf result (e.g. a signalling NaN widened by cast) is a
         # value, not a fault, so NumPy's floating-point warnings must not escape (they are errors under -W error)
         with np.errstate(all="ignore"):
             for transform, parsed, out_code in plan:
                 array = transform.decode(node, parsed, array, out_code, self.backend)
-        if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
-            raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
-                                    f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")
         return array
 
 

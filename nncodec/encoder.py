@@ -12,8 +12,9 @@ import numpy as np
 from .container import PendingStream, crc32
 from .dtypes import code_of, float32_to_bfloat16, is_integer_code
 from .errors import EncodeError
+from .layout_choice import layout_candidates, parse_layout
 from .quant import parse_prune, parse_quantizer
-from .records import CONCAT, Chain, Composite, Node, Stage, Stream, TensorRecord
+from .records import CONCAT, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, serialize_directory
 from .stages import coding_by_name, stage_by_name
 
 __all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
@@ -34,18 +35,19 @@ def _choice(option, name, default, allowed, what, none_means_default=False):
 
 class StreamCodings:
     """The coding choices for one tensor's streams: ``float_choice`` for float streams, ``int_choice`` for
-    integer (and bool) streams."""
+    integer (and bool) streams; ``layout`` is the parsed layout choice (``layout_choice.parse_layout``)."""
 
-    def __init__(self, float_choice, int_choice, zstd_level, backend):
+    def __init__(self, float_choice, int_choice, zstd_level, backend, layout=("dense", None)):
         self.float_choice, self.int_choice = float_choice, int_choice
         self.zstd_level, self.backend = zstd_level, backend
+        self.layout = layout
 
     @classmethod
-    def for_tensor(cls, name, compress, entropy, zstd_level, backend):
+    def for_tensor(cls, name, compress, entropy, zstd_level, backend, layout=None):
         float_choice = _choice(compress, name, "none", FLOAT_CODINGS, "compress")
         int_default = "raw" if float_choice == "none" else "auto"
         int_choice = _choice(entropy, name, int_default, INTEGER_CODINGS, "entropy", none_means_default=True)
-        return cls(float_choice, int_choice, zstd_level, backend)
+        return cls(float_choice, int_choice, zstd_level, backend, parse_layout(lookup(layout, name)[0], name))
 
     def code(self, values, elem_code):
         """(coding, stored bytes) for a 1-D stream of element type ``elem_code`` (bfloat16 may travel in uint16
@@ -75,21 +77,35 @@ class StreamCodings:
 
 
 def chain_node(code, array, codings, transforms=(), elem_code=None):
-    """A chain node: the dense layout over ``array`` (levels or values), then ``transforms`` (Stage objects).
+    """A chain node: a layout over ``array`` (levels or values), then ``transforms`` (Stage objects).
 
-    ``code`` is the node's output dtype; ``elem_code`` the streams' element dtype (default: ``code``, for lossless
-    chains; bfloat16 travels in uint16 arrays, so it cannot be inferred from the array).
+    ``code`` is the node's output dtype; ``elem_code`` the element dtype of the layout's values (default: ``code``,
+    for lossless chains; bfloat16 travels in uint16 arrays, so it cannot be inferred from the array); index
+    streams of sparse layouts have their own unsigned types. The layout is ``codings.layout``'s candidate with
+    the smallest coded size (stream bytes plus the node's directory bytes; dense wins ties).
     """
-    layout = stage_by_name("dense")
-    params, stream_arrays = layout.encode(array)
-    pending = []
-    for values in stream_arrays:
-        elem = code if elem_code is None else elem_code
-        coding, stored = codings.code(values, elem)
-        pending.append(PendingStream(coding.coding_id, elem, coding.align_log2, values.size, stored))
-    streams = tuple(Stream(p.coding, p.elem_type, p.align_log2, p.count, len(p.data), 0) for p in pending)
-    stages = (Stage(layout.stage_id, params),) + tuple(transforms)
-    return Node(code, array.shape, Chain(streams, stages)), pending
+    elem = code if elem_code is None else elem_code
+    best = None
+    for layout, options in layout_candidates(codings.layout):
+        params, stream_arrays = layout.encode(array, **options)
+        pending = []
+        for i, values in enumerate(stream_arrays):
+            stream_elem = elem if i == layout.values_stream else code_of(values.dtype)
+            coding, stored = codings.code(values, stream_elem)
+            pending.append(PendingStream(coding.coding_id, stream_elem, coding.align_log2, values.size, stored))
+        streams = tuple(Stream(p.coding, p.elem_type, p.align_log2, p.count, len(p.data), 0) for p in pending)
+        stages = (Stage(layout.stage_id, params),) + tuple(transforms)
+        node = Node(code, array.shape, Chain(streams, stages))
+        size = node_size(node, pending)
+        if best is None or size < best[0]:
+            best = (size, node, pending)
+    return best[1], best[2]
+
+
+def node_size(node, pending):
+    """Bytes a node costs: its streams plus its share of the directory (alignment padding aside)."""
+    directory = serialize_directory(Directory((), (TensorRecord("", node),)))
+    return sum(len(p.data) for p in pending) + len(directory)
 
 
 def tensor_node(code, array, codings, chunk_elements=None):
@@ -143,12 +159,27 @@ def smallest_int_dtype(levels):
 def quantized_node(code, quantized, codings):
     """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform, dq or codebook stage."""
     out_code = code if code in FLOAT_OUT_CODES else 12
-    levels = quantized.levels.astype(smallest_int_dtype(quantized.levels))
+    levels = quantized.levels
+    codebook = quantized.codebook
+    if quantized.kind == "codebook":
+        levels, codebook = frequent_entry_first(levels, codebook)
+    levels = levels.astype(smallest_int_dtype(levels))
     if quantized.kind in ("uniform", "dq"):
         transform = stage_by_name(quantized.kind).stage(out_code, quantized.steps, quantized.axis)
     else:
-        transform = stage_by_name("codebook").stage(out_code, quantized.codebook)
+        transform = stage_by_name("codebook").stage(out_code, codebook)
     return chain_node(out_code, levels, codings, (transform,), elem_code=code_of(levels.dtype))
+
+
+def frequent_entry_first(levels, codebook):
+    """(levels, codebook) with the entries reordered by decreasing use, so that the most used one (the zero of
+    pruned weights) is index 0: the implicit element of the csr and relidx layouts, and the cheapest level for
+    cabac's binarization (bench_layouts.py: dense + cabac 0.96 -> 0.81 bits/weight at 90% pruning, k = 16).
+    The decoded floats are the same."""
+    order = np.argsort(-np.bincount(levels.reshape(-1), minlength=codebook.size), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[levels], codebook[order]
 
 
 def cast_node(code, array, target, codings):

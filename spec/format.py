@@ -38,7 +38,12 @@ BOOL, FLOAT_CODES = 1, frozenset((10, 11, 12, 13))
 RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE = 0, 1, 2, 3, 4
 CODINGS = frozenset((RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE))
 DENSE, UNIFORM, CODEBOOK, CAST, DQ = 1, 16, 17, 18, 19
-STAGES = {DENSE: "layout", UNIFORM: "transform", CODEBOOK: "transform", CAST: "transform", DQ: "transform"}
+RELIDX, CSR, CER, CSER = 2, 3, 4, 5
+STAGES = {DENSE: "layout", RELIDX: "layout", CSR: "layout", CER: "layout", CSER: "layout",
+          UNIFORM: "transform", CODEBOOK: "transform", CAST: "transform", DQ: "transform"}
+# §4.6-4.9 sparse layouts: stream count, index of the values stream (its Elem_Type is the layout's output type)
+SPARSE_STREAMS = {RELIDX: (2, 1), CSR: (3, 2), CER: (4, 0), CSER: (5, 0)}
+MAX_GAP_BITS = 16
 INTEGER_CODES = frozenset(range(2, 10))  # §4.2: levels and indices (bool excluded)
 TRANSFORM_OUT = frozenset((10, 12, 13))  # §4 Out_Type of uniform and codebook
 CAST_OUT = frozenset((12, 13))  # §4.4
@@ -55,7 +60,7 @@ DECLARED_RULES = frozenset((
     "R3.3-a", "R3.3-b", "R3.3-c", "R3.4-a", "R3.4-b", "R3.5-a", "R3.5-b", "R3.5-c", "R3.5-d", "R3.5-e",
     "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-i", "R3.5-j", "R3.5-k", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
     "R4.1-a", "R4.1-b", "R4.2-a", "R4.2-b", "R4.2-c", "R4.2-d", "R4.2-e", "R4.3-a", "R4.3-b", "R4.4-a",
-    "R5.1-a",
+    "R4.6-a", "R4.6-b", "R4.7-a", "R4.7-b", "R4.8-a", "R5.1-a",
 ))
 
 
@@ -252,6 +257,46 @@ def _combine_ok(ctx):
             and left.shape[1] == right.shape[0] and left.shape[0] * right.shape[1] == _elements(node.shape))
 
 
+def _matrix(shape):
+    """§4.6 matrix view (m, n) of a node's shape."""
+    if len(shape) < 2:
+        return 1, (shape[0] if shape else 1)
+    return shape[0], _elements(shape[1:])
+
+
+def _sparse_fault(ctx):
+    """§4.6-4.9 declaration rules of a sparse layout (what the descriptors alone decide), or None."""
+    stage, node, streams = ctx.stage[0], ctx._, ctx.stream_descriptor
+    if stage.stage_id not in SPARSE_STREAMS:
+        return None
+    params_rule, streams_rule = {RELIDX: ("R4.6-a", "R4.6-b"), CSR: ("R4.7-a", "R4.7-b"),
+                                 CER: ("R4.7-a", "R4.8-a"), CSER: ("R4.7-a", "R4.8-a")}[stage.stage_id]
+    params = bytes(stage.params)
+    if stage.stage_id == RELIDX:
+        if len(params) != 1 or not 1 <= params[0] <= MAX_GAP_BITS:
+            return params_rule, "relidx params are one byte Gap_Bits in 1..16"
+    elif params:
+        return params_rule, "csr, cer and cser params are empty"
+    count, values = SPARSE_STREAMS[stage.stage_id]
+    if len(streams) != count:
+        return streams_rule, f"{count} streams"
+    if any(i != values and s.elem_type not in INTEGER_CODES for i, s in enumerate(streams)):
+        return streams_rule, "index streams have integer Elem_Types"
+    m, n = _matrix(node.shape)
+    c = [s.element_count for s in streams]
+    if stage.stage_id == RELIDX:
+        ok = c[0] == c[1] <= m * n
+    elif stage.stage_id == CSR:
+        ok = c[0] == m and c[1] == c[2] <= m * n
+    else:
+        k, groups = c[0], c[2]
+        ok = ((1 <= k <= m * n or k == m * n == 0) and c[1] == m and c[-1] <= m * n
+              and groups <= m * max(k - 1, 0))
+        if stage.stage_id == CSER:
+            ok = ok and c[2] == c[3] <= c[4]
+    return None if ok else (streams_rule, "stream counts fit the matrix view")
+
+
 def _dense_streams_ok(ctx):
     """§4.1: one stream whose Element_Count is the node's."""
     node, streams = ctx._, ctx.stream_descriptor
@@ -314,7 +359,9 @@ def _chain_type_fault(ctx):
     """§4: the layout's output type is its stream's Elem_Type; each transform maps it to its Out_Type; the last
     type must be the node's Dtype [R3.5-i]. Returns the first broken rule or None."""
     node, stages, streams = ctx._, ctx.stage, ctx.stream_descriptor
-    code = streams[0].elem_type if stages[0].stage_id == DENSE and streams else None
+    layout = stages[0].stage_id
+    values = SPARSE_STREAMS[layout][1] if layout in SPARSE_STREAMS else 0
+    code = streams[values].elem_type if STAGES.get(layout) == "layout" and values < len(streams) else None
     for stage in stages[1:]:
         code, fault = _transform_fault(stage.stage_id, stage.params, node, code)
         if fault:
@@ -357,6 +404,7 @@ The stages' params stay bytes here; transforms' params are declared by UniformPa
     Rule("R3.8-a", lambda ctx: all(s.coding in CODINGS for s in ctx.stream_descriptor), "every Coding is known (§3.8)"),
     Rule("R4.1-a", lambda ctx: ctx.stage[0].stage_id != DENSE or ctx.stage[0].params == b"", "dense params are empty"),
     Rule("R4.1-b", lambda ctx: ctx.stage[0].stage_id != DENSE or _dense_streams_ok(ctx), "one dense stream, the node's count"),
+    Rules(_sparse_fault),
     Rules(_chain_type_fault),
     Rule("R5.1-a", lambda ctx: all(s.stored_length == s.element_count * DTYPE_SIZES[s.elem_type]
                                    for s in ctx.stream_descriptor if s.coding == RAW), "raw Stored_Length (§5.1)"),

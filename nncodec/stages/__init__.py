@@ -3,19 +3,22 @@
 from ..errors import UnknownStageError, UnsupportedFeatureError
 from .cabac import CabacCoding
 from .cast import WideningCast
+from .cer import CERLayout, CSERLayout
 from .codebook import CodebookLookup
+from .csr import CSRLayout
 from .dense import DenseLayout
 from .dq import DependentDequant
 from .huffman import HuffmanCoding
 from .raw import RawCoding
+from .relidx import RelIdxLayout
 from .uniform import UniformDequant
 from .zstd import ShuffledZstdCoding, ZstdCoding
 
 __all__ = ["coding_by_id", "coding_by_name", "stage_by_id", "stage_by_name", "CODINGS", "STAGES"]
 
 CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding(), HuffmanCoding(), CabacCoding())}
-STAGES = {s.stage_id: s for s in (DenseLayout(), UniformDequant(), CodebookLookup(), WideningCast(),
-                                             DependentDequant())}
+STAGES = {s.stage_id: s for s in (DenseLayout(), RelIdxLayout(), CSRLayout(), CERLayout(), CSERLayout(),
+                                  UniformDequant(), CodebookLookup(), WideningCast(), DependentDequant())}
 
 
 def coding_by_id(coding_id):

@@ -26,6 +26,9 @@ class WideningCast:
             raise InconsistentError(f"[R4.4-a] cast from dtype code {in_code} to {out_code} is not a widening")
         return out_code, in_code
 
+    def elementwise(self, parsed):
+        return True
+
     def decode(self, node, in_code, array, out_code, backend=None):
         if in_code == BFLOAT16:  # bfloat16 bits are the upper half of a binary32: widen by shifting (exact)
             bits = array.view(np.uint16).astype(np.uint32) << 16

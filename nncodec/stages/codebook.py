@@ -34,5 +34,8 @@ class CodebookLookup:
             raise InconsistentError(f"[R4.2-e] codebook input must be integer indices, got dtype code {in_code}")
         return out_code, entries
 
+    def elementwise(self, parsed):
+        return True
+
     def decode(self, node, parsed, array, out_code, backend=None):
         return _backend.kernels("dequant", backend).codebook(array, parsed, numpy_dtype(out_code))

@@ -8,6 +8,7 @@ class DenseLayout:
     stage_id = 1
     name = "dense"
     kind = "layout"
+    values_stream = 0
 
     def encode(self, array):
         """(params, [stream arrays]) for a C-contiguous array."""
@@ -25,5 +26,5 @@ class DenseLayout:
                                     f"the node needs {node_elements(node.shape)}")
         return s.elem_type
 
-    def decode(self, node, params, arrays):
+    def decode(self, node, params, arrays, backend=None):
         return arrays[0].reshape(node.shape)

@@ -11,6 +11,10 @@ class DependentDequant(UniformDequant):
     stage_id = 19
     name = "dq"
 
+    def elementwise(self, parsed):
+        """Never: the state machine carries information from element to element (spec 4.5)."""
+        return False
+
     def decode(self, node, parsed, array, out_code, backend=None):
         steps, axis = parsed
         return _backend.kernels("dequant", backend).dependent(array, steps, axis, numpy_dtype(out_code))

@@ -41,6 +41,10 @@ class UniformDequant:
             raise InconsistentError(f"[R4.2-e] uniform input must be integer levels, got dtype code {in_code}")
         return out_code, (steps, None if axis == PER_TENSOR else axis)
 
+    def elementwise(self, parsed):
+        """True when each output element depends on its input element alone (one step for the tensor)."""
+        return parsed[1] is None
+
     def decode(self, node, parsed, array, out_code, backend=None):
         steps, axis = parsed
         return _backend.kernels("dequant", backend).uniform(array, steps, axis, numpy_dtype(out_code))

@@ -11,7 +11,7 @@ are recomputed, so the vector trips that rule and not a checksum (except for the
 
 Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
 cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 200-229 transform
-stages (4.2 to 4.5).
+stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9).
 """
 
 import hashlib
@@ -896,6 +896,130 @@ def _():
 @invalid(214, "dq-params-short", "4.5", "R4.2-d", nncodec.FormatError, "dq params without their steps")
 def _():
     return container({"dq": levels_chain(12, LEVELS, Stage(DQ, uniform_params(12, [0.25])[:3]))})
+
+
+# -- sparse layouts (4.6 to 4.9): valid 050-059, invalid 230-249 --------------------------------------------------
+
+RELIDX, CSR, CER, CSER = 2, 3, 4, 5  # §4 Stage_Id
+
+SPARSE_CONV = np.zeros((3, 2, 2, 2), dtype=np.float32)  # a conv weight; its matrix view is 3 x 8
+SPARSE_CONV[0, 0, 0, 1] = 1.5
+SPARSE_CONV[0, 1, 1, 1] = -0.0  # not zero: the layouts' zero is +0.0 (all bytes zero)
+SPARSE_CONV[2, 1, 1, 0] = -2.25  # 13 zeros before it: fillers at gap width 2
+
+
+@valid(50, "relidx-conv", "4.6", "a sparse float32 conv weight (with -0.0) in relidx, Gap_Bits 2: three fillers",
+       layout="relidx:bits=2")
+def _():
+    return encoded({"conv": SPARSE_CONV}, layout="relidx:bits=2")
+
+
+CSR_INT8 = np.array([[0, 3, 0, 0, -1], [0, 0, 0, 0, 0], [7, 0, 0, 0, 2]], dtype=np.int8)
+
+
+@valid(51, "csr-int8", "4.7", "an int8 matrix with an empty row in csr", layout="csr")
+def _():
+    return encoded({"m": CSR_INT8}, layout="csr")
+
+
+FEW_VALUES = np.array([[0.5, 0.5, 1.0, 0.5, -1.0, 1.0], [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+                       [-1.0, 0.5, 0.5, 2.0, 0.5, -1.0]], dtype=np.float32)
+
+
+@valid(52, "cer-float32", "4.8", "a float32 matrix of 4 distinct values in cer: 0.5 implicit, an empty group",
+       layout="cer")
+def _():
+    return encoded({"m": FEW_VALUES}, layout="cer")
+
+
+@valid(53, "cser-float32", "4.9", "the same matrix in cser", layout="cser")
+def _():
+    return encoded({"m": FEW_VALUES}, layout="cser")
+
+
+@valid(54, "csr-codebook-huffman", "4.7", "k-means levels (4 entries, most used first) in csr, Huffman-coded "
+       "streams, then the codebook stage (lossy, so not re-encodable from the decoded array)")
+def _():
+    w = np.round(np.linspace(-1, 1, 48).reshape(4, 12), 1).astype(np.float32)
+    w[np.abs(w) < 0.5] = 0
+    blob = nncodec.encode({"w": w}, layout="csr", quantize={"w": "kmeans:k=4"}, entropy="huffman")
+    return blob, {"w": nncodec.decode(blob)["w"]}
+
+
+def sparse_chain(stage_id, params, dtype, shape, *streams):
+    """A chain of one sparse layout over raw ``streams`` (arrays in their own dtypes)."""
+    raw = []
+    for array in streams:
+        code, values = as_array(np.asarray(array))
+        raw.append((RAW, code, 0, values.size, values.tobytes()))
+    return chain(dtype, shape, raw, (Stage(stage_id, params),))
+
+
+def u8(*values):
+    return np.array(values, dtype=np.uint8)
+
+
+@invalid(230, "relidx-gap-bits-0", "4.6", "R4.6-a", nncodec.FormatError, "relidx Gap_Bits 0")
+def _():
+    return container({"r": sparse_chain(RELIDX, b"\x00", 3, (4,), u8(1), u8(9))})
+
+
+@invalid(231, "relidx-counts", "4.6", "R4.6-b", nncodec.InconsistentError, "3 gaps but 2 values")
+def _():
+    return container({"r": sparse_chain(RELIDX, b"\x02", 3, (4,), u8(0, 0, 0), u8(9, 9))})
+
+
+@invalid(232, "relidx-gap-range", "4.6", "R4.6-c", nncodec.InconsistentError, "a gap of 4 with Gap_Bits 2")
+def _():
+    return container({"r": sparse_chain(RELIDX, b"\x02", 3, (8,), u8(4), u8(9))})
+
+
+@invalid(233, "relidx-past-end", "4.6", "R4.6-c", nncodec.InconsistentError,
+         "entries at positions 3 and 7 of a 6-element tensor")
+def _():
+    return container({"r": sparse_chain(RELIDX, b"\x02", 3, (2, 3), u8(3, 3), u8(9, 9))})
+
+
+@invalid(234, "csr-params", "4.7", "R4.7-a", nncodec.FormatError, "csr params of one byte")
+def _():
+    return container({"c": sparse_chain(CSR, b"\x00", 3, (1, 2), u8(1), u8(0), u8(9))})
+
+
+@invalid(235, "csr-row-count", "4.7", "R4.7-b", nncodec.InconsistentError, "3 row counts for a 2-row matrix")
+def _():
+    return container({"c": sparse_chain(CSR, b"", 3, (2, 2), u8(1, 0, 0), u8(0), u8(9))})
+
+
+@invalid(236, "csr-column", "4.7", "R4.7-c", nncodec.InconsistentError,
+         "columns 1 and 3 in a row of 3 columns (gaps 1, 1)")
+def _():
+    return container({"c": sparse_chain(CSR, b"", 3, (1, 3), u8(2), u8(1, 1), u8(9, 9))})
+
+
+@invalid(237, "cer-omega-count", "4.8", "R4.8-a", nncodec.InconsistentError, "cer with an empty Omega")
+def _():
+    return container({"c": sparse_chain(CER, b"", 12, (1, 2), np.zeros(0, np.float32), u8(0), u8(), u8())})
+
+
+@invalid(238, "cer-column-twice", "4.8", "R4.8-b", nncodec.InconsistentError,
+         "column 1 in the groups of Omega[1] and Omega[2] of one row")
+def _():
+    omega = np.array([0.0, 1.0, 2.0], dtype=np.float32)
+    return container({"c": sparse_chain(CER, b"", 12, (1, 3), omega, u8(2), u8(1, 1), u8(1, 1))})
+
+
+@invalid(240, "cer-unused-omega", "4.8", "R4.8-b", nncodec.InconsistentError,
+         "Omega[2] = 2.0 listed but used by no group (the row's second group is empty)")
+def _():
+    omega = np.array([0.0, 1.0, 2.0], dtype=np.float32)
+    return container({"c": sparse_chain(CER, b"", 12, (1, 3), omega, u8(2), u8(1, 0), u8(1))})
+
+
+@invalid(239, "cser-value-index", "4.9", "R4.9-a", nncodec.InconsistentError,
+         "a cser group naming Omega[0], the implicit value")
+def _():
+    omega = np.array([0.0, 1.0], dtype=np.float32)
+    return container({"c": sparse_chain(CSER, b"", 12, (1, 3), omega, u8(1), u8(0), u8(1), u8(2))})
 
 
 # -- 160-189: reserved for R5.3-* (huffman.md, cabac.md) --------------------------------------------------------

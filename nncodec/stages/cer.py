@@ -1,0 +1,63 @@
+"""cer and cser layouts (spec 4.8, 4.9; Wiedemann et al., IEEE TNNLS 2019): a frequency-ordered value table
+Omega whose first value is implicit, and per row the column indices grouped by value."""
+
+import numpy as np
+
+from ..sparse import CERMatrix, CSERMatrix, cer_from_dense, cser_from_dense
+from .csr import column_gaps
+from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
+
+
+class CERLayout(SparseLayout):
+    stage_id = 4
+    name = "cer"
+    stream_names = ("Omega", "Row_Groups", "Group_Sizes", "Col_Gaps")
+    values_stream = 0
+    values_attr = "omega"
+    implicit_is_zero = False
+    rule_streams = "R4.8-a"
+
+    def encode(self, array):
+        matrix = cer_from_dense(zero_view(array))
+        return b"", [matrix.omega.view(array.dtype), index_array(np.diff(matrix.row_ptr)),
+                     index_array(np.diff(matrix.omega_ptr)), index_array(column_gaps(matrix.col_idx,
+                                                                                     matrix.omega_ptr))]
+
+    def check_counts(self, node, params, counts, m, n):
+        omega, rows, groups, cols = counts[0], counts[1], counts[2], counts[-1]
+        if not (1 <= omega <= m * n or omega == m * n == 0):
+            self.fail(f"Omega holds {omega} values for {m * n} elements")
+        if rows != m:
+            self.fail(f"Row_Groups holds {rows} entries for {m} rows")
+        if cols > m * n or groups > m * max(omega - 1, 0):
+            self.fail(f"{groups} groups and {cols} column entries for a {m} x {n} matrix with {omega} values")
+
+    def structure(self, node, params, arrays, backend=None):
+        m, n = matrix_shape(node.shape)
+        row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
+            as_int64(arrays[1]), None, as_int64(arrays[2]), as_int64(arrays[3]), m, n, arrays[0].size)
+        return CERMatrix((m, n), arrays[0], row_ptr, omega_ptr, cols, tensor_shape=node.shape)
+
+
+class CSERLayout(CERLayout):
+    stage_id = 5
+    name = "cser"
+    stream_names = ("Omega", "Row_Groups", "Group_Values", "Group_Sizes", "Col_Gaps")
+
+    def encode(self, array):
+        matrix = cser_from_dense(zero_view(array))
+        return b"", [matrix.omega.view(array.dtype), index_array(np.diff(matrix.row_ptr)),
+                     index_array(matrix.omega_idx), index_array(np.diff(matrix.omega_ptr)),
+                     index_array(column_gaps(matrix.col_idx, matrix.omega_ptr))]
+
+    def check_counts(self, node, params, counts, m, n):
+        super().check_counts(node, params, counts, m, n)
+        if counts[2] != counts[3] or counts[3] > counts[4]:
+            self.fail(f"Group_Values holds {counts[2]} entries, Group_Sizes {counts[3]}, Col_Gaps {counts[4]}")
+
+    def structure(self, node, params, arrays, backend=None):
+        m, n = matrix_shape(node.shape)
+        row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
+            as_int64(arrays[1]), as_int64(arrays[2]), as_int64(arrays[3]), as_int64(arrays[4]), m, n,
+            arrays[0].size)
+        return CSERMatrix((m, n), arrays[0], row_ptr, arrays[2], omega_ptr, cols, tensor_shape=node.shape)

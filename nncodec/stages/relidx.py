@@ -1,0 +1,42 @@
+"""relidx layout (spec 4.6): Deep Compression's relative-index stream with filler zeros."""
+
+from ..errors import EncodeError, FormatError
+from ..sparse import RelIdxMatrix, relidx_from_dense
+from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
+
+MAX_GAP_BITS = 16
+
+
+class RelIdxLayout(SparseLayout):
+    stage_id = 2
+    name = "relidx"
+    stream_names = ("Gaps", "Values")
+    values_stream = 1
+    rule_streams = "R4.6-b"
+
+    def encode(self, array, gap_bits):
+        """(params, [gaps, values]) of ``array`` with gaps of ``gap_bits`` bits (fillers as §4.6 prescribes)."""
+        if not 1 <= gap_bits <= MAX_GAP_BITS:
+            raise EncodeError(f"relidx gap bits must be in 1..{MAX_GAP_BITS}, got {gap_bits}")
+        matrix = relidx_from_dense(zero_view(array), gap_bits)
+        return bytes((gap_bits,)), [index_array(matrix.gaps), matrix.values.view(array.dtype)]
+
+    def params_check(self, params):
+        if len(params) != 1 or not 1 <= params[0] <= MAX_GAP_BITS:
+            raise FormatError(f"[R4.6-a] relidx params must be one byte Gap_Bits in 1..{MAX_GAP_BITS}, "
+                              f"found {bytes(params).hex() or 'nothing'}")
+        return params[0]
+
+    def check_counts(self, node, params, counts, m, n):
+        if counts[0] != counts[1]:
+            self.fail(f"Gaps holds {counts[0]} entries, Values {counts[1]}")
+        if counts[0] > m * n:
+            self.fail(f"{counts[0]} entries for {m * n} elements")
+
+    def structure(self, node, params, arrays, backend=None):
+        gap_bits = params[0]
+        m, n = matrix_shape(node.shape)
+        gaps = as_int64(arrays[0])
+        _, row_ptr = self.kernels(backend).relidx_positions(gaps, gap_bits, m, n)
+        return RelIdxMatrix((m, n), gap_bits, gaps, arrays[1], row_ptr, tensor_shape=node.shape)
+
