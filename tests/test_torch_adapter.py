@@ -135,3 +135,17 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(BackendUnavailableError, match="nncodec-container\\[torch\\]"):
         TorchCompression(object())
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_numpy_adam_matches_torch_adam(weight_decay):
+    rng = np.random.default_rng(4)
+    start, grads = rng.standard_normal(5), [rng.standard_normal(5) for _ in range(3)]
+    ours, theirs = {"p": start.copy()}, torch.nn.Parameter(torch.from_numpy(start.copy()))
+    adam, torch_adam = Adam(0.01, weight_decay=weight_decay), torch.optim.Adam([theirs], lr=0.01,
+                                                                              weight_decay=weight_decay)
+    for g in grads:
+        adam.step(ours, {"p": g})
+        theirs.grad = torch.from_numpy(g.copy())
+        torch_adam.step()
+    np.testing.assert_allclose(ours["p"], theirs.detach().numpy(), rtol=0, atol=1e-15)

@@ -163,3 +163,43 @@ def test_train_compressed_end_to_end():
         assert np.unique(w).size <= 4
     decoded = nncodec.decode(nncodec.encode(**state.encode_arguments(params), entropy="auto"))
     assert all(decoded[n].tobytes() == params[n].astype(np.float32).tobytes() for n in params)
+
+
+def test_cnn_gradients_match_finite_differences():
+    from nncodec.examples import cnn
+    params = cnn.init_cnn(1)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((4, 64)), rng.integers(0, 10, 4)
+
+    def loss(p):
+        logits = cnn.predict(p, X)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(y)), y]))
+
+    grads = cnn.loss_gradients(params, X, y)
+    for name in ("conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "fc3.bias"):
+        for _ in range(3):
+            idx = tuple(int(rng.integers(0, s)) for s in params[name].shape)
+            shifted = {k: v.copy() for k, v in params.items()}
+            shifted[name][idx] += 1e-6
+            up = loss(shifted)
+            shifted[name][idx] -= 2e-6
+            assert (up - loss(shifted)) / 2e-6 == pytest.approx(grads[name][idx], rel=1e-4, abs=1e-8)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_architecture_metadata_names_the_weights(model):
+    import json
+
+    from nncodec.examples import cnn, mlp
+    from nncodec.examples.digits import metadata
+    if model == "mlp":
+        arch, shapes = mlp.architecture(), {"fc1.weight": (300, 64), "fc2.weight": (100, 300), "fc3.weight": (10, 100)}
+    else:
+        arch, shapes = cnn.architecture(), cnn.SHAPES
+    stored = json.loads(metadata(arch)["nncodec.architecture"])
+    assert stored == arch and stored["format"] == "nncodec.sequential/1" and stored["layers"][-1] == {"type": "softmax"}
+    named = [layer for layer in stored["layers"] if "weight" in layer]
+    assert [layer["weight"] for layer in named] == [n for n in shapes if n.endswith("weight")]
+    for layer in named:  # linear weights (out, in): each layer's input is the previous layer's output
+        assert shapes[layer["weight"]][0] == shapes.get(layer["bias"], (shapes[layer["weight"]][0],))[0]

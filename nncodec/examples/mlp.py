@@ -7,7 +7,8 @@ as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch
 
 import numpy as np
 
-__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split", "loss_gradients"]
+__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split", "loss_gradients",
+           "architecture"]
 
 
 def load_digits_split():
@@ -17,6 +18,15 @@ def load_digits_split():
     data = load_digits()
     X = (data.data / 16.0).astype(np.float32)
     return train_test_split(X, data.target, test_size=0.25, random_state=0, stratify=data.target)
+
+
+def architecture(sizes=(64, 300, 100, 10)):
+    """The MLP as an ``nncodec.architecture`` description (format nncodec.sequential/1, weights (out, in))."""
+    layers = []
+    for i in range(1, len(sizes)):
+        layers += [{"type": "linear", "weight": f"fc{i}.weight", "bias": f"fc{i}.bias"}, {"type": "relu"}]
+    layers[-1] = {"type": "softmax"}
+    return {"format": "nncodec.sequential/1", "input_shape": [sizes[0]], "layers": layers}
 
 
 def _layers(weights):

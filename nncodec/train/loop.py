@@ -39,9 +39,10 @@ def train_epochs(params, gradients, X, y, epochs, rng, optimizer, state=None, ce
 
 
 def train_compressed(params, gradients, X, y, schedule, clusters, prune_names, quant_epochs=8, lr=1e-3,
-                     centroid_lr=1e-4, seed=0, batch=64, log=None):
+                     centroid_lr=1e-4, weight_decay=0.0, seed=0, batch=64, log=None):
     """Deep Compression on trained ``params`` (name -> float64 array, updated in place): for each stage of
-    ``schedule`` (a :class:`PruningSchedule`), prune the tensors in ``prune_names`` and retrain with a fresh Adam;
+    ``schedule`` (a :class:`PruningSchedule`), prune the tensors in ``prune_names`` and retrain with a fresh Adam
+    (``lr``, ``weight_decay``);
     then cluster the tensors in ``clusters`` (name -> k) and train the centroids by Adam for ``quant_epochs``.
     ``log(stage, params, state)`` is called after each stage. Returns the :class:`CompressionState`."""
     rng = np.random.default_rng(seed)
@@ -49,7 +50,8 @@ def train_compressed(params, gradients, X, y, schedule, clusters, prune_names, q
     for amount in schedule.amounts:
         state.prune({name: params[name] for name in prune_names}, amount, schedule.rule, schedule.scope)
         state.apply_masks(params)
-        train_epochs(params, gradients, X, y, schedule.epochs, rng, Adam(lr), state, batch=batch)
+        train_epochs(params, gradients, X, y, schedule.epochs, rng, Adam(lr, weight_decay=weight_decay), state,
+                     batch=batch)
         if log:
             log(f"pruned {amount}", params, state)
     for name, w in state.cluster({name: params[name] for name in clusters}, clusters).items():

@@ -23,15 +23,19 @@ class SGD:
 
 
 class Adam:
-    """Adam (Kingma and Ba), as ``torch.optim.Adam`` computes it without weight decay."""
+    """Adam (Kingma and Ba), as ``torch.optim.Adam`` computes it; ``weight_decay`` adds ``weight_decay * p`` to
+    each gradient (L2, not AdamW). Under Adam's normalisation even a small decay drives weights that get no data
+    gradient (inputs that are always zero) to 0, so magnitude pruning removes them first."""
 
-    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8):
-        self.lr, self.betas, self.eps = lr, betas, eps
+    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.moments, self.steps = {}, {}
 
     def step(self, params, grads):
         b1, b2 = self.betas
         for name, g in grads.items():
+            if self.weight_decay:
+                g = g + self.weight_decay * params[name]
             m, v = self.moments.setdefault(name, (np.zeros_like(g), np.zeros_like(g)))
             t = self.steps[name] = self.steps.get(name, 0) + 1
             m *= b1
