@@ -177,7 +177,7 @@ def test_cnn_gradients_match_finite_differences():
         return float(np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(y)), y]))
 
     grads = cnn.loss_gradients(params, X, y)
-    for name in ("conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "fc3.bias"):
+    for name in ("conv1.weight", "conv1.bias", "conv2.weight", "fc1.weight", "fc2.bias"):
         for _ in range(3):
             idx = tuple(int(rng.integers(0, s)) for s in params[name].shape)
             shifted = {k: v.copy() for k, v in params.items()}

@@ -1,7 +1,8 @@
 """A LeNet-5-shaped CNN for the 8x8 digits in NumPy (im2col convolutions), for the trained-compression examples.
 
-conv 6@5x5 (padding 2) -> ReLU -> max-pool 2 -> conv 16@5x5 (padding 2) -> ReLU -> max-pool 2 -> flatten (64)
--> linear 120 -> ReLU -> linear 84 -> ReLU -> linear 10. Weights are float arrays in PyTorch's layouts:
+The LeNet-5 of Deep Compression's Table 1 (Caffe's: conv 20, conv 50, fc 500, fc 10) on 8x8 inputs, with
+padding 2 so the 5x5 kernels keep the size: conv 20@5x5 -> ReLU -> max-pool 2 -> conv 50@5x5 -> ReLU -> max-pool 2
+-> flatten (200) -> linear 500 -> ReLU -> linear 10 (130 K parameters). Weights are float arrays in PyTorch's layouts:
 ``conv{i}.weight`` (out, in, kh, kw), ``fc{i}.weight`` (out, in), NCHW activations, flatten in (C, H, W) order.
 """
 
@@ -11,9 +12,8 @@ from ..train import Adam, train_epochs
 
 __all__ = ["init_cnn", "train_cnn", "loss_gradients", "predict", "accuracy", "architecture", "SHAPES"]
 
-SHAPES = {"conv1.weight": (6, 1, 5, 5), "conv1.bias": (6,), "conv2.weight": (16, 6, 5, 5), "conv2.bias": (16,),
-          "fc1.weight": (120, 64), "fc1.bias": (120,), "fc2.weight": (84, 120), "fc2.bias": (84,),
-          "fc3.weight": (10, 84), "fc3.bias": (10,)}
+SHAPES = {"conv1.weight": (20, 1, 5, 5), "conv1.bias": (20,), "conv2.weight": (50, 20, 5, 5), "conv2.bias": (50,),
+          "fc1.weight": (500, 200), "fc1.bias": (500,), "fc2.weight": (10, 500), "fc2.bias": (10,)}
 PADDING = 2
 
 
@@ -23,7 +23,7 @@ def architecture():
     pool = {"type": "maxpool2d", "kernel": 2, "stride": 2}
     layers = [dict(conv, weight="conv1.weight", bias="conv1.bias"), {"type": "relu"}, pool,
               dict(conv, weight="conv2.weight", bias="conv2.bias"), {"type": "relu"}, pool, {"type": "flatten"}]
-    for i in (1, 2, 3):
+    for i in (1, 2):
         layers += [{"type": "linear", "weight": f"fc{i}.weight", "bias": f"fc{i}.bias"}, {"type": "relu"}]
     layers[-1] = {"type": "softmax"}
     return {"format": "nncodec.sequential/1", "input_shape": [1, 8, 8], "layers": layers}
@@ -90,9 +90,8 @@ def _forward(params, X):
     p2, win2 = _pool(np.maximum(z2, 0))
     h0 = p2.reshape(len(x0), -1)
     h1 = np.maximum(h0 @ params["fc1.weight"].T + params["fc1.bias"], 0)
-    h2 = np.maximum(h1 @ params["fc2.weight"].T + params["fc2.bias"], 0)
-    logits = h2 @ params["fc3.weight"].T + params["fc3.bias"]
-    return logits, (x0, z1, cols1, p1, win1, z2, cols2, p2, win2, h0, h1, h2)
+    logits = h1 @ params["fc2.weight"].T + params["fc2.bias"]
+    return logits, (x0, z1, cols1, p1, win1, z2, cols2, p2, win2, h0, h1)
 
 
 def predict(params, X):
@@ -106,13 +105,11 @@ def accuracy(params, X, y):
 
 def loss_gradients(params, X, y):
     """float64 gradients of the mean softmax cross-entropy on inputs ``X`` (N, 64) with labels ``y``."""
-    logits, (x0, z1, cols1, p1, win1, z2, cols2, p2, win2, h0, h1, h2) = _forward(params, X)
+    logits, (x0, z1, cols1, p1, win1, z2, cols2, p2, win2, h0, h1) = _forward(params, X)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    d3 = (p - np.eye(logits.shape[1])[y]) / len(logits)
-    g = {"fc3.weight": d3.T @ h2, "fc3.bias": d3.sum(axis=0)}
-    d2 = (d3 @ params["fc3.weight"]) * (h2 > 0)
-    g["fc2.weight"], g["fc2.bias"] = d2.T @ h1, d2.sum(axis=0)
+    d2 = (p - np.eye(logits.shape[1])[y]) / len(logits)
+    g = {"fc2.weight": d2.T @ h1, "fc2.bias": d2.sum(axis=0)}
     d1 = (d2 @ params["fc2.weight"]) * (h1 > 0)
     g["fc1.weight"], g["fc1.bias"] = d1.T @ h0, d1.sum(axis=0)
     dp2 = (d1 @ params["fc1.weight"]).reshape(p2.shape)
@@ -123,7 +120,7 @@ def loss_gradients(params, X, y):
     return g
 
 
-def train_cnn(X, y, epochs=30, batch=64, lr=2e-3, seed=0):
+def train_cnn(X, y, epochs=20, batch=64, lr=2e-3, seed=0):
     """float64 parameters trained by Adam from :func:`init_cnn` (deterministic for a seed)."""
     params = init_cnn(seed)
     train_epochs(params, loss_gradients, X, y, epochs, np.random.default_rng(seed), Adam(lr), batch=batch)
