@@ -170,7 +170,7 @@ def report(result, base_acc):
     print("index bits = coded mask (positions) per kept weight; weight bits = coded codebook indices of the kept "
           "weights per kept weight; the container stores both jointly as one dense stream (last columns).\n")
     print("| layer | weights | kept | entries | bits/weight P+Q | index bits P+Q+H | weight bits P+Q+H | "
-          "dense stream bits/kept | bits/weight overall | stream bytes |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "dense stream bits/kept | bits/weight overall | stream bytes |\n|---|" + "---:|" * 9)
     for r in result["layers"]:
         print(f"| {r['layer']} | {r['weights']} | {r['kept_pct']:.1f}% | {r['entries']} | {r['bits_pq']} | "
               f"{r['index_bits']:.2f} ({r['index_coder']}) | {r['weight_bits']:.2f} ({r['weight_coder']}) | "

@@ -117,7 +117,7 @@ def test_diagonal_fisher_is_the_mean_squared_batch_gradient():
     X, y = problem(3)
     model = sequential(3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    batches = [(torch.from_numpy(X[:32]), torch.from_numpy(y[:32])), (torch.from_numpy(X[32:]), torch.from_numpy(y[32:]))]
+    batches = [(torch.from_numpy(X[part]), torch.from_numpy(y[part])) for part in (slice(0, 32), slice(32, None))]
     fisher = diagonal_fisher(model, loss_fn, batches)
     expected = {}
     for inputs, targets in batches:

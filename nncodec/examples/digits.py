@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 
-from .. import decode, encode, save
+from .. import decode, save
 from ..train import PruningSchedule, train_compressed
 from .mlp import accuracy, architecture, load_digits_split, loss_gradients, train_mlp
 

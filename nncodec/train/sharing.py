@@ -39,7 +39,7 @@ class SharedTensor:
             nearest = nearest_index(table.astype(np.float64), values)
             counts = np.bincount(nearest, minlength=table.size)
             order = np.argsort(-counts, kind="stable")[:np.count_nonzero(counts)]
-            rank = np.empty(table.size, dtype=np.int64)
+            rank = np.zeros(table.size, dtype=np.int64)
             rank[order] = np.arange(table.size)[:order.size]
             table = table[order]
             indices[keep] = rank[nearest] + (mask is not None)
