@@ -7,7 +7,8 @@ as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch
 
 import numpy as np
 
-__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split"]
+__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split", "loss_gradients",
+           "architecture"]
 
 
 def load_digits_split():
@@ -17,6 +18,15 @@ def load_digits_split():
     data = load_digits()
     X = (data.data / 16.0).astype(np.float32)
     return train_test_split(X, data.target, test_size=0.25, random_state=0, stratify=data.target)
+
+
+def architecture(sizes=(64, 300, 100, 10)):
+    """The MLP as an ``nncodec.architecture`` description (format nncodec.sequential/1, weights (out, in))."""
+    layers = []
+    for i in range(1, len(sizes)):
+        layers += [{"type": "linear", "weight": f"fc{i}.weight", "bias": f"fc{i}.bias"}, {"type": "relu"}]
+    layers[-1] = {"type": "softmax"}
+    return {"format": "nncodec.sequential/1", "input_shape": [sizes[0]], "layers": layers}
 
 
 def _layers(weights):
@@ -64,6 +74,13 @@ def train_mlp(X, y, sizes=(64, 300, 100, 10), epochs=40, batch=64, lr=2e-3, seed
                 v += 0.001 * g * g
                 params[k] -= lr * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
     return {k: v.astype(np.float32) for k, v in params.items()}
+
+
+def loss_gradients(params, X, y):
+    """float64 gradients of the mean softmax cross-entropy of the MLP ``params`` on inputs ``X``, labels ``y``."""
+    depth = len([k for k in params if k.endswith(".weight")])
+    classes = params[f"fc{depth}.bias"].shape[0]
+    return _gradients(params, np.asarray(X, dtype=np.float64), np.eye(classes)[y], depth)
 
 
 def _gradients(params, X, targets, depth):

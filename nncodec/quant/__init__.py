@@ -8,6 +8,7 @@ levels plus steps (``uniform`` stage) or a float32 table (``codebook`` stage).
 from .base import Quantized, Quantizer, parse_quantizer
 from .binary import BinaryQuantizer, TernaryQuantizer
 from .dependent import DependentQuantizer
+from .fixed import FixedCodebook
 from .kmeans import KMeansQuantizer, kmeans_1d
 from .logdomain import LogQuantizer, power_of_two_codebook
 from .metrics import max_abs_error, sqnr_db
@@ -17,6 +18,6 @@ from .uniform import UniformQuantizer, sqnr_step_bracket
 
 __all__ = [
     "Quantized", "Quantizer", "parse_quantizer", "UniformQuantizer", "KMeansQuantizer", "LogQuantizer",
-    "BinaryQuantizer", "TernaryQuantizer", "RDOQuantizer", "DependentQuantizer", "kmeans_1d", "power_of_two_codebook", "sqnr_step_bracket",
+    "BinaryQuantizer", "TernaryQuantizer", "FixedCodebook", "RDOQuantizer", "DependentQuantizer", "kmeans_1d", "power_of_two_codebook", "sqnr_step_bracket",
     "magnitude_masks", "std_masks", "structured_masks", "parse_prune", "sqnr_db", "max_abs_error",
 ]

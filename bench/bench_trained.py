@@ -1,0 +1,231 @@
+"""Trained compression (issue 8): Deep Compression's pipeline (prune-retrain, trained quantization, entropy
+coding) on scikit-learn's digits, with the NumPy reference loop and the PyTorch adapter.
+
+Models: the MLP 64-300-100-10 of bench_digits.py (same float training) and a LeNet-5-shaped CNN
+(nncodec.examples.cnn). Same split as bench_digits.py (X / 16, 75/25 stratified, random_state=0), deterministic
+seeds. Sizes are whole containers; "ratio" is against the float32 bytes of all weights and biases.
+
+    python bench/bench_trained.py [--no-torch] [--json out.json]      (needs scikit-learn; torch for the comparison)
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, machine  # noqa: E402
+
+sys.path.append(str(ROOT))
+import nncodec  # noqa: E402
+from nncodec.examples import cnn, mlp  # noqa: E402
+from nncodec.examples.digits import MLP_RECIPE, compress_trained, metadata  # noqa: E402
+from nncodec.stages import coding_by_name  # noqa: E402
+from nncodec.train import PruningSchedule, minibatches, train_compressed  # noqa: E402
+
+CNN_WEIGHTS = ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight")
+CNN_RECIPE = {
+    "schedule": PruningSchedule((0.5, 0.7, 0.8, 0.9), rule="magnitude", scope="global", epochs=6),
+    "clusters": {**{n: 16 for n in CNN_WEIGHTS}, **{n.replace("weight", "bias"): 4 for n in CNN_WEIGHTS}},
+    "quant_epochs": 6, "lr": 1e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0,
+}
+CODERS = ("raw", "zstd", "huffman", "cabac")
+
+
+def float_bytes(weights):
+    return 4 * sum(np.size(w) for w in weights.values())
+
+
+def stage_rows(weights, pruned, state, params, accuracy, arch):
+    """Table-1-like rows: (stage, bytes, accuracy) from float32 to the coded container."""
+    rows = [("float32 (raw container)", len(nncodec.encode(weights)), accuracy(weights))]
+    pruned32 = {n: w.astype(np.float32) for n, w in pruned.items()}
+    rows.append(("pruned, float32 zstd over byte planes", len(nncodec.encode(pruned32, compress="auto")),
+                 accuracy(pruned32)))
+    args = state.encode_arguments(params)
+    trained = args["weights"]
+    for coder in CODERS:
+        label = "pruned + quantized, dense 1-byte indices" if coder == "raw" else f"  ... indices coded by {coder}"
+        rows.append((label, len(nncodec.encode(**args, entropy=coder)), accuracy(trained)))
+    rows.append(("coded: entropy=auto (smallest per stream)", len(nncodec.encode(**args, entropy="auto")),
+                 accuracy(trained)))
+    blob = nncodec.encode(**args, entropy="auto", metadata=metadata(arch))
+    decoded = nncodec.decode(blob)
+    assert all(decoded[n].tobytes() == trained[n].tobytes() for n in trained), "export drifted"
+    rows.append(("coded, with the architecture metadata (example's file)", len(blob), accuracy(decoded)))
+    return rows
+
+
+def stream_bits(values):
+    """(bits, coder) of the smallest of the integer codings for a 1-D stream."""
+    values = np.ascontiguousarray(values)
+    sizes = [(len(coding_by_name(c).encode(values)), c) for c in CODERS if values.size]
+    best = min(sizes) if sizes else (0, "-")
+    return 8 * best[0], best[1]
+
+
+def layer_rows(state):
+    """Table-5-like rows per shared tensor: weights, kept %, codebook bits, and coded bits split into the mask
+    (positions) and the kept weights' indices, plus the joint dense stream the container stores."""
+    rows = []
+    for name, shared in state.shared.items():
+        levels = shared.indices.reshape(-1)
+        n = levels.size
+        mask = state.masks.get(name, np.ones(levels.shape, bool)).reshape(-1)
+        kept = max(int(mask.sum()), 1)
+        small = levels.astype(np.uint8 if shared.centroids.size <= 256 else np.uint16)
+        mask_bits, mask_coder = stream_bits(mask.astype(np.uint8)) if name in state.masks else (0, "-")
+        value_levels = small[mask] - (1 if shared.pinned_zero else 0)
+        value_bits, value_coder = stream_bits(value_levels.astype(small.dtype))
+        joint_bits, joint_coder = stream_bits(small)
+        rows.append({"layer": name, "weights": n, "kept_pct": 100 * kept / n, "entries": shared.centroids.size,
+                     "bits_pq": math.ceil(math.log2(max(shared.centroids.size, 2))),
+                     "index_bits": mask_bits / kept, "index_coder": mask_coder,
+                     "weight_bits": value_bits / kept, "weight_coder": value_coder,
+                     "joint_bits_kept": joint_bits / kept, "joint_bits_all": joint_bits / n, "joint_coder": joint_coder,
+                     "joint_bytes": joint_bits // 8})
+    return rows
+
+
+def run_model(label, weights, X_train, y_train, X_test, y_test, accuracy, compress, arch):
+    log_rows, snapshot = [], {}
+
+    def log(stage, params, state):
+        log_rows.append((stage, accuracy(params, X_test, y_test),
+                         1 - sum(m.sum() for m in state.masks.values()) / sum(m.size for m in state.masks.values())))
+        if stage.startswith("pruned"):
+            snapshot["pruned"] = {n: w.copy() for n, w in params.items()}
+
+    t0 = time.perf_counter()
+    params, state = compress(weights, X_train, y_train, log)
+    seconds = time.perf_counter() - t0
+    rows = stage_rows(weights, snapshot["pruned"], state, params, lambda w: accuracy(w, X_test, y_test), arch)
+    return {"label": label, "float_bytes": float_bytes(weights), "seconds": seconds, "log": log_rows,
+            "stages": rows, "layers": layer_rows(state), "state": state, "params": params}
+
+
+def torch_mlp(weights, X, y, recipe):
+    """The MLP compressed by nncodec.torch.TorchCompression in a plain torch loop (float64 Sequential, the same
+    batches as the NumPy loop). Returns {fc-name: float32 weights}."""
+    import torch
+
+    from nncodec.torch import TorchCompression
+    from nncodec.train import Adam
+    model = torch.nn.Sequential(torch.nn.Linear(64, 300), torch.nn.ReLU(), torch.nn.Linear(300, 100),
+                                torch.nn.ReLU(), torch.nn.Linear(100, 10)).double()
+    ours = {f"{2 * (i - 1)}.{kind}": f"fc{i}.{kind}" for i in (1, 2, 3) for kind in ("weight", "bias")}
+    with torch.no_grad():
+        for theirs, p in model.named_parameters():
+            p.copy_(torch.from_numpy(weights[ours[theirs]].astype(np.float64)))
+    theirs_of = {v: k for k, v in ours.items()}
+    comp = TorchCompression(model)
+    rng = np.random.default_rng(recipe["seed"])
+    inputs, targets, loss_fn = torch.from_numpy(X.astype(np.float64)), torch.from_numpy(y), torch.nn.CrossEntropyLoss()
+
+    def train(epochs, optimizer):
+        comp.attach(optimizer)
+        for _ in range(epochs):
+            for idx in minibatches(len(X), 64, rng):
+                optimizer.zero_grad()
+                loss_fn(model(inputs[idx]), targets[idx]).backward()
+                optimizer.step()
+
+    schedule = recipe["schedule"]
+    for amount in schedule.amounts:
+        comp.prune(amount, ["0.weight", "2.weight", "4.weight"], schedule.rule, schedule.scope)
+        train(schedule.epochs, torch.optim.Adam(model.parameters(), lr=recipe["lr"],
+                                                weight_decay=recipe["weight_decay"]))
+    comp.cluster({theirs_of[n]: k for n, k in recipe["clusters"].items()}, Adam(recipe["centroid_lr"]))
+    train(recipe["quant_epochs"], torch.optim.Adam(model.parameters(), lr=recipe["lr"]))
+    args = comp.finalize()
+    return {ours[n]: w for n, w in args["weights"].items()}, args
+
+
+def compress_cnn(weights, X, y, log):
+    params = {n: np.asarray(w, dtype=np.float64).copy() for n, w in weights.items()}
+    r = CNN_RECIPE
+    state = train_compressed(params, cnn.loss_gradients, X, y, r["schedule"], r["clusters"], CNN_WEIGHTS,
+                             quant_epochs=r["quant_epochs"], lr=r["lr"], centroid_lr=r["centroid_lr"],
+                             weight_decay=r["weight_decay"], seed=r["seed"], log=log)
+    return params, state
+
+
+def report(result, base_acc):
+    fb = result["float_bytes"]
+    print(f"\n### {result['label']}: per stage (Deep Compression Table 1 style)\n")
+    print(f"float32 weights {fb} bytes; compression (prune-retrain + trained quantization) took "
+          f"{result['seconds']:.0f} s\n")
+    print("| training stage | test accuracy | pruned |\n|---|---:|---:|")
+    for stage, acc, sparsity in result["log"]:
+        print(f"| {stage} | {100 * acc:.2f}% | {100 * sparsity:.1f}% |")
+    print("\n| stage | container bytes | ratio vs float32 | test accuracy | loss (pp) |\n|---|---:|---:|---:|---:|")
+    for stage, size, acc in result["stages"]:
+        print(f"| {stage} | {size} | {fb / size:.1f}x | {100 * acc:.2f}% | {100 * (base_acc - acc):+.2f} |")
+    print(f"\n### {result['label']}: per layer (Deep Compression Table 5 style)\n")
+    print("index bits = coded mask (positions) per kept weight; weight bits = coded codebook indices of the kept "
+          "weights per kept weight; the container stores both jointly as one dense stream (last columns).\n")
+    print("| layer | weights | kept | entries | bits/weight P+Q | index bits P+Q+H | weight bits P+Q+H | "
+          "dense stream bits/kept | bits/weight overall | stream bytes |\n|---|" + "---:|" * 9)
+    for r in result["layers"]:
+        print(f"| {r['layer']} | {r['weights']} | {r['kept_pct']:.1f}% | {r['entries']} | {r['bits_pq']} | "
+              f"{r['index_bits']:.2f} ({r['index_coder']}) | {r['weight_bits']:.2f} ({r['weight_coder']}) | "
+              f"{r['joint_bits_kept']:.2f} ({r['joint_coder']}) | {r['joint_bits_all']:.3f} | {r['joint_bytes']} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json")
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args()
+    X_train, X_test, y_train, y_test = mlp.load_digits_split()
+    print(f"# Trained compression on digits (issue 8)\n\n{datetime.date.today()}, {machine()}\n"
+          f"command: nice python bench/bench_trained.py; {len(y_test)} test images (1 image = "
+          f"{100 / len(y_test):.2f} pp)")
+    results = []
+    t0 = time.perf_counter()
+    mlp_weights = mlp.train_mlp(X_train, y_train)
+    mlp_base = mlp.accuracy(mlp_weights, X_test, y_test)
+    print(f"\nMLP float training {time.perf_counter() - t0:.0f} s, float32 test accuracy {100 * mlp_base:.2f}%")
+    mlp_result = run_model("MLP 64-300-100-10", mlp_weights, X_train, y_train, X_test, y_test, mlp.accuracy,
+                           lambda w, X, y, log: compress_trained(w, X, y, MLP_RECIPE, log), mlp.architecture())
+    report(mlp_result, mlp_base)
+    results.append(mlp_result)
+
+    if not args.no_torch:
+        t0 = time.perf_counter()
+        torch_weights, torch_args = torch_mlp(mlp_weights, X_train, y_train, MLP_RECIPE)
+        seconds = time.perf_counter() - t0
+        numpy_weights = mlp_result["state"].encode_arguments(mlp_result["params"])["weights"]
+        acc_np, acc_t = mlp.accuracy(numpy_weights, X_test, y_test), mlp.accuracy(torch_weights, X_test, y_test)
+        differ = sum(int(np.count_nonzero(torch_weights[n] != numpy_weights[n])) for n in numpy_weights)
+        size_t = len(nncodec.encode(**torch_args, entropy="auto"))
+        print("\n### PyTorch adapter vs NumPy loop (MLP, same recipe, float64 torch.nn.Sequential, torch.optim.Adam)\n")
+        print("| loop | test accuracy | container bytes (entropy=auto) | seconds |\n|---|---:|---:|---:|")
+        print(f"| NumPy (nncodec.train) | {100 * acc_np:.2f}% | {mlp_result['stages'][-2][1]} | "
+              f"{mlp_result['seconds']:.0f} |")
+        print(f"| torch (nncodec.torch.TorchCompression) | {100 * acc_t:.2f}% | {size_t} | {seconds:.0f} |")
+        print(f"\ndifference {100 * (acc_t - acc_np):+.2f} pp; {differ} of "
+              f"{sum(w.size for w in numpy_weights.values())} exported float32 weights differ")
+
+    t0 = time.perf_counter()
+    cnn_weights = {n: w.astype(np.float32) for n, w in cnn.train_cnn(X_train, y_train).items()}
+    cnn_base = cnn.accuracy(cnn_weights, X_test, y_test)
+    print(f"\nLeNet-5-shaped CNN float training {time.perf_counter() - t0:.0f} s, float32 test accuracy "
+          f"{100 * cnn_base:.2f}%")
+    cnn_result = run_model("LeNet-5-shaped CNN", cnn_weights, X_train, y_train, X_test, y_test, cnn.accuracy,
+                           compress_cnn, cnn.architecture())
+    report(cnn_result, cnn_base)
+    results.append(cnn_result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{k: v for k, v in r.items() if k not in ("state", "params")} for r in results], f,
+                      indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""PyTorch integration (optional extra: ``pip install "nncodec-container[torch]"``, CPU torch is enough).
+
+torch is imported only when one of these functions or classes is used; without it they raise
+``nncodec.errors.BackendUnavailableError``.
+"""
+
+from .training import TorchCompression, diagonal_fisher
+
+__all__ = ["TorchCompression", "diagonal_fisher"]

@@ -1,0 +1,17 @@
+"""Trained compression (issue 8): pruning masks, shared-weight codebooks and their export to ``nncodec.encode``,
+framework-agnostic (NumPy only). ``nncodec.torch`` plugs the same state into a PyTorch training loop.
+
+>>> state = CompressionState()
+>>> state.prune({"fc1.weight": w}, 0.9)                  # then retrain with state.mask_gradients/apply_masks
+>>> state.cluster({"fc1.weight": w}, k=16)                # then state.update_centroids(grads, Adam(1e-4))
+>>> blob = nncodec.encode(**state.encode_arguments(params), entropy="auto")
+"""
+
+from .loop import minibatches, train_compressed, train_epochs
+from .optim import SGD, Adam
+from .pruning import PruningSchedule, next_masks
+from .sharing import SharedTensor
+from .state import CompressionState
+
+__all__ = ["CompressionState", "SharedTensor", "PruningSchedule", "next_masks", "SGD", "Adam", "minibatches",
+           "train_epochs", "train_compressed"]

@@ -1,0 +1,151 @@
+"""nncodec.torch: the trained-compression adapter in a plain torch training loop, and the diagonal Fisher."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import nncodec
+from nncodec.errors import BackendUnavailableError
+from nncodec.examples.mlp import loss_gradients
+from nncodec.train import SGD, Adam, CompressionState, minibatches, train_epochs
+
+torch = pytest.importorskip("torch")
+from nncodec.torch import TorchCompression, diagonal_fisher  # noqa: E402
+
+
+def problem(seed=0, n=96):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6))
+    return X, np.argmax(X[:, :3], axis=1)
+
+
+def sequential(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3)).double()
+
+
+def run(model, optimizer, X, y, steps, rng):
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = minibatches(len(X), 16, rng)
+    for idx in batches[:steps]:
+        optimizer.zero_grad()
+        loss_fn(model(torch.from_numpy(X[idx])), torch.from_numpy(y[idx])).backward()
+        optimizer.step()
+
+
+def test_masks_hold_under_sgd_with_momentum():
+    X, y = problem()
+    model = sequential()
+    comp = TorchCompression(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    comp.attach(optimizer)
+    rng = np.random.default_rng(0)
+    for sparsity in (0.5, 0.8):
+        masks = comp.prune(sparsity)
+        assert set(masks) == {"0.weight", "2.weight"}
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        run(model, optimizer, X, y, 5, rng)
+        for name, mask in masks.items():
+            w = dict(model.named_parameters())[name].detach().numpy()
+            assert np.all(w[~mask] == 0.0) and np.count_nonzero(~mask) == round(sparsity * mask.size)
+            assert not np.array_equal(w[mask], before[name].numpy()[mask])
+            assert np.all(dict(model.named_parameters())[name].grad.numpy()[~mask] == 0.0)
+
+
+def test_centroids_move_by_grouped_gradients_and_export_is_exact():
+    X, y = problem(1)
+    model = sequential(1)
+    comp = TorchCompression(model)
+    comp.prune(0.5)
+    comp.cluster(4, SGD(lr=0.05))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    comp.attach(optimizer)
+    params = dict(model.named_parameters())
+    for step in range(3):
+        old = {n: s.centroids.copy() for n, s in comp.state.shared.items()}
+        optimizer.zero_grad()
+        torch.nn.CrossEntropyLoss()(model(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        grads = {n: p.grad.numpy().copy() for n, p in params.items()}
+        optimizer.step()
+        for name, shared in comp.state.shared.items():
+            sums = np.bincount(shared.indices.reshape(-1), grads[name].reshape(-1), minlength=old[name].size)
+            if shared.pinned_zero:
+                sums[0] = 0.0
+            np.testing.assert_allclose(shared.centroids, old[name] - 0.05 * sums, rtol=0, atol=1e-15)
+            np.testing.assert_array_equal(params[name].detach().numpy(), shared.weights())
+            assert np.unique(shared.weights()).size <= 4
+    arguments = comp.finalize()
+    decoded = nncodec.decode(nncodec.encode(**arguments, entropy="auto"))
+    for name, p in params.items():
+        assert decoded[name].tobytes() == p.detach().numpy().astype(np.float32).tobytes()
+
+
+def test_adapter_reproduces_the_numpy_loop():
+    X, y = problem(2)
+    model = sequential(2)
+    names = {"fc1.weight": "0.weight", "fc1.bias": "0.bias", "fc2.weight": "2.weight", "fc2.bias": "2.bias"}
+    params = {ours: p.detach().numpy().copy() for ours, theirs in names.items()
+              for n, p in model.named_parameters() if n == theirs}
+    state = CompressionState()
+    state.prune({n: params[n] for n in ("fc1.weight", "fc2.weight")}, 0.6)
+    state.apply_masks(params)
+    train_epochs(params, loss_gradients, X, y, 2, np.random.default_rng(7), Adam(0.01), state, batch=16)
+    state.cluster(params, 4)
+    for n, w in state.weights().items():
+        params[n][...] = w
+    train_epochs(params, loss_gradients, X, y, 2, np.random.default_rng(8), Adam(0.01), state, Adam(1e-3),
+                 batch=16)
+
+    comp = TorchCompression(model)
+    comp.prune(0.6)
+    for seed, clustered in ((7, False), (8, True)):
+        if clustered:
+            comp.cluster(4, Adam(1e-3))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        comp.attach(optimizer)
+        rng = np.random.default_rng(seed)
+        for _ in range(2):
+            run(model, optimizer, X, y, 99, rng)
+        comp.detach()
+    got = dict(model.named_parameters())
+    for ours, theirs in names.items():
+        np.testing.assert_allclose(got[theirs].detach().numpy(), params[ours], rtol=0, atol=1e-6)
+
+
+def test_diagonal_fisher_is_the_mean_squared_batch_gradient():
+    X, y = problem(3)
+    model = sequential(3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.from_numpy(X[part]), torch.from_numpy(y[part])) for part in (slice(0, 32), slice(32, None))]
+    fisher = diagonal_fisher(model, loss_fn, batches)
+    expected = {}
+    for inputs, targets in batches:
+        grads = torch.autograd.grad(loss_fn(model(inputs), targets), list(model.parameters()))
+        for (name, _), g in zip(model.named_parameters(), grads):
+            expected[name] = expected.get(name, 0) + g.numpy() ** 2 / 2
+    for name in expected:
+        np.testing.assert_allclose(fisher[name], expected[name], rtol=1e-12)
+    blob = nncodec.encode({"w": model[0].weight.detach().numpy()}, quantize="rdoq:bits=4,lam=0.1",
+                          importance={"w": fisher["0.weight"]}, keep_small=0)
+    assert nncodec.decode(blob)["w"].shape == (12, 6)
+
+
+def test_missing_torch_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(BackendUnavailableError, match="nncodec-container\\[torch\\]"):
+        TorchCompression(object())
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_numpy_adam_matches_torch_adam(weight_decay):
+    rng = np.random.default_rng(4)
+    start, grads = rng.standard_normal(5), [rng.standard_normal(5) for _ in range(3)]
+    ours, theirs = {"p": start.copy()}, torch.nn.Parameter(torch.from_numpy(start.copy()))
+    adam, torch_adam = Adam(0.01, weight_decay=weight_decay), torch.optim.Adam([theirs], lr=0.01,
+                                                                              weight_decay=weight_decay)
+    for g in grads:
+        adam.step(ours, {"p": g})
+        theirs.grad = torch.from_numpy(g.copy())
+        torch_adam.step()
+    np.testing.assert_allclose(ours["p"], theirs.detach().numpy(), rtol=0, atol=1e-15)
