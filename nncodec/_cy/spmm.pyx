@@ -37,21 +37,54 @@ ctypedef fused ptr_t:
     int64_t
 
 
+cdef inline float _dot(const col_t* cols, const float* values, Py_ssize_t start, Py_ssize_t stop,
+                       const float* x) noexcept nogil:
+    # four partial sums break the floating-point add dependency chain (the result stays within the
+    # recursive-summation bound the tests check)
+    cdef float s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = start
+    while k + 4 <= stop:
+        s0 += values[k] * x[cols[k]]
+        s1 += values[k + 1] * x[cols[k + 1]]
+        s2 += values[k + 2] * x[cols[k + 2]]
+        s3 += values[k + 3] * x[cols[k + 3]]
+        k += 4
+    while k < stop:
+        s0 += values[k] * x[cols[k]]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline float _gather_sum(const col_t* cols, Py_ssize_t start, Py_ssize_t stop, const float* x) noexcept nogil:
+    cdef float s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = start
+    while k + 4 <= stop:
+        s0 += x[cols[k]]
+        s1 += x[cols[k + 1]]
+        s2 += x[cols[k + 2]]
+        s3 += x[cols[k + 3]]
+        k += 4
+    while k < stop:
+        s0 += x[cols[k]]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 def csr_matmul(const int64_t[::1] row_ptr, const col_t[::1] col_idx, const float[::1] values,
                const float[:, ::1] x, float[:, ::1] out, int threads):
     cdef Py_ssize_t m = out.shape[0], b = out.shape[1], i, k, j
-    cdef float acc, v
+    cdef float v
     cdef const float* xr
     cdef float* yr
     if m == 0 or b == 0:
         return
+    if x.shape[0] == 0 or col_idx.shape[0] == 0:  # no entries: every product is zero
+        out[:, :] = 0
+        return
     with nogil:
         if b == 1:
             for i in prange(m, schedule="guided", num_threads=threads):
-                acc = 0
-                for k in range(row_ptr[i], row_ptr[i + 1]):
-                    acc = acc + values[k] * x[col_idx[k], 0]
-                out[i, 0] = acc
+                out[i, 0] = _dot(&col_idx[0], &values[0], row_ptr[i], row_ptr[i + 1], &x[0, 0])
         else:
             # row-major x: each entry streams one contiguous row of x into the output row
             for i in prange(m, schedule="guided", num_threads=threads):
@@ -78,9 +111,7 @@ cdef void _grouped(const int64_t[::1] row_ptr, const int32_t* group_value, const
         for i in prange(m, schedule="guided", num_threads=threads):
             acc = 0
             for g in range(row_ptr[i], row_ptr[i + 1]):
-                gsum = 0
-                for k in range(omega_ptr[g], omega_ptr[g + 1]):
-                    gsum = gsum + x[col_idx[k], 0]
+                gsum = _gather_sum(&col_idx[0], omega_ptr[g], omega_ptr[g + 1], &x[0, 0])
                 if group_value == NULL:
                     w = omega[g - row_ptr[i] + 1]
                 else:
@@ -112,6 +143,9 @@ def cer_matmul(const int64_t[::1] row_ptr, const ptr_t[::1] omega_ptr, const col
                const float[::1] omega, const float[:, ::1] x, float[:, ::1] out, int threads):
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
+    if x.shape[0] == 0 or col_idx.shape[0] == 0:
+        out[:, :] = 0
+        return
     cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
     with nogil:
         _grouped(row_ptr, NULL, omega_ptr, col_idx, omega, x, out, scratch, threads)
@@ -122,11 +156,11 @@ def cser_matmul(const int64_t[::1] row_ptr, const int32_t[::1] omega_idx, const 
                 int threads):
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
-    cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
-    cdef const int32_t* idx = &omega_idx[0] if omega_idx.shape[0] else NULL
-    if idx == NULL:  # no groups at all: every row is zero
+    if x.shape[0] == 0 or col_idx.shape[0] == 0:
         out[:, :] = 0
         return
+    cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
+    cdef const int32_t* idx = &omega_idx[0]
     with nogil:
         _grouped(row_ptr, idx, omega_ptr, col_idx, omega, x, out, scratch, threads)
 

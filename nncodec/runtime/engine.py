@@ -33,6 +33,12 @@ def im2col(h, kh, kw, stride, padding):
 
 
 def _pool(h, kernel, stride, reduce):
+    """Pool (B, C, H, W) over kernel x kernel windows every ``stride`` (no padding; a partial window is dropped)."""
+    if stride == kernel:  # non-overlapping windows: one reshape, no window view
+        b, c, hh, ww = h.shape
+        ho, wo = hh // kernel, ww // kernel
+        blocks = h[:, :, :ho * kernel, :wo * kernel].reshape(b, c, ho, kernel, wo, kernel)
+        return reduce(blocks, axis=(3, 5)).astype(np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(h, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
     return reduce(windows, axis=(4, 5)).astype(np.float32)
 

@@ -21,7 +21,7 @@ __all__ = ["LAYOUTS", "Operator", "DenseOperator", "CSROperator", "CEROperator",
 LAYOUTS = ("dense", "csr", "cer", "cser", "relidx")
 # Below this many multiply-adds (stored entries x batch) a product runs on one thread: starting the OpenMP team
 # costs more than it saves.
-PARALLEL_MIN_WORK = 1 << 15
+PARALLEL_MIN_WORK = 1 << 20
 # Gap width used when a matrix is converted to the relative-index layout (Deep Compression used 8 bits for convs).
 RELIDX_GAP_BITS = 8
 
