@@ -315,3 +315,27 @@ def test_bad_architecture_in_container():
     blob = nncodec.encode({"w": np.ones((2, 2), np.float32)}, metadata={runtime.METADATA_KEY: "{not json"})
     with pytest.raises(FormatError, match="not valid JSON"):
         runtime.load(blob)
+
+
+_JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=False, width=32),
+                          st.sampled_from(["fc1.weight", "fc1.bias", "c1.weight", "relu", ""]))
+_FIELDS = st.sampled_from(["type", "weight", "bias", "stride", "padding", "kernel", "extra"])
+_LAYER_OBJECTS = st.dictionaries(_FIELDS, st.one_of(_JSON_SCALARS, st.sampled_from(list(runtime.architecture
+                                                                                        .LAYER_TYPES))),
+                                 max_size=5)
+
+
+@settings(suppress_health_check=FIXTURES_OK)
+@given(layers=st.lists(_LAYER_OBJECTS, min_size=1, max_size=5),
+       shape=st.lists(st.integers(0, 40), min_size=1, max_size=3), data=st.data())
+def test_random_architectures_fail_cleanly(layers, shape, data):
+    """Any description either builds a model that runs or raises a DecodeError subclass; nothing else escapes."""
+    rng = np.random.default_rng(8)
+    weights = {**_mlp_weights(rng), **_cnn_weights(rng)}
+    arch = {"format": "nncodec.sequential/1", "input_shape": shape, "layers": layers}
+    try:
+        model = runtime.Model.from_arrays(arch, weights, layout=data.draw(st.sampled_from(["csr", "cer"])))
+    except DecodeError:
+        return
+    y = model(np.ones((2,) + tuple(shape), np.float32))
+    assert y.shape == (2,) + model.output_shape
