@@ -139,6 +139,10 @@ def test_choose_layout_reports_every_candidate(backend):
     assert choice.layout in choice.seconds and choice.operator.layout == choice.layout
     assert choice.seconds[choice.layout] <= min(choice.seconds.values()) * 1.03
     assert choice.nbytes["cer"] < choice.nbytes["dense"]
+    assert choice.threads in (1, runtime.operators.available_threads())
+    assert choice.operator.threads == choice.threads
+    fixed = runtime.choose_layout(a, batch=4, repeats=1, backend=backend, threads=1)
+    assert fixed.threads == 1 and fixed.operator.threads == 1
 
 
 def test_info():

@@ -71,6 +71,7 @@ class Operator:
 
     layout = None
     implicit = np.float32(0)
+    threads = None  # set by choose_layout to the measured best; None: PARALLEL_MIN_WORK decides
 
     def _arrays(self):
         raise NotImplementedError
@@ -85,13 +86,16 @@ class Operator:
         raise NotImplementedError
 
     def matmul(self, x, *, backend=None, threads=None):
-        """``A @ x`` as float32, for x of shape (n,) or (n, batch); threads=None picks 1 or all available CPUs."""
+        """``A @ x`` as float32, for x of shape (n,) or (n, batch). ``threads=None`` uses ``self.threads`` when a
+        trial set it, else all available CPUs for products of at least PARALLEL_MIN_WORK multiply-adds, else 1."""
         m, n = self.shape
         x = np.asarray(x)
         if x.ndim not in (1, 2) or x.shape[0] != n:
             raise ValueError(f"expected x of shape ({n},) or ({n}, batch), got {x.shape}")
         x2 = np.ascontiguousarray(x.reshape(n, -1) if x.ndim == 1 else x, dtype=np.float32)
         out = np.empty((m, x2.shape[1]), dtype=np.float32)
+        if threads is None:
+            threads = self.threads
         if threads is None:
             threads = available_threads() if self.entries * x2.shape[1] >= PARALLEL_MIN_WORK else 1
         self._product(_backend.kernels("spmm", backend), x2, out, max(1, int(threads)))
