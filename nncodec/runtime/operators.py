@@ -16,7 +16,8 @@ from ..sparse import (CERMatrix, CSERMatrix, CSRMatrix, RelIdxMatrix, SparseMatr
                       cser_from_dense, csr_from_dense, matrix_view, relidx_from_dense)
 
 __all__ = ["LAYOUTS", "Operator", "DenseOperator", "CSROperator", "CEROperator", "CSEROperator",
-           "RelIdxOperator", "prepare", "matmul", "available_threads", "PARALLEL_MIN_WORK", "RELIDX_GAP_BITS"]
+           "RelIdxOperator", "prepare", "matmul", "layout_of", "available_threads", "PARALLEL_MIN_WORK",
+           "RELIDX_GAP_BITS"]
 
 LAYOUTS = ("dense", "csr", "cer", "cser", "relidx")
 # Below this many multiply-adds (stored entries x batch) a product runs on one thread: starting the OpenMP team
