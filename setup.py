@@ -4,6 +4,11 @@ Environment switches:
   NNCODEC_NO_EXTENSIONS=1  build a pure-Python package (the reference backend only); says so loudly.
   NNCODEC_DEBUG_BUILD=1    bounds checks on, -O0 -g, asserts kept (for sanitizer and debugger runs).
   NNCODEC_SANITIZE=1       add -fsanitize=address,undefined (use with NNCODEC_DEBUG_BUILD=1).
+  NNCODEC_NO_OPENMP=1      do not use OpenMP even if the compiler has it (the runtime kernels then run on one thread).
+  NNCODEC_NATIVE=1         add -march=native (faster on the build machine; the result may not run on other CPUs,
+                           so wheels are built without it).
+OpenMP is detected by compiling a tiny test program with -fopenmp; only the modules in OPENMP_MODULES use it, and
+without it they build (serially) all the same.
 A compile error fails the build: only the explicit switch gives a package without the Cython backend.
 """
 
@@ -16,6 +21,34 @@ from setuptools import setup
 NO_EXT = os.environ.get("NNCODEC_NO_EXTENSIONS") == "1"
 DEBUG = os.environ.get("NNCODEC_DEBUG_BUILD") == "1"
 SANITIZE = os.environ.get("NNCODEC_SANITIZE") == "1"
+NO_OPENMP = os.environ.get("NNCODEC_NO_OPENMP") == "1"
+NATIVE = os.environ.get("NNCODEC_NATIVE") == "1"
+OPENMP_MODULES = {"nncodec._cy.spmm"}
+OPENMP_TEST = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+
+
+def openmp_flags():
+    """Compile and link flags for OpenMP if a test program builds with -fopenmp, else None."""
+    import shutil
+    import tempfile
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.errors import CompileError, LinkError
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    tmp = tempfile.mkdtemp(prefix="nncodec-omp-")
+    try:
+        source = os.path.join(tmp, "omp_test.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_TEST)
+        objects = compiler.compile([source], output_dir=tmp, extra_postargs=["-fopenmp"])
+        compiler.link_executable(objects, os.path.join(tmp, "omp_test"), extra_postargs=["-fopenmp"])
+    except (CompileError, LinkError, OSError):
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ["-fopenmp"], ["-fopenmp"]
 
 
 def extensions():
@@ -30,10 +63,17 @@ def extensions():
     if SANITIZE:
         cflags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
         ldflags += ["-fsanitize=address,undefined"]
+    if NATIVE:
+        cflags += ["-march=native"]
+    omp = None if NO_OPENMP else openmp_flags()
+    print(f"nncodec: OpenMP {'enabled' if omp else 'not available or disabled'} for {sorted(OPENMP_MODULES)}",
+          file=sys.stderr)
     modules = []
     for path in sorted(glob.glob(os.path.join("nncodec", "_cy", "*.pyx"))):
         name = path[:-4].replace(os.sep, ".")
-        modules.append(Extension(name, [path], extra_compile_args=cflags, extra_link_args=ldflags))
+        extra_c, extra_l = omp if (omp and name in OPENMP_MODULES) else ([], [])
+        modules.append(Extension(name, [path], extra_compile_args=cflags + extra_c,
+                                 extra_link_args=ldflags + extra_l))
     directives.update({"language_level": 3, "cdivision": True, "embedsignature": True,
                        "initializedcheck": False})
     return cythonize(modules, compiler_directives=directives, quiet=True)

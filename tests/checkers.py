@@ -175,3 +175,30 @@ def check_limit(blob, limit, at, backend, *, accept=None, reported=None, declare
     assert (err.limit, err.declared, err.maximum) == want, (err.limit, err.declared, err.maximum, str(err))
     assert want[0] in str(err)
     return err
+
+
+def check_product(weight, x, backend, layouts=None):
+    """Every runtime layout of ``weight`` (a dense 2-D array) times ``x`` (n,) or (n, b) on ``backend`` equals the
+    exact product of the same float32 numbers within float32 rounding: per output element,
+    ``|y - y_exact| <= (n + 2) * 2**-23 * (|A| @ |x|)`` (the recursive-summation bound, one extra rounding for the
+    scale of a CER/CSER group), where y_exact is computed in float64; when a CER/CSER table's implicit value c is
+    not zero, ``|A|`` becomes ``|A| + |c| + |A - c|``. Returns the results by layout."""
+    from nncodec import runtime
+    a = np.asarray(weight, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    exact = a.astype(np.float64) @ x.astype(np.float64)
+    results = {}
+    for layout in layouts or runtime.LAYOUTS:
+        op = runtime.prepare(weight, layout)
+        # with an implicit value c != 0 (CER/CSER), A x = c * sum(x) + (A - c) x: both terms count
+        c = abs(float(op.implicit))
+        size = np.abs(a).astype(np.float64) + c + np.abs(a.astype(np.float64) - float(op.implicit))
+        bound = (a.shape[1] + 2) * 2.0 ** -23 * (size @ np.abs(x).astype(np.float64))
+        assert op.layout == layout and op.shape == a.shape
+        for threads in (1, 2):
+            y = op.matmul(x, backend=backend, threads=threads)
+            assert y.dtype == np.float32 and y.shape == exact.shape, (layout, y.dtype, y.shape)
+            err = np.abs(y.astype(np.float64) - exact)
+            assert np.all(err <= bound + 1e-30), (layout, threads, float(np.max(err - bound)))
+        results[layout] = y
+    return results

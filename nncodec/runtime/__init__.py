@@ -1,0 +1,26 @@
+"""nncodec.runtime: products computed directly on decoded sparse structures, and a small inference engine.
+
+- :func:`matmul` / :func:`prepare`: ``A @ x`` for float32 x of shape (n,) or (n, batch) on a dense matrix or a
+  CSR, CER, CSER or relative-index structure (:mod:`nncodec.sparse`), without densifying. Kernels come from the
+  selected backend (``nncodec._cy.spmm`` or ``nncodec.reference.spmm``).
+- :func:`choose_layout`: the per-layer layout pick (a measured trial).
+- :func:`load` / :class:`Model`: sequential models described in the container's metadata
+  (spec/runtime-architecture.md).
+- :func:`info`: backend, whether the kernels were built with OpenMP, and the thread count.
+"""
+
+from .. import _backend
+from .architecture import FORMAT, METADATA_KEY, parse_architecture
+from .choose import LayoutChoice, choose_layout
+from .engine import Model, architecture_metadata, load
+from .operators import LAYOUTS, Operator, available_threads, matmul, prepare
+
+__all__ = ["matmul", "prepare", "choose_layout", "LayoutChoice", "Operator", "LAYOUTS", "load", "Model",
+           "architecture_metadata", "parse_architecture", "FORMAT", "METADATA_KEY", "info"]
+
+
+def info(backend=None):
+    """``{"backend", "parallel" (kernels built with OpenMP), "threads" (CPUs a large product uses)}``."""
+    name = _backend.resolve(backend)
+    parallel = bool(_backend.kernels("spmm", name).PARALLEL)
+    return {"backend": name, "parallel": parallel, "threads": available_threads() if parallel else 1}
