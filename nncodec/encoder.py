@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .container import PendingStream, crc32
-from .dtypes import code_of, float32_to_bfloat16, is_integer_code
+from .dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from .errors import EncodeError
 from .quant import parse_prune, parse_quantizer
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Node, Stage, Stream, TensorRecord
@@ -190,7 +190,6 @@ def _factor_child(out_code, values, quantizer, codings):
     """A chain node for one factor (float64 ``values``): quantized by ``quantizer``, or stored as ``out_code``."""
     if quantizer is not None:
         return quantized_node(out_code, quantizer.quantize(values), codings)
-    from .dtypes import numpy_dtype
     return chain_node(out_code, values.astype(numpy_dtype(out_code)), codings)
 
 
@@ -217,10 +216,7 @@ def fit_factors(array, spec):
     from . import lowrank
     kind, options = lowrank.parse_factorize(spec)
     if kind == "sparse+lowrank":
-        rank = options.pop("rank", None)
-        if rank is None:
-            raise EncodeError(f"factorize spec {spec!r}: sparse+lowrank takes its rank as rank=")
-        return lowrank.sparse_plus_lowrank(array, rank, options.pop("density"), **options)
+        return lowrank.sparse_plus_lowrank(array, options.pop("rank"), options.pop("density"), **options)
     fit = lowrank.separable_factors if kind == "separable" else lowrank.low_rank
     return fit(array, **options)
 

@@ -185,7 +185,7 @@ def test_separable_factors_are_exact_on_a_separable_kernel():
 
 # -- bad inputs ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec", ["svd", "svd:rank=2,energy=0.9", "svd:bogus=1", "sparse+lowrank:rank=2",
+@pytest.mark.parametrize("spec", ["svd", "svd:rank=2,energy=0.9", "svd:bogus=1", "sparse+lowrank:rank=2", "sparse+lowrank:energy=0.9,density=0.1",
                                   "separable:rank=x", "tucker:rank=2", 3])
 def test_bad_factorize_specs_raise_encode_error(spec):
     with pytest.raises(EncodeError):

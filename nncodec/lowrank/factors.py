@@ -80,14 +80,14 @@ class Factors:
 def parse_factorize(spec):
     """``(kind, options)`` for a factorize spec: ``svd:energy=0.99|rank=32|sqnr=30|size=0.25``,
     ``sparse+lowrank:rank=16,density=0.05[,iterations=30]``, ``separable:rank=8|energy=..|sqnr=..|size=..``.
-    Exactly one rank rule (energy, rank, sqnr, size) per spec; EncodeError otherwise."""
+    Exactly one rank rule (energy, rank, sqnr, size; sparse+lowrank: rank) per spec; EncodeError otherwise."""
     if not isinstance(spec, str):
         raise EncodeError(f"a factorize spec is a string such as 'svd:energy=0.99', got {spec!r}")
     kind, positional, options = split_spec(spec)
     if kind not in FACTORIZE_KINDS or positional:
         raise EncodeError(f"factorize spec {spec!r}: expected one of {', '.join(FACTORIZE_KINDS)} with key=value "
                           "options")
-    rules = ("energy", "rank", "sqnr", "size")
+    rules = ("rank",) if kind == "sparse+lowrank" else ("energy", "rank", "sqnr", "size")
     allowed = rules + (("density", "iterations") if kind == "sparse+lowrank" else ())
     parsed = {key: spec_value(options, key, int if key in ("rank", "iterations") else float, spec, allowed)
               for key in allowed}
@@ -96,5 +96,5 @@ def parse_factorize(spec):
     if len(given) != 1:
         raise EncodeError(f"factorize spec {spec!r}: give exactly one of {', '.join(rules)}")
     if kind == "sparse+lowrank" and "density" not in parsed:
-        raise EncodeError(f"factorize spec {spec!r}: sparse+lowrank needs density=")
+        raise EncodeError(f"factorize spec {spec!r}: sparse+lowrank needs rank= and density=")
     return kind, parsed
