@@ -202,3 +202,17 @@ def test_mismatched_factors_raise_encode_error():
                                                                                       np.ones((1, 5)))})
     with pytest.raises(EncodeError):
         nncodec.encode({"w": np.ones((40, 40), np.float32)}, factorize={"w": "separable:rank=2"})
+
+
+def test_lenet_im2col_matches_the_convolution_sum():
+    """The example CNN's im2col product is the (cross-correlation) sum a convolution layer computes."""
+    from nncodec.examples.lenet import im2col
+    rng = np.random.default_rng(7)
+    x, kernel = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((5, 3, 3, 3))
+    cols, (n, h, w) = im2col(x, 3, 3, 1)
+    got = (kernel.reshape(5, -1) @ cols).reshape(5, n, h, w).transpose(1, 0, 2, 3)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((2, 5, 4, 4))
+    for b, o, y, z in np.ndindex(2, 5, 4, 4):
+        expected[b, o, y, z] = np.sum(padded[b, :, y:y + 3, z:z + 3] * kernel[o])
+    assert np.allclose(got, expected)
