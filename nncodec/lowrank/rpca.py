@@ -34,7 +34,7 @@ def sparse_plus_lowrank(weight, rank, density, iterations=30, tol=1e-4, history=
         raise EncodeError(f"rank {rank} < 0 or iterations {iterations} < 1")
     weight = np.asarray(weight, dtype=np.float64)
     matrix = matrix_view(weight)
-    nnz = int(round(density * matrix.size))
+    nnz = round(density * matrix.size)
     sparse = np.zeros_like(matrix)
     previous = np.inf
     for _ in range(iterations):

@@ -36,7 +36,7 @@ def choose_rank(singular_values, shape, *, energy=None, rank=None, sqnr=None, si
     if size is not None:
         if not 0 <= size:
             raise EncodeError(f"size {size} < 0")
-        return min(int(math.floor(size * m * n / (m + n))), s2.size)
+        return min(math.floor(size * m * n / (m + n)), s2.size)
     if energy is not None:
         if not 0 < energy <= 1:
             raise EncodeError(f"energy {energy} not in (0, 1]")
