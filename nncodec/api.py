@@ -13,7 +13,7 @@ from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
 from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SUM, Chain, TensorRecord, iter_streams, node_elements
+from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Chain, TensorRecord, iter_streams, node_elements
 from .stages import CODINGS, STAGES
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
@@ -50,7 +50,8 @@ def _normalise_weights(weights):
 
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None):
+           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
+           factorize=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -76,6 +77,13 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       ``"dense"`` (default: keeps raw tensors memory-mappable), ``"csr"``, ``"relidx"`` (gap bits 2..8 tried,
       the smallest kept; ``"relidx:bits=5"`` forces them), ``"cer"``, ``"cser"`` or ``"auto"`` (the smallest
       coded size, dense included); or a mapping of fnmatch patterns to those (first match wins).
+    factorize: store float tensors (>= 2-D, >= keep_small elements, or named by a pattern) as factors (spec
+      3.5.3): ``"svd:energy=0.99"``, ``"svd:rank=32"``, ``"svd:sqnr=30"``, ``"svd:size=0.25"`` (truncated SVD of
+      the im2col matrix view), ``"sparse+lowrank:rank=16,density=0.05"``, ``"separable:rank=8"`` (4-D kernels), a
+      fitted :class:`nncodec.lowrank.Factors` (e.g. from the data-aware ``admm_sparse_lowrank``), or ``"auto"``
+      (a quantized tensor becomes low-rank only when that is smaller at the plain encoding's SQNR); or a mapping
+      of patterns to those. Each factor (and sparse part) is quantized by the tensor's ``quantize`` choice, else
+      stored in the tensor's float dtype. Pruned tensors are not factorized.
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -91,7 +99,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         unknown = sorted(set(option) - set(tensors)) if isinstance(option, Mapping) else []
         if unknown:
             raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
-    plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)
+    plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance, factorize)
     records = []
     for name, (code, array) in tensors.items():
         lossy = name in plan.quantizers
@@ -231,7 +239,7 @@ def describe_node(node):
         stages = "+".join(STAGES[s.stage_id].name if s.stage_id in STAGES else f"?{s.stage_id}"
                           for s in node.body.stages)
         return f"{stages}<{codings}>"
-    names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product"}
+    names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product", SEPARABLE: "separable"}
     kids = sorted({describe_node(c) for c in node.body.children})
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 

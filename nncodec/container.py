@@ -13,7 +13,7 @@ from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloa
 from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
                      UnsupportedFeatureError, UnsupportedVersionError)
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SUM, Chain, Directory, node_elements, serialize_directory
+from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Directory, node_elements, serialize_directory
 from .stages import coding_by_id, stage_by_id
 
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "Container",
@@ -198,7 +198,11 @@ class Container:
                         out = bfloat16_to_float32(float32_to_bfloat16(out))
             else:
                 left, right = parts
-                out = np.matmul(left.astype(np.float64), right.astype(np.float64)).reshape(node.shape)
+                out = np.matmul(left.astype(np.float64), right.astype(np.float64))
+                if node.body.combine == SEPARABLE:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
+                    o, i, kh, kw = node.shape
+                    out = out.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)
+                out = out.reshape(node.shape).copy(order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
                 if node.dtype == BFLOAT16:
                     out = out.astype(np.float32)
             if node.dtype == BFLOAT16:
@@ -282,7 +286,7 @@ def _check_composite(node, name):
     """Check a composite node's combine rule (spec 3.5.2) before any child is decoded."""
     body = node.body
     children = body.children
-    if body.combine not in (CONCAT, SUM, PRODUCT):
+    if body.combine not in (CONCAT, SUM, PRODUCT, SEPARABLE):
         raise UnsupportedFeatureError(f"[R3.5-k] tensor {name!r}: unknown Combine {body.combine}")
     bad = None
     if any(c.dtype != node.dtype for c in children):
@@ -299,12 +303,18 @@ def _check_composite(node, name):
     elif body.combine == SUM:
         if any(c.shape != node.shape for c in children):
             bad = "sum children must have the node's shape"
-    else:
-        if len(children) != 2 or any(len(c.shape) != 2 for c in children):
-            bad = "product takes exactly two 2-D children"
-        elif children[0].shape[1] != children[1].shape[0]:
-            bad = "product children's inner extents differ"
-        elif children[0].shape[0] * children[1].shape[1] != node_elements(node.shape):
+    elif len(children) != 2 or any(len(c.shape) != 2 for c in children):
+        bad = "product and separable take exactly two 2-D children"
+    elif children[0].shape[1] != children[1].shape[0]:
+        bad = "product and separable children's inner extents differ"
+    elif body.combine == PRODUCT:
+        if children[0].shape[0] * children[1].shape[1] != node_elements(node.shape):
             bad = "product result size differs from the node's"
+    elif len(node.shape) != 4:
+        bad = "separable needs a 4-D node (O, I, KH, KW)"
+    else:
+        o, i, kh, kw = node.shape
+        if (children[0].shape[0], children[1].shape[1]) != (o * kw, i * kh):
+            bad = "separable children must be (O*KW, R) and (R, I*KH)"
     if bad:
         raise InconsistentError(f"[R3.5-k] tensor {name!r}: {bad}")

@@ -4,17 +4,19 @@ The container writer (``container.write_container``) only assembles bytes; every
 represented lives here.
 """
 
+import dataclasses
 import fnmatch
 from collections.abc import Mapping
 
 import numpy as np
 
 from .container import PendingStream, crc32
-from .dtypes import code_of, float32_to_bfloat16, is_integer_code
+from .dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from .errors import EncodeError
 from .layout_choice import layout_candidates, parse_layout
 from .quant import parse_prune, parse_quantizer
-from .records import CONCAT, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, serialize_directory
+from .records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
+                      serialize_directory)
 from .stages import coding_by_name, stage_by_name
 
 __all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
@@ -214,11 +216,95 @@ def as_float64(code, array):
     return array.astype(np.float64)
 
 
+# -- factored weights (spec 3.5.3) --------------------------------------------------------------------------------
+
+def _factor_child(out_code, values, quantizer, codings):
+    """A chain node for one factor (float64 ``values``): quantized by ``quantizer``, or stored as ``out_code``."""
+    if quantizer is not None:
+        return quantized_node(out_code, quantizer.quantize(values), codings)
+    return chain_node(out_code, values.astype(numpy_dtype(out_code)), codings)
+
+
+def factored_node(code, factors, quantizer, codings):
+    """(node, pending streams) for :class:`nncodec.lowrank.Factors`: a product (or separable) composite of the two
+    factors, summed with the sparse part when there is one (spec 3.5.3). Each factor and the sparse part is a chain
+    of its own, quantized by ``quantizer`` when given (float32 output for bfloat16 tensors), else stored in the
+    tensor's float dtype."""
+    out_code = code if code in FLOAT_OUT_CODES else 12
+    left, left_pending = _factor_child(out_code, factors.left, quantizer, codings)
+    right, right_pending = _factor_child(out_code, factors.right, quantizer, codings)
+    combine = SEPARABLE if factors.separable else PRODUCT
+    node = Node(out_code, tuple(factors.shape), Composite(combine, (left, right)))
+    pending = left_pending + right_pending
+    if factors.sparse is not None:
+        sparse, sparse_pending = _factor_child(out_code, factors.sparse, quantizer, codings)
+        node = Node(out_code, tuple(factors.shape), Composite(SUM, (sparse, node)))
+        pending = sparse_pending + pending
+    return node, pending
+
+
+def fit_factors(array, spec):
+    """:class:`nncodec.lowrank.Factors` of a float64 ``array`` for a factorize spec string (not ``"auto"``)."""
+    from . import lowrank
+    kind, options = lowrank.parse_factorize(spec)
+    if kind == "sparse+lowrank":
+        return lowrank.sparse_plus_lowrank(array, options.pop("rank"), options.pop("density"), **options)
+    fit = lowrank.separable_factors if kind == "separable" else lowrank.low_rank
+    return fit(array, **options)
+
+
+def _stored_bytes(node, pending):
+    """Stream bytes plus stage parameter bytes of a node: what choosing between encodings compares."""
+    params = 0
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n.body, Chain):
+            params += sum(len(stage.params) for stage in n.body.stages)
+        else:
+            stack.extend(n.body.children)
+    return params + sum(len(p.data) for p in pending)
+
+
+AUTO_RANK_MARGINS_DB = (3.0, 6.0, 10.0)  # "auto" tries SVD ranks this much above the plain encoding's SQNR
+AUTO_FACTOR_SQNR_RAISE_DB = (0.0, 3.0, 6.0)  # and factor quantizers with SQNR targets raised by this much
+
+
+def auto_factored_node(code, values, quantizer, codings, plain):
+    """``factorize="auto"``: the smallest low-rank encoding of ``values`` (float64) whose SQNR reaches that of the
+    plain quantized encoding ``plain = (node, pending, sqnr_db)``, or ``plain`` itself when none is smaller.
+
+    Candidates: truncated SVDs whose truncation alone reaches the plain SQNR plus 3, 6 and 10 dB, each factor
+    quantized by ``quantizer`` and, if it has an ``sqnr`` target, by copies whose target is 3 and 6 dB higher."""
+    from .lowrank import Factors, low_rank
+    from .quant.metrics import sqnr_db
+    best_node, best_pending, target = plain
+    best_size = _stored_bytes(best_node, best_pending)
+    quantizers = [quantizer]
+    if getattr(quantizer, "sqnr", None) is not None:
+        quantizers += [dataclasses.replace(quantizer, sqnr=quantizer.sqnr + d) for d in AUTO_FACTOR_SQNR_RAISE_DB[1:]]
+    for margin in AUTO_RANK_MARGINS_DB:
+        factors = low_rank(values, sqnr=target + margin)
+        if factors.left.size + factors.right.size >= values.size:
+            continue  # more values than the dense tensor: cannot be smaller at the same precision
+        for q in quantizers:
+            left, right = q.quantize(factors.left), q.quantize(factors.right)
+            decoded = Factors(factors.shape, left.reconstruct(), right.reconstruct()).reconstruct()
+            if sqnr_db(values, decoded) < target:
+                continue
+            node, pending = factored_node(code, factors, q, codings)
+            size = _stored_bytes(node, pending)
+            if size < best_size:
+                best_node, best_pending, best_size = node, pending, size
+    return best_node, best_pending
+
+
 class LossyPlan:
     """Decides, per tensor, whether it is quantized, pruned, cast or kept lossless (see ``nncodec.encode``)."""
 
-    def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance):
+    def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance, factorize=None):
         self.quantize, self.cast, self.importance = quantize, cast, importance or {}
+        self.factorize = factorize
         self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
         self.keep_small = keep_small
         self.quantizers = {}
@@ -241,10 +327,23 @@ class LossyPlan:
             elif eligible:
                 self.masks = pruner(eligible)
 
+    def factorize_spec(self, name, code, array):
+        """The factorize choice for tensor ``name`` (a spec string, "auto", a Factors, or None): float tensors of
+        at least 2 dimensions and ``keep_small`` elements, or any float tensor a pattern names explicitly."""
+        spec, explicit = lookup(self.factorize, name)
+        if spec is None or code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
+            return None
+        if explicit or (array.ndim >= 2 and array.size >= self.keep_small):
+            return spec
+        return None
+
     def node(self, name, code, array, codings, chunk_elements):
         """(node, pending streams) for one tensor."""
         quantizer = self.quantizers.get(name)
         mask = self.masks.get(name)
+        factorize = self.factorize_spec(name, code, array)
+        if factorize is not None and mask is None:
+            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements)
         if quantizer is not None:
             importance = self.importance.get(name)
             if importance is not None:
@@ -261,3 +360,25 @@ class LossyPlan:
                 raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
             return cast_node(code, array, target, codings)
         return tensor_node(code, array, codings, chunk_elements)
+
+    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements):
+        """(node, pending) for a tensor with a factorize choice (see ``nncodec.encode``)."""
+        from .lowrank import Factors
+        from .quant.metrics import sqnr_db
+        values = as_float64(code, array)
+        if isinstance(factorize, Factors):
+            if tuple(factorize.shape) != array.shape:
+                raise EncodeError(f"tensor {name!r}: Factors of shape {factorize.shape} for a {array.shape} tensor")
+            return factored_node(code, factorize, quantizer, codings)
+        if factorize != "auto":
+            try:
+                factors = fit_factors(values, factorize)
+            except EncodeError as exc:
+                raise EncodeError(f"tensor {name!r}: {exc}") from None
+            return factored_node(code, factors, quantizer, codings)
+        if quantizer is None or array.ndim < 2:  # a lossless tensor has no error to match
+            return tensor_node(code, array, codings, chunk_elements)
+        quantized = quantizer.quantize(values)
+        node, pending = quantized_node(code, quantized, codings)
+        plain = (node, pending, sqnr_db(values, quantized.reconstruct()))
+        return auto_factored_node(code, values, quantizer, codings, plain)

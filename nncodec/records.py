@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Tuple, Union
 
 __all__ = ["Stream", "Stage", "Chain", "Composite", "Node", "TensorRecord", "Directory",
-           "CHAIN", "COMPOSITE", "CONCAT", "SUM", "PRODUCT", "MAX_NDIM", "MAX_DEPTH", "MAX_STREAMS",
+           "CHAIN", "COMPOSITE", "CONCAT", "SUM", "PRODUCT", "SEPARABLE", "MAX_NDIM", "MAX_DEPTH", "MAX_STREAMS",
            "MAX_STAGES", "MAX_CHILDREN", "MAX_ALIGN_LOG2", "write_varint", "write_str", "serialize_directory",
            "iter_streams", "node_elements"]
 
@@ -21,7 +21,7 @@ MAX_CHILDREN = 4096
 MAX_ALIGN_LOG2 = 12
 
 CHAIN, COMPOSITE = 0, 1
-CONCAT, SUM, PRODUCT = 0, 1, 2
+CONCAT, SUM, PRODUCT, SEPARABLE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)

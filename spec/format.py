@@ -53,7 +53,7 @@ MAX_ENTRIES = 65536
 # §3.5 structural bounds
 MAX_NDIM, MAX_DEPTH, MAX_STREAMS, MAX_STAGES, MAX_CHILDREN, MAX_ALIGN_LOG2 = 32, 8, 64, 16, 4096, 12
 CHAIN, COMPOSITE = 0, 1
-CONCAT, SUM, PRODUCT = 0, 1, 2
+CONCAT, SUM, PRODUCT, SEPARABLE = 0, 1, 2, 3
 
 DECLARED_RULES = frozenset((
     "R2-a", "R2-b", "R3.1-c", "R3.1-d", "R3.2-a", "R3.2-b", "R3.2-c", "R3.2-d", "R3.2-e", "R3.2-f",
@@ -253,8 +253,14 @@ def _combine_ok(ctx):
     if ctx.combine == SUM:
         return all(list(c.shape) == list(node.shape) for c in children)
     left, right = (children + [None, None])[:2]
-    return (len(children) == 2 and len(left.shape) == 2 and len(right.shape) == 2
-            and left.shape[1] == right.shape[0] and left.shape[0] * right.shape[1] == _elements(node.shape))
+    if not (len(children) == 2 and len(left.shape) == 2 and len(right.shape) == 2 and left.shape[1] == right.shape[0]):
+        return False
+    if ctx.combine == PRODUCT:
+        return left.shape[0] * right.shape[1] == _elements(node.shape)
+    if len(node.shape) != 4:  # SEPARABLE: (O*KW, R) and (R, I*KH) for a node (O, I, KH, KW)
+        return False
+    o, i, kh, kw = node.shape
+    return left.shape[0] == o * kw and right.shape[1] == i * kh
 
 
 def _matrix(shape):
@@ -415,7 +421,7 @@ Composite = """§3.5.2 Composite: a combine operation over 1..4096 child nodes."
     "child_count" / Rebuild(VARINT, len_(this.child)),
     Rule("R3.5-j", lambda ctx: 1 <= ctx.child_count <= MAX_CHILDREN, "1 <= Child_Count <= 4096"),
     "child" / Array(this.child_count, LazyBound(lambda: Node)),
-    Rule("R3.5-k", lambda ctx: ctx.combine in (CONCAT, SUM, PRODUCT) and _combine_ok(ctx), "the combine rule"),
+    Rule("R3.5-k", lambda ctx: ctx.combine in (CONCAT, SUM, PRODUCT, SEPARABLE) and _combine_ok(ctx), "the combine rule"),
 )
 
 Node = """§3.5 Node: dtype and shape of a tensor or a part of one, and its body (recursive, at most 8 deep).""" * Struct(

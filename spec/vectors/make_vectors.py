@@ -9,7 +9,7 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
+Numbering: 001-099 valid (070-079 factored weights, 3.5.3); 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
 cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 200-229 transform
 stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9).
 """
@@ -30,7 +30,7 @@ import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
-from nncodec.records import (CONCAT, PRODUCT, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
+from nncodec.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
                              TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
 
@@ -423,6 +423,52 @@ def _():
     levels = np.array([[1, -1, 0, 2], [3, -2, 1, 1]], dtype=np.int8)
     node = levels_chain(12, levels, Stage(DQ, uniform_params(12, [0.125])))
     return container({"dq": node}), {"dq": dependent_dequant(levels, 0.125).astype(np.float32)}
+
+
+# -- factored weights (section 3.5.3) -----------------------------------------------------------------------------
+
+@valid(70, "lowrank-quantized", "3.5.3", "a low-rank conv kernel (2, 2, 1, 2) = U (2, 1) @ V (1, 4), each factor "
+       "int8 levels x a float32 step (uniform), in the im2col view")
+def _():
+    u_levels, v_levels = np.array([[2], [-1]], dtype=np.int8), np.array([[1, 0, -3, 4]], dtype=np.int8)
+    u = levels_chain(12, u_levels, Stage(UNIFORM, uniform_params(12, [0.5])))
+    v = levels_chain(12, v_levels, Stage(UNIFORM, uniform_params(12, [0.25])))
+    node = composite(12, (2, 2, 1, 2), PRODUCT, [u, v])
+    expected = ((u_levels * 0.5) @ (v_levels * 0.25)).astype(np.float32).reshape(2, 2, 1, 2)
+    return container({"conv": node}), {"conv": expected}
+
+
+@valid(71, "sparse-plus-lowrank", "3.5.3", "a sum of a sparse part (dense int8 levels, mostly zero, x 0.5) and a "
+       "rank-1 product (3, 1) @ (1, 3)")
+def _():
+    sparse_levels = np.array([[0, 0, 4], [0, 0, 0], [-2, 0, 0]], dtype=np.int8)
+    left = np.array([[1.0], [2.0], [-1.0]], dtype=np.float32)
+    right = np.array([[0.5, 0.25, -1.0]], dtype=np.float32)
+    sparse = levels_chain(12, sparse_levels, Stage(UNIFORM, uniform_params(12, [0.5])))
+    node = composite(12, (3, 3), SUM, [sparse, composite(12, (3, 3), PRODUCT, [dense_raw(left), dense_raw(right)])])
+    expected = (sparse_levels * np.float32(0.5) + left @ right).astype(np.float32)
+    return container({"w": node}), {"w": expected}
+
+
+def separable_kernel(vertical, horizontal):
+    """§3.5.3 W[o, i, y, x] = sum_r H[o, r, 0, x] * G[r, i, y, 0], written from the spec's sum."""
+    o_count, r_count, _, kw = horizontal.shape
+    _, i_count, kh, _ = vertical.shape
+    out = np.zeros((o_count, i_count, kh, kw))
+    for o, i, y, x, r in np.ndindex(o_count, i_count, kh, kw, r_count):
+        out[o, i, y, x] += float(horizontal[o, r, 0, x]) * float(vertical[r, i, y, 0])
+    return out
+
+
+@valid(72, "separable", "3.5.2", "a separable 3x2 kernel (2, 2, 3, 2): a 3x1 conv G (1, 2, 3, 1) then a 1x2 conv "
+       "H (2, 1, 1, 2), stored as C1 (O*KW, R) = (4, 1) and C2 (R, I*KH) = (1, 6)")
+def _():
+    vertical = np.array([1, -2, 0.5, 3, 1, -1], dtype=np.float32).reshape(1, 2, 3, 1)
+    horizontal = np.array([2, -1, 0.25, 4], dtype=np.float32).reshape(2, 1, 1, 2)
+    c1 = horizontal[:, :, 0, :].transpose(0, 2, 1).reshape(4, 1)  # C1[o * KW + x, r] = H[o, r, 0, x]
+    c2 = vertical.reshape(1, 6)
+    node = composite(12, (2, 2, 3, 2), SEPARABLE, [dense_raw(c1), dense_raw(c2)])
+    return container({"sep": node}), {"sep": separable_kernel(vertical, horizontal).astype(np.float32)}
 
 
 # -- invalid vectors: section 2 ---------------------------------------------------------------------------------
@@ -1020,6 +1066,23 @@ def _():
 def _():
     omega = np.array([0.0, 1.0], dtype=np.float32)
     return container({"c": sparse_chain(CSER, b"", 12, (1, 3), omega, u8(1), u8(0), u8(1), u8(2))})
+
+# -- factored weights (3.5.3): invalid 250-259 ---------------------------------------------------------------
+
+@invalid(250, "separable-shape", "3.5.2", "R3.5-k", nncodec.InconsistentError,
+         "a separable node (2, 2, 3, 2) over (6, 1) and (1, 4): the children are (I*KH, R) and (R, O*KW), swapped")
+def _():
+    left = dense_raw(np.ones((6, 1), dtype=np.float32))
+    right = dense_raw(np.ones((1, 4), dtype=np.float32))
+    return container({"sep": composite(12, (2, 2, 3, 2), SEPARABLE, [left, right])})
+
+
+@invalid(251, "separable-ndim", "3.5.2", "R3.5-k", nncodec.InconsistentError,
+         "a separable node of 2-D shape (4, 6) over (4, 1) and (1, 6)")
+def _():
+    left = dense_raw(np.ones((4, 1), dtype=np.float32))
+    right = dense_raw(np.ones((1, 6), dtype=np.float32))
+    return container({"sep": composite(12, (4, 6), SEPARABLE, [left, right])})
 
 
 # -- 160-189: reserved for R5.3-* (huffman.md, cabac.md) --------------------------------------------------------
