@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from . import _backend
+from . import _backend, parallel
 from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .encoder import LossyPlan, StreamCodings, with_stream_facts
@@ -50,7 +50,7 @@ def _normalise_weights(weights):
 
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None):
+           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, jobs=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -72,6 +72,8 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
+    jobs: threads for encoding tensors independently (``None``: every core; 1: serial). The bytes do not depend
+      on it.
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -88,13 +90,16 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         if unknown:
             raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
     plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)
-    records = []
-    for name, (code, array) in tensors.items():
+
+    def encode_tensor(item):
+        name, (code, array) = item
         lossy = name in plan.quantizers
         codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
                                            zstd_level, backend)
         node, pending = plan.node(name, code, array, codings, chunk_elements)
-        records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
+        return with_stream_facts(TensorRecord(name, node), pending), pending
+
+    records = parallel.map_ordered(encode_tensor, tensors.items(), jobs)
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob
@@ -109,13 +114,14 @@ def _check_writable(blob):
         raise EncodeError(f"the default decoder would refuse this container: {exc}") from None
 
 
-def decode(blob, *, limits=None, backend=None):
+def decode(blob, *, limits=None, backend=None, jobs=None):
     """Decode container bytes into ``{name: array}`` (or the single array that was encoded).
 
     Arrays are writable copies, native little-endian. Raises a :class:`~nncodec.errors.DecodeError` subclass on
     any malformed input and :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
+    ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).
     """
-    container = Container(blob, limits=limits, backend=backend)
+    container = Container(blob, limits=limits, backend=backend, jobs=jobs)
     arrays = container.decode_all(copy=True)
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
@@ -138,9 +144,9 @@ def save(path, weights, **options):
     return len(blob)
 
 
-def load(path, *, limits=None, backend=None):
+def load(path, *, limits=None, backend=None, jobs=None):
     """Read and decode the container at ``path`` (see :func:`decode`)."""
-    with open(path, limits=limits, backend=backend) as reader:
+    with open(path, limits=limits, backend=backend, jobs=jobs) as reader:
         arrays = reader.decode_all(copy=True)
         if reader.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
             return next(iter(arrays.values()))
@@ -154,10 +160,10 @@ class Reader(Container):
     raw come back as read-only views of the file's memory map (zero-copy; 64-byte aligned).
     """
 
-    def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None):
+    def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None, jobs=None):
         self._owner = owner
         try:
-            super().__init__(buffer, limits=limits, backend=backend, verify=verify)
+            super().__init__(buffer, limits=limits, backend=backend, verify=verify, jobs=jobs)
         except BaseException:
             self.close()
             raise
@@ -223,13 +229,13 @@ def describe_node(node):
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 
 
-def open(source, *, limits=None, backend=None, verify=True):  # noqa: A001 - mirrors builtins.open on purpose
+def open(source, *, limits=None, backend=None, verify=True, jobs=None):  # noqa: A001 - mirrors builtins.open on purpose
     """Open a container lazily from a path, bytes-like object, mmap or binary file object.
 
     Paths and real files are memory-mapped. Returns a :class:`Reader`; use it as a context manager.
     """
     if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
-        return Reader(source, limits=limits, backend=backend, verify=verify)
+        return Reader(source, limits=limits, backend=backend, verify=verify, jobs=jobs)
     if isinstance(source, (str, os.PathLike)):
         f = builtins.open(source, "rb")
         ours = True
@@ -244,6 +250,6 @@ def open(source, *, limits=None, backend=None, verify=True):  # noqa: A001 - mir
         data = f.read()
         if ours:
             f.close()
-        return Reader(data, limits=limits, backend=backend, verify=verify)
+        return Reader(data, limits=limits, backend=backend, verify=verify, jobs=jobs)
     return Reader(mm if mm is not None else b"", limits=limits, backend=backend, verify=verify,
-                  owner=(mm, f if ours else None))
+                  owner=(mm, f if ours else None), jobs=jobs)

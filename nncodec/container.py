@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 
-from . import _backend
+from . import _backend, parallel
 from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
 from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
                      UnsupportedFeatureError, UnsupportedVersionError)
@@ -100,11 +100,13 @@ class Container:
 
     Construction checks the header, the directory (every structural rule and limit of spec sections 3 and 6)
     and the payload length; no tensor is decoded until asked for. ``verify=True`` (default) checks the CRC and
-    padding of each stream when it is read.
+    padding of each stream when it is read. ``jobs`` threads decode tensors and concat chunks independently
+    (``None``: every core; 1: serial; see nncodec.parallel).
     """
 
-    def __init__(self, buffer, limits=None, backend=None, verify=True):
+    def __init__(self, buffer, limits=None, backend=None, verify=True, jobs=None):
         self.limits = limits or DEFAULT_LIMITS
+        self.jobs = parallel.resolve_jobs(jobs)
         self.backend = _backend.resolve(backend)
         self.verify = verify
         self._buf = memoryview(buffer).cast("B") if not isinstance(buffer, memoryview) else buffer.cast("B")
@@ -155,7 +157,9 @@ class Container:
         """Every tensor, in directory order, after checking the total output against ``max_output_bytes``."""
         total = sum(node_elements(r.node.shape) * itemsize(r.node.dtype) for r in self.directory.tensors)
         self.limits.check("max_output_bytes", total)
-        return {name: self.decode_tensor(name, copy=copy) for name in self._records}
+        names = list(self._records)
+        arrays = parallel.map_ordered(lambda name: self.decode_tensor(name, copy=copy), names, self.jobs)
+        return dict(zip(names, arrays))
 
     def stream_bytes(self, stream, name=""):
         """The stored bytes of ``stream`` (a zero-copy memoryview), after its padding and CRC checks."""
@@ -182,7 +186,7 @@ class Container:
         if isinstance(node.body, Chain):
             return self._decode_chain(node, name)
         _check_composite(node, name)
-        parts = [self._decode_node(child, name) for child in node.body.children]
+        parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)
         # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
