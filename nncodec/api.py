@@ -99,7 +99,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         node, pending = plan.node(name, code, array, codings, chunk_elements)
         return with_stream_facts(TensorRecord(name, node), pending), pending
 
-    records = parallel.map_ordered(encode_tensor, tensors.items(), jobs)
+    records = parallel.map_ordered(encode_tensor, tensors.items(), jobs, cost=lambda item: item[1][1].size)
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob

@@ -158,7 +158,8 @@ class Container:
         total = sum(node_elements(r.node.shape) * itemsize(r.node.dtype) for r in self.directory.tensors)
         self.limits.check("max_output_bytes", total)
         names = list(self._records)
-        arrays = parallel.map_ordered(lambda name: self.decode_tensor(name, copy=copy), names, self.jobs)
+        arrays = parallel.map_ordered(lambda name: self.decode_tensor(name, copy=copy), names, self.jobs,
+                                      cost=lambda name: node_elements(self._records[name].node.shape))
         return dict(zip(names, arrays))
 
     def stream_bytes(self, stream, name=""):

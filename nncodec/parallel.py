@@ -32,8 +32,9 @@ def _mark_worker():
     _local.worker = True
 
 
-def map_ordered(function, items, jobs=None):
-    """``[function(item) for item in items]``, on up to ``jobs`` threads; the first exception is re-raised.
+def map_ordered(function, items, jobs=None, cost=None):
+    """``[function(item) for item in items]``, on up to ``jobs`` threads; the first exception (in item order) is
+    re-raised. ``cost(item)``, if given, estimates an item's work: the costliest start first (balances the threads).
 
     Nested calls (from a worker of an outer ``map_ordered``) run serially in that worker, so pools never wait on
     themselves and the thread count stays at ``jobs``.
@@ -49,7 +50,10 @@ def map_ordered(function, items, jobs=None):
             _local.serial = saved
     with ThreadPoolExecutor(max_workers=min(jobs, len(items)), thread_name_prefix="nncodec",
                             initializer=_mark_worker) as pool:
-        futures = [pool.submit(function, item) for item in items]
+        order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
+        futures = [None] * len(items)
+        for i in order:
+            futures[i] = pool.submit(function, items[i])
         try:
             return [future.result() for future in futures]
         except BaseException:

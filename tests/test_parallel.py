@@ -36,6 +36,7 @@ def test_first_error_in_order_is_raised():
     with pytest.raises(KeyError, match="1"):
         parallel.map_ordered(fail_on_odd, range(8), jobs=4)
     assert parallel.map_ordered(lambda x: x * x, range(5), jobs=3) == [0, 1, 4, 9, 16]
+    assert parallel.map_ordered(lambda x: x * x, range(5), jobs=2, cost=lambda x: x % 3) == [0, 1, 4, 9, 16]
 
 
 def test_serial_run_forbids_inner_threads():
