@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Mapping
 
 from . import _backend, parallel
+from .bundle import locate
 from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .encoder import LossyPlan, StreamCodings, with_stream_facts
@@ -50,7 +51,8 @@ def _normalise_weights(weights):
 
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, jobs=None):
+           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, jobs=None,
+           progress=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -74,6 +76,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
     jobs: threads for encoding tensors independently (``None``: every core; 1: serial). The bytes do not depend
       on it.
+    progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -91,18 +94,26 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
             raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
     plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance)
 
-    def encode_tensor(item):
+    def encode_one(item):
         name, (code, array) = item
-        lossy = name in plan.quantizers
-        codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
-                                           zstd_level, backend)
-        node, pending = plan.node(name, code, array, codings, chunk_elements)
-        return with_stream_facts(TensorRecord(name, node), pending), pending
+        encoded = encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements)
+        if progress is not None:
+            progress(name, array.nbytes)
+        return encoded
 
-    records = parallel.map_ordered(encode_tensor, tensors.items(), jobs, cost=lambda item: item[1][1].size)
+    records = parallel.map_ordered(encode_one, tensors.items(), jobs, cost=lambda item: item[1][1].size)
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob
+
+
+def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements):
+    """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan."""
+    lossy = name in plan.quantizers
+    codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
+                                       zstd_level, backend)
+    node, pending = plan.node(name, code, array, codings, chunk_elements)
+    return with_stream_facts(TensorRecord(name, node), pending), pending
 
 
 def _check_writable(blob):
@@ -117,11 +128,12 @@ def _check_writable(blob):
 def decode(blob, *, limits=None, backend=None, jobs=None):
     """Decode container bytes into ``{name: array}`` (or the single array that was encoded).
 
+    ``blob`` may also be a host file's bytes ending with a container and its trailer (spec 3.9).
     Arrays are writable copies, native little-endian. Raises a :class:`~nncodec.errors.DecodeError` subclass on
     any malformed input and :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
     ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).
     """
-    container = Container(blob, limits=limits, backend=backend, jobs=jobs)
+    container = Container(locate(blob), limits=limits, backend=backend, jobs=jobs)
     arrays = container.decode_all(copy=True)
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
@@ -229,13 +241,15 @@ def describe_node(node):
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 
 
-def open(source, *, limits=None, backend=None, verify=True, jobs=None):  # noqa: A001 - mirrors builtins.open on purpose
+def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=None):  # noqa: A001 - mirrors builtins.open
     """Open a container lazily from a path, bytes-like object, mmap or binary file object.
 
-    Paths and real files are memory-mapped. Returns a :class:`Reader`; use it as a context manager.
+    Paths and real files are memory-mapped. The container may sit inside a larger file (spec 3.9): at ``offset``
+    (e.g. an uncompressed zip member, see ``nncodec.bundle.zip_member_span``), or appended to a host file with a
+    trailer, which is found without ``offset``. Returns a :class:`Reader`; use it as a context manager.
     """
     if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
-        return Reader(source, limits=limits, backend=backend, verify=verify, jobs=jobs)
+        return Reader(locate(source, offset), limits=limits, backend=backend, verify=verify, jobs=jobs)
     if isinstance(source, (str, os.PathLike)):
         f = builtins.open(source, "rb")
         ours = True
@@ -250,6 +264,13 @@ def open(source, *, limits=None, backend=None, verify=True, jobs=None):  # noqa:
         data = f.read()
         if ours:
             f.close()
-        return Reader(data, limits=limits, backend=backend, verify=verify, jobs=jobs)
-    return Reader(mm if mm is not None else b"", limits=limits, backend=backend, verify=verify,
-                  owner=(mm, f if ours else None), jobs=jobs)
+        return Reader(locate(data, offset), limits=limits, backend=backend, verify=verify, jobs=jobs)
+    try:
+        view = locate(mm if mm is not None else b"", offset)
+    except BaseException:
+        if mm is not None:
+            mm.close()
+        if ours:
+            f.close()
+        raise
+    return Reader(view, limits=limits, backend=backend, verify=verify, owner=(mm, f if ours else None), jobs=jobs)

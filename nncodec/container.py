@@ -16,8 +16,8 @@ from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SUM, Chain, Directory, node_elements, serialize_directory
 from .stages import coding_by_id, stage_by_id
 
-__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "Container",
-           "PendingStream"]
+__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
+           "Container", "PendingStream"]
 
 MAGIC = b"\x89NNC\r\n\x1a\n"
 HEADER_SIZE = 32
@@ -50,9 +50,6 @@ def write_container(tensors, metadata=()):
     records = [record for record, _ in tensors]
     pending = [p for _, streams in tensors for p in streams]
     directory = serialize_directory(Directory(tuple(metadata), tuple(records)))
-    header = bytearray(MAGIC)
-    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
-    header += len(directory).to_bytes(4, "little")
     payload = bytearray()
     start = HEADER_SIZE + len(directory)
     for p in pending:
@@ -60,10 +57,18 @@ def write_container(tensors, metadata=()):
         pad = -(start + len(payload)) % align
         payload += bytes(pad)
         payload += p.data
-    header += len(payload).to_bytes(8, "little")
+    return container_header(directory, len(payload)) + directory + bytes(payload)
+
+
+def container_header(directory, payload_length):
+    """The 32 header bytes (spec 3.2) of a container with these directory bytes and Payload_Length."""
+    header = bytearray(MAGIC)
+    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
+    header += len(directory).to_bytes(4, "little")
+    header += payload_length.to_bytes(8, "little")
     header += crc32(directory).to_bytes(4, "little")
     header += crc32(header).to_bytes(4, "little")
-    return bytes(header) + directory + bytes(payload)
+    return bytes(header)
 
 
 def _check_header(buf, limits):

@@ -425,6 +425,18 @@ def _():
     return container({"dq": node}), {"dq": dependent_dequant(levels, 0.125).astype(np.float32)}
 
 
+def appended(blob, host=b"#!host file: the container follows\n"):
+    """§3.9: ``host`` bytes, zero padding to 64, the container ``blob``, its trailer."""
+    from nncodec.bundle import trailer
+    return host + bytes(-len(host) % 64) + blob + trailer(len(blob))
+
+
+@valid(39, "appended-trailer", "3.9", "a container appended to a host file, found through the 24-byte trailer")
+def _():
+    values = np.array([[1.5, -2.0], [0.25, 8.0]], dtype=np.float32)
+    return appended(container({"w": dense_raw(values)})), {"w": values}
+
+
 # -- invalid vectors: section 2 ---------------------------------------------------------------------------------
 
 EMPTY = raw_container(b"\x00\x00")
@@ -779,6 +791,33 @@ def _():
          "two bytes after a zstd-shuffle frame")
 def _():
     return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(8)) + b"\x00\x00")])})
+
+
+# -- 157-159: embedding (section 3.9) ----------------------------------------------------------------------------
+
+def _appended_fields(container_length=None, reserved=bytes(4), crc=None):
+    """The empty container appended to a host; its trailer has the given fields (CRC recomputed unless given)."""
+    from nncodec.bundle import TRAILER_MAGIC
+    blob = appended(EMPTY)
+    length = len(EMPTY) if container_length is None else container_length
+    head = TRAILER_MAGIC + length.to_bytes(8, "little") + reserved
+    return blob[:-24] + head + (crc32(head) if crc is None else crc).to_bytes(4, "little")
+
+
+@invalid(157, "trailer-crc", "3.9", "R3.9-a", nncodec.ChecksumError, "the trailer's CRC-32 is off by one")
+def _():
+    return _appended_fields(crc=crc32(_appended_fields()[-24:-4]) ^ 1)
+
+
+@invalid(158, "trailer-reserved", "3.9", "R3.9-b", nncodec.FormatError, "a trailer Reserved byte is 1")
+def _():
+    return _appended_fields(reserved=b"\x00\x01\x00\x00")
+
+
+@invalid(159, "trailer-length", "3.9", "R3.9-c", nncodec.TruncatedError,
+         "the trailer declares a container longer than the bytes before it")
+def _():
+    return _appended_fields(container_length=10**6)
 
 
 # -- 160-169: integer stream codings (section 5.3; the codings' own rules are tested in test_huffman/test_cabac) --
