@@ -73,3 +73,13 @@ def test_exception_inside_with_writes_nothing(tmp_path):
             raise RuntimeError("stop")
     assert not path.exists()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("options", [{"compress": "none"}, {"compress": "zstd", "chunk_elements": 1000}])
+def test_add_keeps_no_reference_to_the_tensor(tmp_path, options):
+    import sys
+    tensor = np.ones((100, 100), np.float32)
+    before = sys.getrefcount(tensor)
+    with nncodec.Writer(tmp_path / "m.nnc", **options) as writer:
+        writer.add("t", tensor)
+        assert sys.getrefcount(tensor) == before  # no cycle holds a view until the GC runs: memory stays 1 tensor
