@@ -63,6 +63,11 @@ DEMO_CONFIGS = (
 )
 
 
+def _as_numpy(value):
+    """The array behind a weight (a BFloat16 wrapper gives its uint16 bit patterns)."""
+    return np.asarray(value.bits) if hasattr(value, "bits") else np.asarray(value)
+
+
 def _float_pairs(a, b):
     """(max abs error, SQNR dB) between two arrays of one tensor (floats compared as float64)."""
     x = np.asarray(a).astype(np.float64)
@@ -110,7 +115,7 @@ def _emit_json(document):
 
 
 def _progress(args, label, arrays):
-    sizes = [np.asarray(a).nbytes if not hasattr(a, "bits") else a.bits.nbytes for a in arrays]
+    sizes = [_as_numpy(a).nbytes for a in arrays]
     return Progress(label, len(sizes), sum(sizes), enabled=not (args.quiet or args.json))
 
 
@@ -141,7 +146,7 @@ def cmd_encode(args):
             blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
     seconds = time.perf_counter() - t0
     _write_atomically(args.output, blob)
-    total = sum(np.asarray(a).nbytes if not hasattr(a, "bits") else a.bits.nbytes for a in weights.values())
+    total = sum(_as_numpy(a).nbytes for a in weights.values())
     result = {"output": args.output, "tensors": len(weights), "bytes": len(blob), "input_bytes": total,
               "ratio": total / len(blob), "seconds": seconds, "preset": args.preset}
     if args.json:
@@ -217,10 +222,6 @@ def cmd_verify(args):
         _emit_json({"input": args.input, "ok": True, "tensors": len(rows)})
     _say(args, f"{args.input}: OK ({len(rows)} tensors, every checksum and stream verified)")
     return 0
-
-
-def _as_numpy(value):
-    return np.asarray(value.bits) if hasattr(value, "bits") else np.asarray(value)
 
 
 def cmd_diff(args):
