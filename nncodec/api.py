@@ -14,7 +14,7 @@ from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
 from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SUM, Chain, TensorRecord, iter_streams, node_elements
+from .records import CONCAT, PRODUCT, SUM, Alias, Chain, Node, TensorRecord, iter_streams, node_elements
 from .stages import CODINGS, STAGES
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
@@ -74,6 +74,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
+    Tensors that are the same memory as an earlier one (tied weights) are stored once, as an alias (spec 3.5.3).
     jobs: threads for encoding tensors independently (``None``: every core; 1: serial). The bytes do not depend
       on it.
     progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
@@ -101,10 +102,41 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
             progress(name, array.nbytes)
         return encoded
 
-    records = parallel.map_ordered(encode_one, tensors.items(), jobs, cost=lambda item: item[1][1].size)
+    shared = shared_storage(tensors)
+    stored = parallel.map_ordered(encode_one, [item for item in tensors.items() if item[0] not in shared], jobs,
+                                  cost=lambda item: item[1][1].size)
+    records = _with_aliases(list(tensors), shared, stored)
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob
+
+
+def shared_storage(tensors):
+    """{name: earlier name} for tensors whose arrays are the same memory (same address, shape, strides and dtype)
+    as an earlier tensor's: tied weights, stored once as an alias (spec 3.5.3)."""
+    first, shared = {}, {}
+    for name, (code, array) in tensors.items():
+        if array.size:
+            key = (code, array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
+            if key in first:
+                shared[name] = first[key]
+            else:
+                first[key] = name
+    return shared
+
+
+def _with_aliases(names, shared, stored):
+    """(record, pending) per name in order: the encoded ones from ``stored``, an Alias node for the shared ones."""
+    stored = iter(stored)
+    records, index = [], {}
+    for i, name in enumerate(names):
+        index[name] = i
+        if name in shared:
+            target = records[index[shared[name]]][0].node
+            records.append((TensorRecord(name, Node(target.dtype, target.shape, Alias(index[shared[name]]))), []))
+        else:
+            records.append(next(stored))
+    return records
 
 
 def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements):
@@ -236,6 +268,8 @@ def describe_node(node):
         stages = "+".join(STAGES[s.stage_id].name if s.stage_id in STAGES else f"?{s.stage_id}"
                           for s in node.body.stages)
         return f"{stages}<{codings}>"
+    if isinstance(node.body, Alias):
+        return f"alias[{node.body.target}]"
     names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product"}
     kids = sorted({describe_node(c) for c in node.body.children})
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"

@@ -13,7 +13,7 @@ from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloa
 from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
                      UnsupportedFeatureError, UnsupportedVersionError)
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SUM, Chain, Directory, node_elements, serialize_directory
+from .records import CONCAT, PRODUCT, SUM, Alias, Chain, Directory, node_elements, serialize_directory
 from .stages import coding_by_id, stage_by_id
 
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
@@ -191,6 +191,9 @@ class Container:
     def _decode_node(self, node, name):
         if isinstance(node.body, Chain):
             return self._decode_chain(node, name)
+        if isinstance(node.body, Alias):  # §3.5.3 the parser checked the target: an earlier, non-alias record
+            target = self.directory.tensors[node.body.target]
+            return self._decode_node(target.node, target.name)
         _check_composite(node, name)
         parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
         if node.body.combine == CONCAT:

@@ -136,3 +136,33 @@ def test_onnx_initializers(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), path)
     assert_same_array(w, read_weights(path)["w"])
+
+
+def test_shared_storage_is_stored_once(backend):
+    w = np.arange(600, dtype=np.float32).reshape(20, 30)
+    tied = {"embed.weight": w, "bias": np.ones(20, np.float32), "head.weight": w, "view": w[:]}
+    blob = nncodec.encode(tied, compress="zstd", backend=backend)
+    single = nncodec.encode({"embed.weight": w, "bias": tied["bias"]}, compress="zstd", backend=backend)
+    assert len(blob) - len(single) < 40  # two alias records, no second copy of the data
+    decoded = nncodec.decode(blob, backend=backend)
+    assert list(decoded) == list(tied)
+    for name, array in tied.items():
+        assert_same_array(array, decoded[name])
+    decoded["head.weight"][0, 0] = -1  # decoded arrays are independent copies
+    assert decoded["embed.weight"][0, 0] == 0
+    with nncodec.open(blob, backend=backend) as reader:
+        assert [r["chain"] for r in reader.info()][2:] == ["alias[0]", "alias[0]"]
+    assert nncodec.encode({"a": w, "b": w.copy()}) != nncodec.encode({"a": w, "b": w})  # copies are not shared
+    with nncodec.open(nncodec.encode({"a": w, "b": w.T})) as reader:  # a transposed view is a different tensor
+        assert "alias" not in reader.info()[1]["chain"]
+
+
+def test_tied_torch_weights_stored_once():
+    torch = pytest.importorskip("torch")
+    from nncodec.io.torch_io import encode_state_dict, load_state_dict
+    embed = torch.randn(50, 16)
+    sd = {"embed.weight": embed, "head.weight": embed, "head.bias": torch.zeros(50)}
+    blob = encode_state_dict(sd, compress="zstd")
+    assert len(blob) < len(encode_state_dict({k: v.clone() for k, v in sd.items()}, compress="zstd")) - 3000
+    out = load_state_dict(blob)
+    assert torch.equal(out["head.weight"], embed) and torch.equal(out["embed.weight"], embed)

@@ -10,7 +10,8 @@ invalid vector breaks exactly one rule of spec section 7; after a field is corru
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
 Numbering: 001-099 valid; 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
-cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 200-229 transform
+cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 230-239 aliases (3.5.3);
+200-229 transform
 stages (4.2 to 4.5).
 """
 
@@ -30,7 +31,7 @@ import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
-from nncodec.records import (CONCAT, PRODUCT, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
+from nncodec.records import (CONCAT, PRODUCT, SUM, Alias, Chain, Composite, Node, Stage, Stream,  # noqa: E402
                              TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
 
@@ -601,10 +602,10 @@ def _():
     return container({"t": chain(3, (1,) * 33, [(RAW, 3, 6, 1, b"\x01")])})
 
 
-@invalid(125, "node-type-2", "3.5", "R3.5-c", nncodec.FormatError, "Node_Type 2")
+@invalid(125, "node-type-3", "3.5", "R3.5-c", nncodec.FormatError, "Node_Type 3")
 def _():
     blob, node = _one_byte_tensor()
-    return patch(blob, node + 3, b"\x02")  # Dtype, Ndim, Shape[0], then Node_Type
+    return patch(blob, node + 3, b"\x03")  # Dtype, Ndim, Shape[0], then Node_Type
 
 
 @invalid(126, "depth-9", "3.5", "R3.5-d", nncodec.FormatError, "nodes nested 9 deep")
@@ -1018,6 +1019,46 @@ def _deterministic_zip(data):
             fixed.external_attr = 0o644 << 16
             dst.writestr(fixed, src.read(info.filename))
     return out.getvalue()
+
+
+# -- 230-239: aliases (section 3.5.3) --------------------------------------------------------------------------
+
+TIED = np.array([[0.5, -1.0, 2.0], [4.0, 0.0, -0.25]], dtype=np.float32)
+
+
+def alias_node(target, dtype=12, shape=(2, 3)):
+    return Node(dtype, shape, Alias(target)), []
+
+
+@valid(40, "alias", "3.5.3", "tied weights: record 2 is an alias of record 0, stored once")
+def _():
+    bias = np.array([1, 2], dtype=np.int8)
+    blob = container({"embed.weight": dense_raw(TIED), "bias": dense_raw(bias), "head.weight": alias_node(0)})
+    return blob, {"embed.weight": TIED, "bias": bias, "head.weight": TIED}
+
+
+@invalid(230, "alias-in-composite", "3.5.3", "R3.5-l", nncodec.FormatError, "an Alias as a concat child")
+def _():
+    inner, _ = alias_node(0, shape=(1, 3))
+    first = dense_raw(TIED[:1])
+    node = Node(12, (2, 3), Composite(CONCAT, (first[0], inner)))
+    return container({"w": dense_raw(TIED), "v": (node, first[1])})
+
+
+@invalid(231, "alias-forward", "3.5.3", "R3.5-m", nncodec.InconsistentError, "an alias of its own record")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(1)})
+
+
+@invalid(232, "alias-shape", "3.5.3", "R3.5-m", nncodec.InconsistentError,
+         "an alias declaring shape (3, 2) for a (2, 3) target")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(0, shape=(3, 2))})
+
+
+@invalid(233, "alias-of-alias", "3.5.3", "R3.5-m", nncodec.InconsistentError, "an alias of an alias")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(0), "u": alias_node(1)})
 
 
 def main():
