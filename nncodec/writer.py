@@ -34,7 +34,8 @@ class Writer:
 
     ``options`` are the per-tensor options of :func:`nncodec.encode` (quantize, prune, entropy, compress, lossless,
     keep_small, cast, chunk_elements, zstd_level, backend) and ``metadata``. Pruning with ``scope=global`` needs
-    every tensor at once and is refused. Leaving the ``with`` block through an exception writes nothing.
+    every tensor at once and is refused; tensors are not checked for shared storage (no aliases, spec 3.5.3).
+    Leaving the ``with`` block through an exception writes nothing.
     """
 
     def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress="none",
