@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import nncodec
 from nncodec.dtypes import BFLOAT16, numpy_dtype
@@ -82,10 +82,32 @@ def _file(header, data=b""):
     _file({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4),  # negative extent
     _file({"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4),                           # missing field
     _file({"__metadata__": {"a": 1}}),                                                 # non-str metadata
+    _file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4.0]}}, b"\0" * 4),  # float offset
+    _file({"a": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),  # unhashable dtype
+    (100000).to_bytes(8, "little") + b"[" * 100000,                                    # nested too deeply
 ])
 def test_safetensors_hostile_headers_raise_decode_errors(blob):
     with pytest.raises(DecodeError):
         parse_safetensors(memoryview(blob))
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=4),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                    max_leaves=12)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "__metadata__"]),
+                       st.fixed_dictionaries({}, optional={"dtype": st.sampled_from(["F32", "U8", "BF16", "Q"]) | JSON,
+                                                           "shape": st.lists(st.integers(-1, 4), max_size=3) | JSON,
+                                                           "data_offsets": st.lists(st.integers(-1, 20), max_size=3)
+                                                           | JSON}) | JSON),
+       st.binary(max_size=24))
+@settings(max_examples=300)
+def test_safetensors_parser_raises_only_decode_errors(header, data):
+    try:
+        parse_safetensors(memoryview(_file(header, data)))
+    except DecodeError:
+        pass
 
 
 def test_npz_and_dispatch(tmp_path):

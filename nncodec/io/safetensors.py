@@ -24,7 +24,7 @@ _NAMES = {np.dtype(v): k for k, v in SAFETENSORS_DTYPES.items() if v is not None
 
 
 def _dtype(name, tensor):
-    if name not in SAFETENSORS_DTYPES:
+    if not isinstance(name, str) or name not in SAFETENSORS_DTYPES:
         raise FormatError(f"safetensors: tensor {tensor!r} has unsupported dtype {name!r}")
     return numpy_dtype(BFLOAT16) if name == "BF16" else np.dtype(SAFETENSORS_DTYPES[name])
 
@@ -45,6 +45,8 @@ def parse_safetensors(buffer):
         header = json.loads(bytes(buffer[8:8 + n]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise FormatError(f"safetensors: the header is not UTF-8 JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." nested deeper than Python's json can follow
+        raise FormatError("safetensors: the header's JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise FormatError("safetensors: the header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
