@@ -80,13 +80,15 @@ def append_container(path, blob):
 def zip_member_span(path, member):
     """(offset, length) of ``member``'s bytes inside the zip archive ``path``; the member must be stored
     uncompressed (ZIP_STORED), else NNCodecError."""
-    with zipfile.ZipFile(path) as archive:
-        try:
+    try:
+        with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(member)
-        except KeyError:
-            raise NNCodecError(f"{path}: no member {member!r}") from None
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise NNCodecError(f"{path}: member {member!r} is compressed; store it (ZIP_STORED) to map it in place")
+    except zipfile.BadZipFile as exc:
+        raise NNCodecError(f"{path}: not a zip archive: {exc}") from None
+    except KeyError:
+        raise NNCodecError(f"{path}: no member {member!r}") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise NNCodecError(f"{path}: member {member!r} is compressed; store it (ZIP_STORED) to map it in place")
     with open(path, "rb") as f:  # the local file header: 30 fixed bytes, then the name and the extra field
         f.seek(info.header_offset)
         local = f.read(30)

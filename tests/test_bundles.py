@@ -70,6 +70,9 @@ def test_stored_zip_member(tmp_path):
         zip_member_span(path, "packed.nnc")
     with pytest.raises(NNCodecError, match="no member"):
         zip_member_span(path, "missing.nnc")
+    (tmp_path / "not.zip").write_bytes(b"plain bytes")
+    with pytest.raises(NNCodecError, match="not a zip"):
+        zip_member_span(tmp_path / "not.zip", "model.nnc")
 
 
 def test_one_tensor_decodes_without_the_others():

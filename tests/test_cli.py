@@ -69,6 +69,8 @@ def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model)
     out = tmp_path / "m.nnc"
     run(capsys, "encode", source, "-o", out, "-q")
     (tmp_path / "cut.nnc").write_bytes(out.read_bytes()[:-3])
+    (tmp_path / "garbage.npz").write_bytes(b"PK not really a zip")
+    (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
     code, stdout, err = run(capsys, "verify", tmp_path / "cut.nnc")
     assert code == 1 and stdout == "" and err.count("\n") == 1 and "TruncatedError" in err
     with pytest.raises(TruncatedError):
@@ -78,7 +80,9 @@ def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model)
                  ["encode", source, "-o", out, "--quality", "50"],
                  ["encode", source, "-o", out, "--meta", "novalue"],
                  ["decode", out, "-o", tmp_path / "x.txt"],
-                 ["info", tmp_path / "missing.nnc"]):
+                 ["info", tmp_path / "missing.nnc"],
+                 ["encode", tmp_path / "garbage.npz", "-o", out],
+                 ["encode", tmp_path / "garbage.pt", "-o", out]):
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.startswith("nncodec: error:") and err.count("\n") == 1, err
     with pytest.raises(SystemExit) as exit_info:

@@ -1,17 +1,22 @@
 """NumPy ``.npz`` archives, read and written without pickle."""
 
+import zipfile
+
 import numpy as np
 
 from ..dtypes import code_of
-from ..errors import EncodeError
+from ..errors import EncodeError, NNCodecError
 
 __all__ = ["read_npz", "write_npz"]
 
 
 def read_npz(path):
     """``{name: array}`` of every member of the ``.npz`` at ``path`` (``allow_pickle=False``: object arrays fail)."""
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise NNCodecError(f"{path}: not a readable .npz without pickle: {exc}") from None
 
 
 def write_npz(path, arrays):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..dtypes import BFLOAT16, BFloat16, numpy_dtype
-from ..errors import EncodeError
+from ..errors import EncodeError, NNCodecError
 
 __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_state_dict", "load_state_dict",
            "read_pt"]
@@ -76,8 +76,13 @@ def load_state_dict(blob, **options):
 
 def read_pt(path):
     """``{name: array}`` of the tensors in a ``.pt``/``.pth`` checkpoint, loaded with ``weights_only=True``."""
+    import pickle
+
     import torch
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise NNCodecError(f"{path}: torch.load(weights_only=True) refused it: {str(exc).splitlines()[0]}") from None
     if isinstance(loaded, torch.Tensor):
         return {"": tensor_to_numpy(loaded)}
     if not isinstance(loaded, Mapping):
