@@ -127,33 +127,60 @@ def _stage_options(args):
 
 
 def cmd_encode(args):
-    weights = read_weights(args.input)
     metadata = {}
     for entry in args.meta or []:
         if "=" not in entry:
             raise NNCodecError(f"--meta takes KEY=VALUE, got {entry!r}")
         key, value = entry.split("=", 1)
         metadata[key] = value
-    options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
+    if (args.quality is not None or args.sqnr is not None) and not args.preset:
+        raise NNCodecError("--quality and --sqnr need --preset")
     t0 = time.perf_counter()
-    with _progress(args, "encode", weights.values()) as bar:
-        if args.preset:
-            blob = encode_with_preset(weights, args.preset, quality=args.quality, sqnr=args.sqnr,
-                                      metadata=metadata, progress=bar.advance, **options)
-        else:
-            if args.quality is not None or args.sqnr is not None:
-                raise NNCodecError("--quality and --sqnr need --preset")
-            blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
+    if args.stream:
+        weights = _encode_streaming(args, metadata)
+        size = os.path.getsize(args.output)
+    else:
+        weights = read_weights(args.input)
+        options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
+        with _progress(args, "encode", weights.values()) as bar:
+            if args.preset:
+                blob = encode_with_preset(weights, args.preset, quality=args.quality, sqnr=args.sqnr,
+                                          metadata=metadata, progress=bar.advance, **options)
+            else:
+                blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
+        _write_atomically(args.output, blob)
+        size = len(blob)
     seconds = time.perf_counter() - t0
-    _write_atomically(args.output, blob)
     total = sum(_as_numpy(a).nbytes for a in weights.values())
-    result = {"output": args.output, "tensors": len(weights), "bytes": len(blob), "input_bytes": total,
-              "ratio": total / len(blob), "seconds": seconds, "preset": args.preset}
+    result = {"output": args.output, "tensors": len(weights), "bytes": size, "input_bytes": total,
+              "ratio": total / size, "seconds": seconds, "preset": args.preset}
     if args.json:
         _emit_json(result)
-    _say(args, f"wrote {args.output}: {len(weights)} tensors, {len(blob)} bytes (ratio {result['ratio']:.2f}) "
+    _say(args, f"wrote {args.output}: {len(weights)} tensors, {size} bytes (ratio {result['ratio']:.2f}) "
                f"in {seconds:.2f} s")
     return 0
+
+
+def _encode_streaming(args, metadata):
+    """``encode --stream``: tensors go one at a time through nncodec.Writer (peak memory about one tensor);
+    .safetensors inputs are memory-mapped rather than read. Returns the input weights."""
+    from .io.safetensors import read_safetensors
+    from .presets import preset_record
+    from .writer import Writer
+    if args.input.lower().endswith(".safetensors"):
+        weights = read_safetensors(args.input, copy=False)[0]
+    else:
+        weights = read_weights(args.input)
+    options = _stage_options(args)
+    if args.preset:
+        options = {**preset_options(args.preset, args.quality, args.sqnr), **options}
+        metadata[PRESET_KEY] = preset_record(args.preset, args.quality, args.sqnr, options)
+    with Writer(args.output, metadata=metadata, backend=args.backend, **options) as writer, \
+            _progress(args, "encode", weights.values()) as bar:
+        for name, array in weights.items():
+            writer.add(name, array)
+            bar.advance(name, _as_numpy(array).nbytes)
+    return weights
 
 
 def _write_atomically(path, blob):
@@ -378,6 +405,8 @@ def build_parser():
     p.add_argument("--cast", choices=tuple(CAST_CHOICES))
     p.add_argument("--chunk-elements", type=int, metavar="N", help="split larger lossless tensors into chunks")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata entry (repeatable)")
+    p.add_argument("--stream", action="store_true", help="encode tensor by tensor (nncodec.Writer): peak memory "
+                   "about one tensor; no global pruning, no aliases")
     p = command("decode", "decode a container into an .npz or .safetensors file")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)

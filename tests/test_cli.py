@@ -155,3 +155,17 @@ def test_progress_draws_only_on_a_terminal():
             bar.advance("b", 2**20)
         assert ("2/2 tensors, 2.0/2.0 MiB" in stream.text) == tty
         assert stream.text.endswith("\n") == tty
+
+
+@pytest.mark.parametrize("preset", [None, "deepcabac"])
+def test_stream_encode_equals_in_memory_encode(tmp_path, capsys, model, preset):
+    source, weights = model
+    from nncodec.io import write_weights
+    st = tmp_path / "model.safetensors"
+    write_weights(st, weights)
+    knobs = ["--preset", preset, "--quality", "40"] if preset else ["--compress", "auto"]
+    assert run(capsys, "encode", st, "-o", tmp_path / "a.nnc", "-q", *knobs)[0] == 0
+    assert run(capsys, "encode", st, "-o", tmp_path / "b.nnc", "-q", "--stream", *knobs)[0] == 0
+    assert (tmp_path / "a.nnc").read_bytes() == (tmp_path / "b.nnc").read_bytes()
+    code, _, err = run(capsys, "encode", st, "-o", tmp_path / "c.nnc", "--stream", "--prune", "magnitude:0.5,scope=global")
+    assert code == 2 and "global" in err
