@@ -13,11 +13,12 @@ from .errors import (BackendUnavailableError, ChecksumError, DecodeError, Encode
                      UnknownStageError, UnsupportedFeatureError, UnsupportedVersionError)
 from .limits import DecodeLimits
 from .rd import rd_sweep
+from .writer import Writer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "encode", "decode", "save", "load", "open", "Reader", "DecodeLimits", "BFloat16", "backend", "rd_sweep",
+    "encode", "decode", "save", "load", "open", "Reader", "Writer", "DecodeLimits", "BFloat16", "backend", "rd_sweep",
     "available_backends", "errors", "NNCodecError", "EncodeError", "DecodeError", "FormatError",
     "UnsupportedVersionError", "UnsupportedFeatureError", "TruncatedError", "TrailingDataError",
     "InconsistentError", "ChecksumError", "LimitExceededError", "UnknownStageError", "BackendUnavailableError",

@@ -6,14 +6,15 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from . import _backend
+from . import _backend, parallel
+from .bundle import locate
 from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .encoder import LossyPlan, StreamCodings, with_stream_facts
 from .dtypes import DTYPE_NAMES, as_array, itemsize
 from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Chain, TensorRecord, iter_streams, node_elements
+from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Node, TensorRecord, iter_streams, node_elements
 from .stages import CODINGS, STAGES
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
@@ -51,7 +52,7 @@ def _normalise_weights(weights):
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
            cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-           factorize=None):
+           factorize=None, jobs=None, progress=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -84,6 +85,10 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       (a quantized tensor becomes low-rank only when that is smaller at the plain encoding's SQNR); or a mapping
       of patterns to those. Each factor (and sparse part) is quantized by the tensor's ``quantize`` choice, else
       stored in the tensor's float dtype. Pruned tensors are not factorized.
+    Tensors that are the same memory as an earlier one (tied weights) are stored once, as an alias (spec 3.5.4).
+    jobs: threads for encoding tensors independently (``None``: every core; 1: serial). The bytes do not depend
+      on it.
+    progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
     """
     _backend.resolve(backend)
     tensors, single = _normalise_weights(weights)
@@ -100,16 +105,59 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         if unknown:
             raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
     plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance, factorize)
-    records = []
-    for name, (code, array) in tensors.items():
-        lossy = name in plan.quantizers
-        codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
-                                           zstd_level, backend, layout)
-        node, pending = plan.node(name, code, array, codings, chunk_elements)
-        records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
+
+    def encode_one(item):
+        name, (code, array) = item
+        encoded = encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements,
+                                layout)
+        if progress is not None:
+            progress(name, array.nbytes)
+        return encoded
+
+    shared = shared_storage(tensors)
+    stored = parallel.map_ordered(encode_one, [item for item in tensors.items() if item[0] not in shared], jobs,
+                                  cost=lambda item: item[1][1].size)
+    records = _with_aliases(list(tensors), shared, stored)
     blob = write_container(records, tuple(meta.items()))
     _check_writable(blob)
     return blob
+
+
+def shared_storage(tensors):
+    """{name: earlier name} for tensors whose arrays are the same memory (same address, shape, strides and dtype)
+    as an earlier tensor's: tied weights, stored once as an alias (spec 3.5.4)."""
+    first, shared = {}, {}
+    for name, (code, array) in tensors.items():
+        if array.size:
+            key = (code, array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
+            if key in first:
+                shared[name] = first[key]
+            else:
+                first[key] = name
+    return shared
+
+
+def _with_aliases(names, shared, stored):
+    """(record, pending) per name in order: the encoded ones from ``stored``, an Alias node for the shared ones."""
+    stored = iter(stored)
+    records, index = [], {}
+    for i, name in enumerate(names):
+        index[name] = i
+        if name in shared:
+            target = records[index[shared[name]]][0].node
+            records.append((TensorRecord(name, Node(target.dtype, target.shape, Alias(index[shared[name]]))), []))
+        else:
+            records.append(next(stored))
+    return records
+
+
+def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None):
+    """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan."""
+    lossy = name in plan.quantizers
+    codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
+                                       zstd_level, backend, layout)
+    node, pending = plan.node(name, code, array, codings, chunk_elements)
+    return with_stream_facts(TensorRecord(name, node), pending), pending
 
 
 def _check_writable(blob):
@@ -121,16 +169,18 @@ def _check_writable(blob):
         raise EncodeError(f"the default decoder would refuse this container: {exc}") from None
 
 
-def decode(blob, *, limits=None, backend=None, materialize=True):
+def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
     """Decode container bytes into ``{name: array}`` (or the single array that was encoded).
 
+    ``blob`` may also be a host file's bytes ending with a container and its trailer (spec 3.9).
     Arrays are writable copies, native little-endian. With ``materialize=False``, tensors stored in a sparse
     layout come back as :mod:`nncodec.sparse` matrices (``.shape``, ``.dtype``, ``.nbytes``, ``.todense()``,
     ``@``) whose ``todense()`` equals the materialized array bit for bit; the others as arrays.
     Raises a :class:`~nncodec.errors.DecodeError` subclass on any malformed input and
     :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
+    ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).
     """
-    container = Container(blob, limits=limits, backend=backend)
+    container = Container(locate(blob), limits=limits, backend=backend, jobs=jobs)
     if materialize:
         arrays = container.decode_all(copy=True)
     else:
@@ -156,9 +206,9 @@ def save(path, weights, **options):
     return len(blob)
 
 
-def load(path, *, limits=None, backend=None):
+def load(path, *, limits=None, backend=None, jobs=None):
     """Read and decode the container at ``path`` (see :func:`decode`)."""
-    with open(path, limits=limits, backend=backend) as reader:
+    with open(path, limits=limits, backend=backend, jobs=jobs) as reader:
         arrays = reader.decode_all(copy=True)
         if reader.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
             return next(iter(arrays.values()))
@@ -172,10 +222,10 @@ class Reader(Container):
     raw come back as read-only views of the file's memory map (zero-copy; 64-byte aligned).
     """
 
-    def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None):
+    def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None, jobs=None):
         self._owner = owner
         try:
-            super().__init__(buffer, limits=limits, backend=backend, verify=verify)
+            super().__init__(buffer, limits=limits, backend=backend, verify=verify, jobs=jobs)
         except BaseException:
             self.close()
             raise
@@ -239,18 +289,22 @@ def describe_node(node):
         stages = "+".join(STAGES[s.stage_id].name if s.stage_id in STAGES else f"?{s.stage_id}"
                           for s in node.body.stages)
         return f"{stages}<{codings}>"
+    if isinstance(node.body, Alias):
+        return f"alias[{node.body.target}]"
     names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product", SEPARABLE: "separable"}
     kids = sorted({describe_node(c) for c in node.body.children})
     return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 
 
-def open(source, *, limits=None, backend=None, verify=True):  # noqa: A001 - mirrors builtins.open on purpose
+def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=None):  # noqa: A001 - mirrors builtins.open
     """Open a container lazily from a path, bytes-like object, mmap or binary file object.
 
-    Paths and real files are memory-mapped. Returns a :class:`Reader`; use it as a context manager.
+    Paths and real files are memory-mapped. The container may sit inside a larger file (spec 3.9): at ``offset``
+    (e.g. an uncompressed zip member, see ``nncodec.bundle.zip_member_span``), or appended to a host file with a
+    trailer, which is found without ``offset``. Returns a :class:`Reader`; use it as a context manager.
     """
     if isinstance(source, (bytes, bytearray, memoryview, mmap.mmap)):
-        return Reader(source, limits=limits, backend=backend, verify=verify)
+        return Reader(locate(source, offset), limits=limits, backend=backend, verify=verify, jobs=jobs)
     if isinstance(source, (str, os.PathLike)):
         f = builtins.open(source, "rb")
         ours = True
@@ -265,6 +319,13 @@ def open(source, *, limits=None, backend=None, verify=True):  # noqa: A001 - mir
         data = f.read()
         if ours:
             f.close()
-        return Reader(data, limits=limits, backend=backend, verify=verify)
-    return Reader(mm if mm is not None else b"", limits=limits, backend=backend, verify=verify,
-                  owner=(mm, f if ours else None))
+        return Reader(locate(data, offset), limits=limits, backend=backend, verify=verify, jobs=jobs)
+    try:
+        view = locate(mm if mm is not None else b"", offset)
+    except BaseException:
+        if mm is not None:
+            mm.close()
+        if ours:
+            f.close()
+        raise
+    return Reader(view, limits=limits, backend=backend, verify=verify, owner=(mm, f if ours else None), jobs=jobs)

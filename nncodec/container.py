@@ -8,16 +8,16 @@ import zlib
 
 import numpy as np
 
-from . import _backend
+from . import _backend, parallel
 from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
 from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
                      UnsupportedFeatureError, UnsupportedVersionError)
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Directory, node_elements, serialize_directory
+from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
 from .stages import coding_by_id, stage_by_id
 
-__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "Container",
-           "PendingStream"]
+__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
+           "Container", "PendingStream"]
 
 MAGIC = b"\x89NNC\r\n\x1a\n"
 HEADER_SIZE = 32
@@ -50,9 +50,6 @@ def write_container(tensors, metadata=()):
     records = [record for record, _ in tensors]
     pending = [p for _, streams in tensors for p in streams]
     directory = serialize_directory(Directory(tuple(metadata), tuple(records)))
-    header = bytearray(MAGIC)
-    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
-    header += len(directory).to_bytes(4, "little")
     payload = bytearray()
     start = HEADER_SIZE + len(directory)
     for p in pending:
@@ -60,10 +57,18 @@ def write_container(tensors, metadata=()):
         pad = -(start + len(payload)) % align
         payload += bytes(pad)
         payload += p.data
-    header += len(payload).to_bytes(8, "little")
+    return container_header(directory, len(payload)) + directory + bytes(payload)
+
+
+def container_header(directory, payload_length):
+    """The 32 header bytes (spec 3.2) of a container with these directory bytes and Payload_Length."""
+    header = bytearray(MAGIC)
+    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
+    header += len(directory).to_bytes(4, "little")
+    header += payload_length.to_bytes(8, "little")
     header += crc32(directory).to_bytes(4, "little")
     header += crc32(header).to_bytes(4, "little")
-    return bytes(header) + directory + bytes(payload)
+    return bytes(header)
 
 
 def _check_header(buf, limits):
@@ -100,11 +105,13 @@ class Container:
 
     Construction checks the header, the directory (every structural rule and limit of spec sections 3 and 6)
     and the payload length; no tensor is decoded until asked for. ``verify=True`` (default) checks the CRC and
-    padding of each stream when it is read.
+    padding of each stream when it is read. ``jobs`` threads decode tensors and concat chunks independently
+    (``None``: every core; 1: serial; see nncodec.parallel).
     """
 
-    def __init__(self, buffer, limits=None, backend=None, verify=True):
+    def __init__(self, buffer, limits=None, backend=None, verify=True, jobs=None):
         self.limits = limits or DEFAULT_LIMITS
+        self.jobs = parallel.resolve_jobs(jobs)
         self.backend = _backend.resolve(backend)
         self.verify = verify
         self._buf = memoryview(buffer).cast("B") if not isinstance(buffer, memoryview) else buffer.cast("B")
@@ -155,7 +162,10 @@ class Container:
         """Every tensor, in directory order, after checking the total output against ``max_output_bytes``."""
         total = sum(node_elements(r.node.shape) * itemsize(r.node.dtype) for r in self.directory.tensors)
         self.limits.check("max_output_bytes", total)
-        return {name: self.decode_tensor(name, copy=copy) for name in self._records}
+        names = list(self._records)
+        arrays = parallel.map_ordered(lambda name: self.decode_tensor(name, copy=copy), names, self.jobs,
+                                      cost=lambda name: node_elements(self._records[name].node.shape))
+        return dict(zip(names, arrays))
 
     def stream_bytes(self, stream, name=""):
         """The stored bytes of ``stream`` (a zero-copy memoryview), after its padding and CRC checks."""
@@ -181,8 +191,11 @@ class Container:
     def _decode_node(self, node, name):
         if isinstance(node.body, Chain):
             return self._decode_chain(node, name)
+        if isinstance(node.body, Alias):  # §3.5.4 the parser checked the target: an earlier, non-alias record
+            target = self.directory.tensors[node.body.target]
+            return self._decode_node(target.node, target.name)
         _check_composite(node, name)
-        parts = [self._decode_node(child, name) for child in node.body.children]
+        parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)
         # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's

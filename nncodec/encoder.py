@@ -127,18 +127,20 @@ def tensor_node(code, array, codings, chunk_elements=None):
 
 def with_stream_facts(record, pending):
     """Fill each placeholder Stream's length and CRC from its pending data (the writer's last step)."""
-    it = iter(pending)
+    return TensorRecord(record.name, _filled(record.node, iter(pending)))
 
-    def fill(node):
-        if isinstance(node.body, Chain):
-            streams = []
-            for s in node.body.streams:
-                p = next(it)
-                streams.append(Stream(s.coding, s.elem_type, s.align_log2, s.count, len(p.data), crc32(p.data)))
-            return Node(node.dtype, node.shape, Chain(tuple(streams), node.body.stages))
-        return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fill(c) for c in node.body.children)))
 
-    return TensorRecord(record.name, fill(record.node))
+def _filled(node, pending):
+    # a plain recursive function, not a closure over itself: such a reference cycle would keep the pending
+    # streams (views of the caller's tensor) alive until the cyclic GC runs, doubling a streaming writer's memory
+    if isinstance(node.body, Chain):
+        streams = []
+        for s in node.body.streams:
+            p = next(pending)
+            streams.append(Stream(s.coding, s.elem_type, s.align_log2, s.count, len(p.data), crc32(p.data)))
+        return Node(node.dtype, node.shape, Chain(tuple(streams), node.body.stages))
+    return Node(node.dtype, node.shape,
+                Composite(node.body.combine, tuple(_filled(c, pending) for c in node.body.children)))
 
 
 # -- lossy front end (spec 4.2 to 4.4) ---------------------------------------------------------------------------

@@ -7,9 +7,9 @@ back into bytes. Offsets are not part of the bytes (spec 3.4): parsers fill ``St
 from dataclasses import dataclass, field
 from typing import Tuple, Union
 
-__all__ = ["Stream", "Stage", "Chain", "Composite", "Node", "TensorRecord", "Directory",
-           "CHAIN", "COMPOSITE", "CONCAT", "SUM", "PRODUCT", "SEPARABLE", "MAX_NDIM", "MAX_DEPTH", "MAX_STREAMS",
-           "MAX_STAGES", "MAX_CHILDREN", "MAX_ALIGN_LOG2", "write_varint", "write_str", "serialize_directory",
+__all__ = ["Stream", "Stage", "Chain", "Composite", "Alias", "Node", "TensorRecord", "Directory",
+           "CHAIN", "COMPOSITE", "ALIAS", "CONCAT", "SUM", "PRODUCT", "SEPARABLE", "MAX_NDIM", "MAX_DEPTH",
+           "MAX_STREAMS", "MAX_STAGES", "MAX_CHILDREN", "MAX_ALIGN_LOG2", "write_varint", "write_str", "serialize_directory",
            "iter_streams", "node_elements"]
 
 # Structural bounds fixed by the spec (section 3.5); they are format rules, not configurable limits.
@@ -20,7 +20,7 @@ MAX_STAGES = 16
 MAX_CHILDREN = 4096
 MAX_ALIGN_LOG2 = 12
 
-CHAIN, COMPOSITE = 0, 1
+CHAIN, COMPOSITE, ALIAS = 0, 1, 2
 CONCAT, SUM, PRODUCT, SEPARABLE = 0, 1, 2, 3
 
 
@@ -63,12 +63,19 @@ class Composite:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A tensor stored once for several names (spec 3.5.3): the index of an earlier tensor record."""
+
+    target: int
+
+
+@dataclass(frozen=True)
 class Node:
-    """A node (spec 3.5): the dtype code and shape of its output and its body (a Chain or a Composite)."""
+    """A node (spec 3.5): the dtype code and shape of its output and its body (a Chain, Composite or Alias)."""
 
     dtype: int
     shape: Tuple[int, ...]
-    body: Union[Chain, Composite]
+    body: Union[Chain, Composite, Alias]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ def iter_streams(node):
     """The node's streams in payload (depth-first, descriptor) order."""
     if isinstance(node.body, Chain):
         yield from node.body.streams
-    else:
+    elif isinstance(node.body, Composite):
         for child in node.body.children:
             yield from iter_streams(child)
 
@@ -138,6 +145,9 @@ def _write_node(out, node):
             out.append(stage.stage_id)
             write_varint(out, len(stage.params))
             out += stage.params
+    elif isinstance(node.body, Alias):
+        out.append(ALIAS)
+        write_varint(out, node.body.target)
     else:
         out.append(COMPOSITE)
         out.append(node.body.combine)

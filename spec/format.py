@@ -52,13 +52,13 @@ PER_TENSOR = 255
 MAX_ENTRIES = 65536
 # §3.5 structural bounds
 MAX_NDIM, MAX_DEPTH, MAX_STREAMS, MAX_STAGES, MAX_CHILDREN, MAX_ALIGN_LOG2 = 32, 8, 64, 16, 4096, 12
-CHAIN, COMPOSITE = 0, 1
+CHAIN, COMPOSITE, ALIAS = 0, 1, 2
 CONCAT, SUM, PRODUCT, SEPARABLE = 0, 1, 2, 3
 
 DECLARED_RULES = frozenset((
     "R2-a", "R2-b", "R3.1-c", "R3.1-d", "R3.2-a", "R3.2-b", "R3.2-c", "R3.2-d", "R3.2-e", "R3.2-f",
     "R3.3-a", "R3.3-b", "R3.3-c", "R3.4-a", "R3.4-b", "R3.5-a", "R3.5-b", "R3.5-c", "R3.5-d", "R3.5-e",
-    "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-i", "R3.5-j", "R3.5-k", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
+    "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-i", "R3.5-j", "R3.5-k", "R3.5-l", "R3.5-m", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
     "R4.1-a", "R4.1-b", "R4.2-a", "R4.2-b", "R4.2-c", "R4.2-d", "R4.2-e", "R4.3-a", "R4.3-b", "R4.4-a",
     "R4.6-a", "R4.6-b", "R4.7-a", "R4.7-b", "R4.8-a", "R5.1-a",
 ))
@@ -424,6 +424,11 @@ Composite = """§3.5.2 Composite: a combine operation over 1..4096 child nodes."
     Rule("R3.5-k", lambda ctx: ctx.combine in (CONCAT, SUM, PRODUCT, SEPARABLE) and _combine_ok(ctx), "the combine rule"),
 )
 
+Alias = """§3.5.4 Alias: a tensor's top node naming an earlier tensor record.""" * Struct(
+    "target" / VARINT,
+    Rule("R3.5-l", lambda ctx: _depth(ctx._) == 1, "an Alias is a tensor's top node"),
+)
+
 Node = """§3.5 Node: dtype and shape of a tensor or a part of one, and its body (recursive, at most 8 deep).""" * Struct(
     Rule("R3.5-d", lambda ctx: _depth(ctx) <= MAX_DEPTH, "nodes nest at most 8 deep"),
     "dtype" / Int8ul,
@@ -432,8 +437,8 @@ Node = """§3.5 Node: dtype and shape of a tensor or a part of one, and its body
     Rule("R3.5-b", lambda ctx: ctx.ndim <= MAX_NDIM, "Ndim <= 32"),
     "shape" / Array(this.ndim, VARINT),
     "node_type" / Int8ul,
-    Rule("R3.5-c", lambda ctx: ctx.node_type in (CHAIN, COMPOSITE), "Node_Type is 0 or 1"),
-    "body" / Switch(this.node_type, {CHAIN: Chain, COMPOSITE: Composite}),
+    Rule("R3.5-c", lambda ctx: ctx.node_type in (CHAIN, COMPOSITE, ALIAS), "Node_Type is 0, 1 or 2"),
+    "body" / Switch(this.node_type, {CHAIN: Chain, COMPOSITE: Composite, ALIAS: Alias}),
 )
 
 MetadataEntry = """§3.3 Metadata_Entry.""" * Struct("key" / STR, "value" / STR)
@@ -446,6 +451,19 @@ def _unique(items):
     return len(set(items)) == len(items)
 
 
+def _aliases_ok(records):
+    for index, record in enumerate(records):
+        node = record.node
+        if node.node_type == ALIAS:
+            target = node.body.target
+            if target >= index:
+                return False
+            aimed = records[target].node
+            if aimed.node_type == ALIAS or (aimed.dtype, list(aimed.shape)) != (node.dtype, list(node.shape)):
+                return False
+    return True
+
+
 Directory = """§3.3 Directory: metadata entries, then tensor records; no padding, nothing after.""" * Struct(
     "metadata_count" / Rebuild(VARINT, len_(this.metadata_entry)),
     # count bound (Array checks only the sign): an entry takes at least 2 bytes
@@ -453,10 +471,11 @@ Directory = """§3.3 Directory: metadata entries, then tensor records; no paddin
     "metadata_entry" / Array(this.metadata_count, MetadataEntry),
     Rule("R3.3-a", lambda ctx: _unique(e.key for e in ctx.metadata_entry), "metadata keys are unique"),
     "tensor_count" / Rebuild(VARINT, len_(this.tensor_record)),
-    # a tensor record takes at least 8 bytes (empty name, 0-d chain with no stream and one stage)
-    Rule("R3.3-b", _parsing(lambda ctx: ctx.tensor_count <= _remaining(ctx) // 8), "Tensor_Count fits the directory"),
+    # a tensor record takes at least 5 bytes (empty name, 0-d alias: Dtype, Ndim, Node_Type, Target)
+    Rule("R3.3-b", _parsing(lambda ctx: ctx.tensor_count <= _remaining(ctx) // 5), "Tensor_Count fits the directory"),
     "tensor_record" / Array(this.tensor_count, TensorRecord),
     Rule("R3.3-c", lambda ctx: _unique(t.name for t in ctx.tensor_record), "tensor names are unique"),
+    Rule("R3.5-m", lambda ctx: _aliases_ok(ctx.tensor_record), "aliases name earlier non-alias records alike"),
     EndOfData("R3.3-b", "the last tensor record"),
 )
 
@@ -466,7 +485,7 @@ Directory = """§3.3 Directory: metadata entries, then tensor records; no paddin
 def _node_streams(node):
     if node.node_type == CHAIN:
         yield from node.body.stream_descriptor
-    else:
+    elif node.node_type == COMPOSITE:
         for child in node.body.child:
             yield from _node_streams(child)
 

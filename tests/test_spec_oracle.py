@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import nncodec
 from nncodec.container import Container
 from nncodec.errors import DecodeError
-from nncodec.records import Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams
+from nncodec.records import Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams
 from nncodec.records import serialize_directory
 from spec import format as spec_format
 from spec.vectors import load_manifest, vector_bytes
@@ -55,7 +55,9 @@ def nncodec_verdict(blob, backend):
 def as_directory(parsed):
     """The construct parse as an ``nncodec.records.Directory`` (offsets left unset)."""
     def node(n):
-        if n.node_type == spec_format.CHAIN:
+        if n.node_type == spec_format.ALIAS:
+            body = Alias(n.body.target)
+        elif n.node_type == spec_format.CHAIN:
             streams = tuple(Stream(s.coding, s.elem_type, s.align_log2, s.element_count, s.stored_length,
                                    s.stream_crc32) for s in n.body.stream_descriptor)
             body = Chain(streams, tuple(Stage(s.stage_id, bytes(s.params)) for s in n.body.stage))

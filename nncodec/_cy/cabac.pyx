@@ -14,6 +14,7 @@ from libc.string cimport memcpy
 from .bits cimport bit_length
 
 from ..errors import EncodeError, FormatError, LimitExceededError, TrailingDataError, TruncatedError
+from ..parallel import inner_threads_allowed
 
 __all__ = ["encode", "decode"]
 
@@ -469,9 +470,10 @@ _pool = None
 
 
 def _run_segments(function, jobs, count):
-    """``[function(*job) for job in jobs]``; segments after the first run on a worker thread for large streams."""
+    """``[function(*job) for job in jobs]``; segments after the first run on a worker thread for large streams
+    (not inside a serial ``jobs=1`` run, see nncodec.parallel)."""
     global _pool
-    if len(jobs) == 1 or count < PARALLEL_MIN_ELEMENTS:
+    if len(jobs) == 1 or count < PARALLEL_MIN_ELEMENTS or not inner_threads_allowed():
         return [function(*job) for job in jobs]
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor

@@ -3,8 +3,9 @@
 
 from ..dtypes import DTYPE_NAMES, itemsize
 from ..errors import FormatError, InconsistentError, TruncatedError
-from ..records import (CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
-                       MAX_STREAMS, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord)
+from ..records import (ALIAS, CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
+                       MAX_STREAMS, Alias, Chain, Composite, Directory, Node, Stage, Stream,
+                       TensorRecord)
 
 __all__ = ["parse_directory"]
 
@@ -106,10 +107,26 @@ def parse_directory(data, payload_start, container_end, limits):
         if name in names:
             raise InconsistentError(f"[R3.3-c] duplicate tensor name {name!r}")
         names.add(name)
-        tensors.append(TensorRecord(name, _node(r, 1, st, name)))
+        node = _node(r, 1, st, name)
+        if isinstance(node.body, Alias):
+            _check_alias(tensors, len(tensors), node, name)
+        tensors.append(TensorRecord(name, node))
     if r.pos != r.n:
         raise FormatError(f"[R3.3-b] {r.n - r.pos} bytes after the last tensor record in the directory")
     return Directory(tuple(metadata), tuple(tensors)), st.pos
+
+
+def _check_alias(tensors, index, node, name):
+    target = node.body.target
+    if target >= index:
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias Target {target} is not an earlier record "
+                                f"(this is record {index})")
+    aimed = tensors[target].node
+    if isinstance(aimed.body, Alias):
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias to record {target}, itself an alias")
+    if (aimed.dtype, aimed.shape) != (node.dtype, node.shape):
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}, its "
+                                f"target {DTYPE_NAMES[aimed.dtype]}{list(aimed.shape)}")
 
 
 cdef object _node(_Cursor r, int depth, _State st, str name):
@@ -137,6 +154,10 @@ cdef object _node(_Cursor r, int depth, _State st, str name):
         if not 1 <= child_count <= MAX_CHILDREN:
             raise FormatError(f"[R3.5-j] tensor {name!r}: Child_Count {child_count} not in 1..{MAX_CHILDREN}")
         body = Composite(combine, tuple([_node(r, depth + 1, st, name) for _ in range(child_count)]))
+    elif node_type == ALIAS:
+        if depth != 1:
+            raise FormatError(f"[R3.5-l] tensor {name!r}: an Alias inside a composite")
+        body = Alias(r.varint("alias Target"))
     else:
         raise FormatError(f"[R3.5-c] tensor {name!r}: unknown Node_Type {node_type}")
     return Node(dtype, shape, body)

@@ -6,8 +6,9 @@ when a tensor is decoded, so that one unknown tensor does not hide the others.
 
 from ..dtypes import DTYPE_NAMES, itemsize
 from ..errors import FormatError, InconsistentError, TruncatedError
-from ..records import (CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
-                       MAX_STREAMS, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord)
+from ..records import (ALIAS, CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
+                       MAX_STREAMS, Alias, Chain, Composite, Directory, Node, Stage, Stream,
+                       TensorRecord)
 from ..varint import read_varint
 
 __all__ = ["parse_directory"]
@@ -85,6 +86,8 @@ def parse_directory(data, payload_start, container_end, limits):
             raise InconsistentError(f"[R3.3-c] duplicate tensor name {name!r}")
         names.add(name)
         node = _parse_node(r, 1, state, container_end, limits, name)
+        if isinstance(node.body, Alias):
+            _check_alias(tensors, len(tensors), node, name)
         tensors.append(TensorRecord(name, node))
     if r.pos != len(data):
         raise FormatError(f"[R3.3-b] {len(data) - r.pos} bytes after the last tensor record in the directory")
@@ -119,9 +122,28 @@ def _parse_node(r, depth, state, container_end, limits, name):
             raise FormatError(f"[R3.5-j] tensor {name!r}: Child_Count {child_count} not in 1..{MAX_CHILDREN}")
         children = tuple(_parse_node(r, depth + 1, state, container_end, limits, name) for _ in range(child_count))
         body = Composite(combine, children)
+    elif node_type == ALIAS:
+        # §3.5.4 an alias is a tensor's top node only
+        if depth != 1:
+            raise FormatError(f"[R3.5-l] tensor {name!r}: an Alias inside a composite")
+        body = Alias(r.varint("alias Target"))
     else:
         raise FormatError(f"[R3.5-c] tensor {name!r}: unknown Node_Type {node_type}")
     return Node(dtype, shape, body)
+
+
+def _check_alias(tensors, index, node, name):
+    # §3.5.4 the target is an earlier record whose top node is not an alias, with the same dtype and shape
+    target = node.body.target
+    if target >= index:
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias Target {target} is not an earlier record "
+                                f"(this is record {index})")
+    aimed = tensors[target].node
+    if isinstance(aimed.body, Alias):
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias to record {target}, itself an alias")
+    if (aimed.dtype, aimed.shape) != (node.dtype, node.shape):
+        raise InconsistentError(f"[R3.5-m] tensor {name!r}: alias declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}, its "
+                                f"target {DTYPE_NAMES[aimed.dtype]}{list(aimed.shape)}")
 
 
 def _parse_chain(r, state, container_end, limits, name):

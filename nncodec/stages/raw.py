@@ -12,8 +12,11 @@ class RawCoding:
     align_log2 = 6  # §5.1: raw streams are 64-byte aligned so memory-mapped arrays are aligned
 
     def encode(self, values, backend=None):
-        """Bytes of a 1-D little-endian array (already of the stream's element dtype)."""
-        return np.asarray(values, order="C").tobytes()
+        """The bytes of a 1-D little-endian array (already of the stream's element dtype), as a read-only
+        memoryview of the array itself (no copy: a streaming writer holds one tensor, not two)."""
+        flat = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
+        flat.flags.writeable = False
+        return memoryview(flat)
 
     def decode(self, data, stream, limits, backend=None):
         """A read-only view of ``data`` as ``stream.count`` elements (zero-copy)."""

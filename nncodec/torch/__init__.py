@@ -4,6 +4,7 @@ torch is imported only when one of these functions or classes is used; without i
 ``nncodec.errors.BackendUnavailableError``.
 """
 
+from ..io.torch_io import encode_state_dict, load_state_dict
 from .training import TorchCompression, diagonal_fisher
 
-__all__ = ["TorchCompression", "diagonal_fisher"]
+__all__ = ["TorchCompression", "diagonal_fisher", "encode_state_dict", "load_state_dict"]

@@ -9,9 +9,10 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid (070-079 factored weights, 3.5.3); 101-159 invalid, by rule of sections 2 to 5.4; 160-189 reserved for the huffman and
-cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them; 190-199 limits (R6); 200-229 transform
-stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9).
+Numbering: 001-099 valid (070-079 factored weights, 3.5.3); 101-159 invalid, by rule of sections 2 to 5.4;
+160-189 reserved for the huffman and cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them;
+190-199 limits (R6); 200-229 transform stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts
+(4.6 to 4.9); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4).
 """
 
 import hashlib
@@ -30,8 +31,8 @@ import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
-from nncodec.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Node, Stage, Stream,  # noqa: E402
-                             TensorRecord, write_varint)
+from nncodec.records import (  # noqa: E402
+    CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent  # spec/vectors
@@ -470,6 +471,17 @@ def _():
     node = composite(12, (2, 2, 3, 2), SEPARABLE, [dense_raw(c1), dense_raw(c2)])
     return container({"sep": node}), {"sep": separable_kernel(vertical, horizontal).astype(np.float32)}
 
+def appended(blob, host=b"#!host file: the container follows\n"):
+    """§3.9: ``host`` bytes, zero padding to 64, the container ``blob``, its trailer."""
+    from nncodec.bundle import trailer
+    return host + bytes(-len(host) % 64) + blob + trailer(len(blob))
+
+
+@valid(39, "appended-trailer", "3.9", "a container appended to a host file, found through the 24-byte trailer")
+def _():
+    values = np.array([[1.5, -2.0], [0.25, 8.0]], dtype=np.float32)
+    return appended(container({"w": dense_raw(values)})), {"w": values}
+
 
 # -- invalid vectors: section 2 ---------------------------------------------------------------------------------
 
@@ -635,10 +647,10 @@ def _():
     return container({"t": chain(3, (1,) * 33, [(RAW, 3, 6, 1, b"\x01")])})
 
 
-@invalid(125, "node-type-2", "3.5", "R3.5-c", nncodec.FormatError, "Node_Type 2")
+@invalid(125, "node-type-3", "3.5", "R3.5-c", nncodec.FormatError, "Node_Type 3")
 def _():
     blob, node = _one_byte_tensor()
-    return patch(blob, node + 3, b"\x02")  # Dtype, Ndim, Shape[0], then Node_Type
+    return patch(blob, node + 3, b"\x03")  # Dtype, Ndim, Shape[0], then Node_Type
 
 
 @invalid(126, "depth-9", "3.5", "R3.5-d", nncodec.FormatError, "nodes nested 9 deep")
@@ -825,6 +837,33 @@ def _():
          "two bytes after a zstd-shuffle frame")
 def _():
     return container({"s": chain(12, (2,), [(ZSHUFFLE, 12, 0, 2, zstd_frame(bytes(8)) + b"\x00\x00")])})
+
+
+# -- 157-159: embedding (section 3.9) ----------------------------------------------------------------------------
+
+def _appended_fields(container_length=None, reserved=bytes(4), crc=None):
+    """The empty container appended to a host; its trailer has the given fields (CRC recomputed unless given)."""
+    from nncodec.bundle import TRAILER_MAGIC
+    blob = appended(EMPTY)
+    length = len(EMPTY) if container_length is None else container_length
+    head = TRAILER_MAGIC + length.to_bytes(8, "little") + reserved
+    return blob[:-24] + head + (crc32(head) if crc is None else crc).to_bytes(4, "little")
+
+
+@invalid(157, "trailer-crc", "3.9", "R3.9-a", nncodec.ChecksumError, "the trailer's CRC-32 is off by one")
+def _():
+    return _appended_fields(crc=crc32(_appended_fields()[-24:-4]) ^ 1)
+
+
+@invalid(158, "trailer-reserved", "3.9", "R3.9-b", nncodec.FormatError, "a trailer Reserved byte is 1")
+def _():
+    return _appended_fields(reserved=b"\x00\x01\x00\x00")
+
+
+@invalid(159, "trailer-length", "3.9", "R3.9-c", nncodec.TruncatedError,
+         "the trailer declares a container longer than the bytes before it")
+def _():
+    return _appended_fields(container_length=10**6)
 
 
 # -- 160-169: integer stream codings (section 5.3; the codings' own rules are tested in test_huffman/test_cabac) --
@@ -1166,6 +1205,46 @@ def _deterministic_zip(data):
             fixed.external_attr = 0o644 << 16
             dst.writestr(fixed, src.read(info.filename))
     return out.getvalue()
+
+
+# -- 260-269: aliases (section 3.5.4) --------------------------------------------------------------------------
+
+TIED = np.array([[0.5, -1.0, 2.0], [4.0, 0.0, -0.25]], dtype=np.float32)
+
+
+def alias_node(target, dtype=12, shape=(2, 3)):
+    return Node(dtype, shape, Alias(target)), []
+
+
+@valid(40, "alias", "3.5.4", "tied weights: record 2 is an alias of record 0, stored once")
+def _():
+    bias = np.array([1, 2], dtype=np.int8)
+    blob = container({"embed.weight": dense_raw(TIED), "bias": dense_raw(bias), "head.weight": alias_node(0)})
+    return blob, {"embed.weight": TIED, "bias": bias, "head.weight": TIED}
+
+
+@invalid(260, "alias-in-composite", "3.5.4", "R3.5-l", nncodec.FormatError, "an Alias as a concat child")
+def _():
+    inner, _ = alias_node(0, shape=(1, 3))
+    first = dense_raw(TIED[:1])
+    node = Node(12, (2, 3), Composite(CONCAT, (first[0], inner)))
+    return container({"w": dense_raw(TIED), "v": (node, first[1])})
+
+
+@invalid(261, "alias-forward", "3.5.4", "R3.5-m", nncodec.InconsistentError, "an alias of its own record")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(1)})
+
+
+@invalid(262, "alias-shape", "3.5.4", "R3.5-m", nncodec.InconsistentError,
+         "an alias declaring shape (3, 2) for a (2, 3) target")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(0, shape=(3, 2))})
+
+
+@invalid(263, "alias-of-alias", "3.5.4", "R3.5-m", nncodec.InconsistentError, "an alias of an alias")
+def _():
+    return container({"w": dense_raw(TIED), "v": alias_node(0), "u": alias_node(1)})
 
 
 def main():

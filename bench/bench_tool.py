@@ -1,0 +1,200 @@
+"""The tool's figures (issue #6): info latency on a 100-tensor container, deepcabac encode+decode at 1 vs 2 jobs,
+peak memory of a streaming encode of a 2 GB synthetic model, and .npz / .safetensors read speed (our reader
+against the safetensors package).
+
+    nice python bench/bench_tool.py [info|jobs|stream|read|all] [--repeat N] [--stream-gb 2]
+
+Every figure is a median over ``--repeat`` runs; jobs=1 and jobs=2 runs alternate, so both see the same load.
+The streaming measurement runs in a fresh subprocess and reads its peak RSS with resource.getrusage.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import nncodec  # noqa: E402
+from nncodec.cli import main as cli_main  # noqa: E402
+from nncodec.io.safetensors import read_safetensors, write_safetensors  # noqa: E402
+from nncodec.presets import encode_with_preset  # noqa: E402
+
+from _common import SHARED_NPZ, load_weights, machine  # noqa: E402
+
+MIB = 2**20
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def bench_info(repeat, folder):
+    """Median wall time of ``nncodec info`` on a 100-tensor container: in-process, and as a new process."""
+    rng = np.random.default_rng(0)
+    weights = {f"block{i}.weight": rng.standard_normal((256, 256)).astype(np.float32) for i in range(100)}
+    path = folder / "hundred.nnc"
+    nncodec.save(path, weights, compress="zstd")
+    inproc = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli_main(["info", str(path)]) == 0
+        inproc.append(time.perf_counter() - t0)
+    process = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nncodec", "info", str(path)], check=True, capture_output=True,
+                       cwd=pathlib.Path(__file__).resolve().parents[1])
+        process.append(time.perf_counter() - t0)
+    startup = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import nncodec.cli"], check=True,
+                       cwd=pathlib.Path(__file__).resolve().parents[1])
+        startup.append(time.perf_counter() - t0)
+    return {"file_bytes": path.stat().st_size, "in_process_ms": 1e3 * statistics.median(inproc),
+            "new_process_ms": 1e3 * statistics.median(process),
+            "python_import_only_ms": 1e3 * statistics.median(startup)}
+
+
+def bench_jobs(repeat):
+    """deepcabac encode + decode of the EasyOCR weights at jobs=1 and jobs=2, alternating; medians and ratio."""
+    label, weights = load_weights(SHARED_NPZ)
+    times = {1: [], 2: []}
+    sizes = set()
+    loads = [load()]
+    for _ in range(repeat):
+        for jobs in (1, 2):
+            t0 = time.perf_counter()
+            blob = encode_with_preset(weights, "deepcabac", jobs=jobs)
+            nncodec.decode(blob, jobs=jobs)
+            times[jobs].append(time.perf_counter() - t0)
+            sizes.add(len(blob))
+        loads.append(load())
+    assert len(sizes) == 1, "the bytes must not depend on jobs"
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    return {"weights": label, "bytes": sizes.pop(), "jobs1_s": one, "jobs2_s": two, "speedup": one / two,
+            "runs_jobs1": times[1], "runs_jobs2": times[2], "load_avg_1min": loads}
+
+
+STREAM_CHILD = r"""
+import resource, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import nncodec
+path, total, largest, mode = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = rss()
+if mode == "read":  # tensor by tensor, each copied out of the memory map, checked and dropped
+    def anonymous():  # private memory; the rest of RSS is the file's mapped (clean, reclaimable) pages
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssAnon:"))
+    t0 = time.perf_counter()
+    checked, anon_peak = 0, anonymous()
+    with nncodec.open(path) as reader:
+        for name in reader:
+            array = reader.decode_tensor(name, copy=True)
+            anon_peak = max(anon_peak, anonymous())
+            checked += int(array.size)
+            del array
+    print(f'{{"read_baseline_rss": {base}, "read_peak_rss": {rss()}, "read_peak_anonymous": {anon_peak}, '
+          f'"read_s": {time.perf_counter() - t0}, "elements_read": {checked}}}')
+    sys.exit(0)
+sizes = []
+left = total
+while left > 0:  # one largest tensor, then halves and quarters of it: a realistic spread of sizes
+    for share in (1, 2, 4, 4):
+        size = min(left, largest // share)
+        if size > 0:
+            sizes.append(size)
+            left -= size
+block = np.random.default_rng(0).standard_normal(1 << 20, dtype=np.float32)
+t0 = time.perf_counter()
+with nncodec.Writer(path, compress="none") as writer:
+    for i, size in enumerate(sizes):
+        tensor = np.empty(size // 4, dtype=np.float32)
+        for start in range(0, tensor.size, block.size):
+            tensor[start:start + block.size] = block[:tensor.size - start]
+        writer.add(f"t{i}", tensor.reshape(-1, 1024))
+        del tensor
+seconds = time.perf_counter() - t0
+print(f'{{"tensors": {len(sizes)}, "total": {sum(sizes)}, "largest": {max(sizes)}, "baseline_rss": {base}, '
+      f'"write_peak_rss": {rss()}, "write_s": {seconds}}}')
+"""
+
+
+def bench_stream(gigabytes, largest_mib, folder):
+    """Peak RSS of a Writer encoding a synthetic model of ``gigabytes`` GB (largest tensor ``largest_mib``)."""
+    path = folder / "big.nnc"
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    result = {}
+    for mode in ("write", "read"):  # separate processes: ru_maxrss is a lifetime maximum
+        done = subprocess.run([sys.executable, "-c", STREAM_CHILD, root, str(path), str(int(gigabytes * 2**30)),
+                               str(largest_mib * MIB), mode], check=True, capture_output=True, text=True)
+        result.update(json.loads(done.stdout))
+    result["file_bytes"] = path.stat().st_size
+    result["bound"] = 1.5 * result["largest"] + 200 * MIB
+    path.unlink()
+    return result
+
+
+def bench_read(repeat, folder):
+    """Read the EasyOCR weights from .npz and .safetensors: np.load, our reader (copy and mmap views), the package."""
+    label, weights = load_weights(SHARED_NPZ)
+    npz, st = folder / "w.npz", folder / "w.safetensors"
+    np.savez(npz, **weights)
+    write_safetensors(st, weights)
+    from safetensors.numpy import load_file
+
+    def np_load():
+        with np.load(npz, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    cases = {"npz (np.load)": np_load, "safetensors, ours (copies)": lambda: read_safetensors(st)[0],
+             "safetensors, ours (mmap views)": lambda: read_safetensors(st, copy=False)[0],
+             "safetensors, package load_file": lambda: load_file(str(st))}
+    times = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, fn in cases.items():  # interleaved: every reader sees the same load
+            t0 = time.perf_counter()
+            arrays = fn()
+            times[name].append(time.perf_counter() - t0)
+            assert sorted(arrays) == sorted(weights)
+    return {"weights": label, "bytes": sum(a.nbytes for a in weights.values()),
+            "median_ms": {name: 1e3 * statistics.median(t) for name, t in times.items()}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", default="all", choices=("info", "jobs", "stream", "read", "all"))
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--stream-gb", type=float, default=2.0)
+    parser.add_argument("--largest-mib", type=int, default=256)
+    args = parser.parse_args()
+    print(f"machine: {machine()}; backend {nncodec.backend}; cores {os.cpu_count()}; "
+          f"load average (1 min) at start {load():.2f}")
+    with tempfile.TemporaryDirectory(dir=pathlib.Path(__file__).resolve().parent) as tmp:
+        folder = pathlib.Path(tmp)
+        if args.what in ("info", "all"):
+            print("info:", json.dumps(bench_info(args.repeat, folder)))
+        if args.what in ("read", "all"):
+            print("read:", json.dumps(bench_read(args.repeat, folder)))
+        if args.what in ("stream", "all"):
+            print("stream:", json.dumps(bench_stream(args.stream_gb, args.largest_mib, folder)))
+        if args.what in ("jobs", "all"):
+            print("jobs:", json.dumps(bench_jobs(args.repeat)))
+    print(f"load average (1 min) at end {load():.2f}")
+
+
+if __name__ == "__main__":
+    main()

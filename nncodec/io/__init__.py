@@ -1,0 +1,51 @@
+"""Framework I/O: read weights from .npz, .npy, .safetensors, .pt/.pth, .onnx and .nnc files, and write .npz,
+.safetensors or .nnc. Optional packages (torch, onnx) are imported only when such a file is read."""
+
+import os
+
+import numpy as np
+
+from ..errors import NNCodecError
+from .npz import read_npz, write_npz
+from .safetensors import read_safetensors, write_safetensors
+
+__all__ = ["read_weights", "write_weights", "READ_SUFFIXES", "WRITE_SUFFIXES"]
+
+READ_SUFFIXES = (".npz", ".npy", ".safetensors", ".pt", ".pth", ".onnx", ".nnc")
+WRITE_SUFFIXES = (".npz", ".safetensors")
+
+
+def _suffix(path):
+    return os.path.splitext(str(path))[1].lower()
+
+
+def read_weights(path, **options):
+    """``{name: array}`` from ``path``, chosen by its suffix (``options`` go to nncodec.load for .nnc files)."""
+    suffix = _suffix(path)
+    if suffix == ".npz":
+        return read_npz(path)
+    if suffix == ".npy":
+        return {"": np.load(path, allow_pickle=False)}
+    if suffix == ".safetensors":
+        return read_safetensors(path)[0]
+    if suffix in (".pt", ".pth"):
+        from .torch_io import read_pt
+        return read_pt(path)
+    if suffix == ".onnx":
+        from .onnx import read_onnx
+        return read_onnx(path)
+    if suffix == ".nnc":
+        from ..api import load
+        arrays = load(path, **options)
+        return arrays if isinstance(arrays, dict) else {"": arrays}
+    raise NNCodecError(f"cannot read weights from {path!r}: use one of {', '.join(READ_SUFFIXES)}")
+
+
+def write_weights(path, arrays, metadata=None):
+    """Write ``{name: array}`` to ``path`` as .npz or .safetensors (by suffix)."""
+    suffix = _suffix(path)
+    if suffix == ".npz":
+        return write_npz(path, arrays)
+    if suffix == ".safetensors":
+        return write_safetensors(path, arrays, metadata)
+    raise NNCodecError(f"cannot write weights to {path!r}: use one of {', '.join(WRITE_SUFFIXES)}")

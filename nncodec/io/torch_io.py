@@ -1,0 +1,90 @@
+"""PyTorch state dicts: ``encode_state_dict``/``load_state_dict`` and reading ``.pt``/``.pth`` checkpoints.
+
+torch is imported lazily (ImportError when it is absent). Checkpoints are read with ``torch.load(...,
+weights_only=True)``, which refuses arbitrary pickled objects. Names, dtypes and shapes are kept exactly;
+bfloat16 travels through ml_dtypes (or nncodec.BFloat16 bit patterns without it).
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..dtypes import BFLOAT16, BFloat16, numpy_dtype
+from ..errors import EncodeError, NNCodecError
+
+__all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_state_dict", "load_state_dict",
+           "read_pt"]
+
+
+def tensor_to_numpy(tensor):
+    """A NumPy array (or BFloat16 wrapper) with the tensor's exact dtype, shape and bits (CPU, contiguous)."""
+    import torch
+    tensor = tensor.detach().cpu().contiguous()
+    if tensor.dtype == torch.bfloat16:
+        bits = tensor.view(torch.int16).numpy().view(np.uint16)
+        return bits.view(numpy_dtype(BFLOAT16)) if numpy_dtype(BFLOAT16) != np.uint16 else BFloat16(bits)
+    try:
+        return tensor.numpy()
+    except TypeError as exc:
+        raise EncodeError(f"unsupported torch dtype {tensor.dtype}: {exc}") from None
+
+
+def numpy_to_tensor(array, bfloat16=False):
+    """A torch tensor with the array's dtype, shape and bits; ``bfloat16=True`` reads uint16 bit patterns."""
+    import torch
+    array = np.ascontiguousarray(array)
+    if bfloat16 or array.dtype == numpy_dtype(BFLOAT16) and array.dtype != np.uint16:
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(array.copy() if not array.flags.writeable else array)
+
+
+def state_dict_arrays(state_dict, prefix=""):
+    """``{name: array}`` of every tensor in a (possibly nested) state dict; nested keys join with ".".
+
+    Non-tensor entries (epoch counters, optimizer hyper-parameters) are left out.
+    """
+    import torch
+    arrays = {}
+    for key, value in state_dict.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, torch.Tensor):
+            arrays[name] = tensor_to_numpy(value)
+        elif isinstance(value, Mapping):
+            arrays.update(state_dict_arrays(value, prefix=f"{name}."))
+    return arrays
+
+
+def encode_state_dict(state_dict, **options):
+    """Container bytes of a state dict's tensors (``options`` as for ``nncodec.encode``; ``preset=NAME`` and
+    ``quality=``/``sqnr=`` go through nncodec.presets)."""
+    from ..api import encode
+    from ..presets import encode_with_preset
+    arrays = state_dict_arrays(state_dict)
+    preset = options.pop("preset", None)
+    if preset is not None:
+        return encode_with_preset(arrays, preset, **options)
+    return encode(arrays, **options)
+
+
+def load_state_dict(blob, **options):
+    """``{name: torch.Tensor}`` from container bytes (or anything ``nncodec.open`` takes), in directory order."""
+    from ..api import open as open_container
+    with open_container(blob, **options) as reader:
+        bf16 = {r.name for r in reader.directory.tensors if r.node.dtype == BFLOAT16}
+        return {name: numpy_to_tensor(reader.decode_tensor(name, copy=True), name in bf16) for name in reader}
+
+
+def read_pt(path):
+    """``{name: array}`` of the tensors in a ``.pt``/``.pth`` checkpoint, loaded with ``weights_only=True``."""
+    import pickle
+
+    import torch
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise NNCodecError(f"{path}: torch.load(weights_only=True) refused it: {str(exc).splitlines()[0]}") from None
+    if isinstance(loaded, torch.Tensor):
+        return {"": tensor_to_numpy(loaded)}
+    if not isinstance(loaded, Mapping):
+        raise EncodeError(f"{path}: expected a state dict or a tensor, found {type(loaded).__name__}")
+    return state_dict_arrays(loaded)

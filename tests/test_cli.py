@@ -1,0 +1,171 @@
+"""The command line (nncodec.cli) and the presets it exposes: exit codes, JSON output, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nncodec
+from nncodec import presets
+from nncodec.cli import main
+from nncodec.errors import EncodeError, TruncatedError
+from nncodec.progress import Progress
+
+
+@pytest.fixture()
+def model(tmp_path):
+    rng = np.random.default_rng(3)
+    weights = {"conv.weight": rng.standard_normal((32, 16, 3, 3)).astype(np.float32),
+               "conv.bias": rng.standard_normal(32).astype(np.float32),
+               "fc.weight": rng.standard_normal((64, 96)).astype(np.float32),
+               "steps": np.arange(7, dtype=np.int64)}
+    path = tmp_path / "model.npz"
+    np.savez(path, **weights)
+    return path, weights
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("preset", list(presets.PRESETS))
+def test_encode_each_preset_then_info_verify_decode_diff(tmp_path, capsys, model, preset):
+    source, weights = model
+    out = tmp_path / "m.nnc"
+    code, stdout, _ = run(capsys, "encode", source, "-o", out, "--preset", preset, "--json", "--jobs", "2")
+    assert code == 0 and json.loads(stdout)["bytes"] == out.stat().st_size
+    code, stdout, _ = run(capsys, "info", out, "--json", "--original", source)
+    info = json.loads(stdout)
+    assert info["preset"]["name"] == preset and [t["name"] for t in info["tensors"]] == list(weights)
+    assert all("sqnr_db" in t for t in info["tensors"] if t["dtype"].startswith("float"))
+    assert run(capsys, "verify", out, "-q") == (0, "", "")
+    for suffix in (".npz", ".safetensors"):
+        assert run(capsys, "decode", out, "-o", tmp_path / f"d{suffix}", "-q")[0] == 0
+        code, stdout, _ = run(capsys, "diff", source, tmp_path / f"d{suffix}", "--json")
+        rows = {r["name"]: r for r in json.loads(stdout)["tensors"]}
+        assert rows["steps"]["status"] == "identical"
+        assert code == (0 if preset == "lossless" else 3)
+
+
+def test_stage_options_override_the_preset(tmp_path, capsys, model):
+    source, _ = model
+    out = tmp_path / "m.nnc"
+    assert run(capsys, "encode", source, "-o", out, "--preset", "deepcabac", "--sqnr", "25", "--entropy", "huffman",
+               "-q")[0] == 0
+    with nncodec.open(out) as reader:
+        recorded = json.loads(reader.metadata[presets.PRESET_KEY])
+        chains = {r["name"]: r["chain"] for r in reader.info()}
+    assert recorded["sqnr"] == 25 and recorded["options"]["entropy"] == "huffman"
+    assert recorded["options"]["quantize"] == "dq:sqnr=25,axis=0"
+    assert chains["fc.weight"] == "dense+dq<huffman>"
+
+
+def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model):
+    source, _ = model
+    out = tmp_path / "m.nnc"
+    run(capsys, "encode", source, "-o", out, "-q")
+    (tmp_path / "cut.nnc").write_bytes(out.read_bytes()[:-3])
+    (tmp_path / "garbage.npz").write_bytes(b"PK not really a zip")
+    (tmp_path / "garbage.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    code, stdout, err = run(capsys, "verify", tmp_path / "cut.nnc")
+    assert code == 1 and stdout == "" and err.count("\n") == 1 and "TruncatedError" in err
+    with pytest.raises(TruncatedError):
+        main(["verify", str(tmp_path / "cut.nnc"), "--debug"])
+    for argv in (["encode", tmp_path / "missing.npz", "-o", out],
+                 ["encode", source, "-o", out, "--preset", "lossless", "--quality", "50"],
+                 ["encode", source, "-o", out, "--quality", "50"],
+                 ["encode", source, "-o", out, "--meta", "novalue"],
+                 ["decode", out, "-o", tmp_path / "x.txt"],
+                 ["info", tmp_path / "missing.nnc"],
+                 ["encode", tmp_path / "garbage.npz", "-o", out],
+                 ["encode", tmp_path / "garbage.pt", "-o", out]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.startswith("nncodec: error:") and err.count("\n") == 1, err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", str(source), "-o", str(out), "--preset", "nope"])
+    assert exit_info.value.code == 2
+
+
+def test_rd_writes_csv_and_plot(tmp_path, capsys, model):
+    source, _ = model
+    code, stdout, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--plot", tmp_path / "rd.png", "--json")
+    lines = (tmp_path / "rd.csv").read_text().splitlines()
+    assert code == 0 and lines[0].startswith("bytes,") and len(lines) == json.loads(stdout)["points"] + 1
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_json(capsys, model):
+    source, weights = model
+    code, stdout, _ = run(capsys, "bench", source, "--presets", "lossless,fp16", "--repeat", "1", "--json")
+    rows = json.loads(stdout)["presets"]
+    assert code == 0 and [r["preset"] for r in rows] == ["lossless", "fp16"]
+    assert rows[0]["sqnr_db"] == float("inf") and rows[1]["ratio"] > 1.5
+
+
+def test_global_options_before_the_command(tmp_path, capsys, model):
+    source, _ = model
+    out = tmp_path / "m.nnc"
+    code, stdout, _ = run(capsys, "--json", "--jobs", "1", "encode", source, "-o", out)
+    assert code == 0 and json.loads(stdout)["tensors"] == 4
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nncodec", "info", str(tmp_path / "absent.nnc")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_presets_quality_mapping_is_monotonic_and_checked():
+    ks = [int(presets.preset_options("deep-compression", q)["quantize"].split("k=")[1].split(",")[0])
+          for q in (0, 50, 100)]
+    assert ks == sorted(ks) and ks[0] == 4 and ks[-1] == 256
+    sparsity = [float(presets.preset_options("runtime", q)["prune"].split(":")[1]) for q in (0, 100)]
+    assert sparsity[0] > sparsity[1]
+    assert presets.preset_options("deepcabac", sqnr=33)["quantize"] == "dq:sqnr=33,axis=0"
+    for bad in (dict(name="fp16", quality=10), dict(name="runtime", sqnr=30), dict(name="deepcabac", quality=101),
+                dict(name="deepcabac", quality=50, sqnr=30), dict(name="zip")):
+        with pytest.raises(EncodeError):
+            presets.preset_options(**bad)
+
+
+class _Terminal:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_draws_only_on_a_terminal():
+    for tty in (True, False):
+        stream = _Terminal(tty)
+        with Progress("encode", 2, 2**21, stream=stream) as bar:
+            bar.advance("a", 2**20)
+            bar.advance("b", 2**20)
+        assert ("2/2 tensors, 2.0/2.0 MiB" in stream.text) == tty
+        assert stream.text.endswith("\n") == tty
+
+
+@pytest.mark.parametrize("preset", [None, "deepcabac"])
+def test_stream_encode_equals_in_memory_encode(tmp_path, capsys, model, preset):
+    source, weights = model
+    from nncodec.io import write_weights
+    st = tmp_path / "model.safetensors"
+    write_weights(st, weights)
+    knobs = ["--preset", preset, "--quality", "40"] if preset else ["--compress", "auto"]
+    assert run(capsys, "encode", st, "-o", tmp_path / "a.nnc", "-q", *knobs)[0] == 0
+    assert run(capsys, "encode", st, "-o", tmp_path / "b.nnc", "-q", "--stream", *knobs)[0] == 0
+    assert (tmp_path / "a.nnc").read_bytes() == (tmp_path / "b.nnc").read_bytes()
+    code, _, err = run(capsys, "encode", st, "-o", tmp_path / "c.nnc", "--stream", "--prune", "magnitude:0.5,scope=global")
+    assert code == 2 and "global" in err

@@ -1,0 +1,190 @@
+"""Framework I/O: .npz, .safetensors (our reader/writer against the package), PyTorch, ONNX (when installed)."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nncodec
+from nncodec.dtypes import BFLOAT16, numpy_dtype
+from nncodec.errors import DecodeError, EncodeError, NNCodecError
+from nncodec.io import read_weights, write_weights
+from nncodec.io.safetensors import parse_safetensors, read_safetensors, write_safetensors
+from tests.checkers import assert_same_array
+
+DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
+          "float64"]
+
+
+def _sample(rng, dtype, shape):
+    if dtype == "bool":
+        return np.asarray(rng.random(shape) < 0.5)
+    if dtype.startswith(("int", "uint")):
+        info = np.iinfo(dtype)
+        return np.asarray(rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True))
+    return np.asarray(rng.standard_normal(shape), dtype=dtype)
+
+
+@st.composite
+def weight_sets(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    names = draw(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5, unique=True))
+    shapes = st.lists(st.integers(0, 5), max_size=3).map(tuple)
+    return {name: _sample(rng, draw(st.sampled_from(DTYPES)), draw(shapes)) for name in names}
+
+
+@given(weight_sets())
+def test_safetensors_ours_and_package_agree(tmp_path_factory, weights):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    path = tmp_path_factory.mktemp("st") / "w.safetensors"
+    write_safetensors(path, weights, {"k": "v"})
+    ours, metadata = read_safetensors(path)
+    theirs = safetensors.load_file(str(path))
+    assert list(ours) == list(weights) and metadata == {"k": "v"}
+    for name, array in weights.items():
+        assert_same_array(array, ours[name])
+        assert_same_array(array, theirs[name])
+    safetensors.save_file(weights, str(path))
+    again, _ = read_safetensors(path, copy=False)
+    for name, array in weights.items():
+        assert_same_array(array, again[name])
+
+
+def test_safetensors_bfloat16_roundtrip(tmp_path):
+    bf16 = numpy_dtype(BFLOAT16)
+    if bf16 == np.uint16:
+        pytest.skip("ml_dtypes not installed")
+    weights = {"w": np.arange(12, dtype=np.float32).reshape(3, 4).astype(bf16)}
+    path = tmp_path / "w.safetensors"
+    write_safetensors(path, weights)
+    assert read_safetensors(path)[0]["w"].tobytes() == weights["w"].tobytes()
+    assert read_safetensors(path)[0]["w"].dtype == bf16
+
+
+def _file(header, data=b""):
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x01\x00",                                                                 # shorter than the length field
+    (10**9).to_bytes(8, "little"),                                               # header over the cap
+    (50).to_bytes(8, "little") + b"{}",                                          # header truncated
+    (2).to_bytes(8, "little") + b"\xff\xfe",                                     # not UTF-8
+    _file([1, 2]),                                                               # not an object
+    _file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4),   # size mismatch
+    _file({"a": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),    # unknown dtype
+    _file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8),   # a hole
+    _file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+           "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),   # overlap
+    _file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 9),   # trailing bytes
+    _file({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4),  # negative extent
+    _file({"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4),                           # missing field
+    _file({"__metadata__": {"a": 1}}),                                                 # non-str metadata
+    _file({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4.0]}}, b"\0" * 4),  # float offset
+    _file({"a": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4),  # unhashable dtype
+    (100000).to_bytes(8, "little") + b"[" * 100000,                                    # nested too deeply
+])
+def test_safetensors_hostile_headers_raise_decode_errors(blob):
+    with pytest.raises(DecodeError):
+        parse_safetensors(memoryview(blob))
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=4),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                    max_leaves=12)
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "__metadata__"]),
+                       st.fixed_dictionaries({}, optional={"dtype": st.sampled_from(["F32", "U8", "BF16", "Q"]) | JSON,
+                                                           "shape": st.lists(st.integers(-1, 4), max_size=3) | JSON,
+                                                           "data_offsets": st.lists(st.integers(-1, 20), max_size=3)
+                                                           | JSON}) | JSON),
+       st.binary(max_size=24))
+@settings(max_examples=300)
+def test_safetensors_parser_raises_only_decode_errors(header, data):
+    try:
+        parse_safetensors(memoryview(_file(header, data)))
+    except DecodeError:
+        pass
+
+
+def test_npz_and_dispatch(tmp_path):
+    weights = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.ones(3, np.float32)}
+    for suffix in (".npz", ".safetensors"):
+        path = tmp_path / f"w{suffix}"
+        write_weights(path, weights)
+        got = read_weights(path)
+        for name, array in weights.items():
+            assert_same_array(array, got[name])
+    nncodec.save(tmp_path / "w.nnc", weights)
+    assert_same_array(weights["a"], read_weights(tmp_path / "w.nnc")["a"])
+    np.save(tmp_path / "w.npy", weights["b"])
+    assert_same_array(weights["b"], read_weights(tmp_path / "w.npy")[""])
+    with pytest.raises(NNCodecError):
+        read_weights(tmp_path / "w.txt")
+    with pytest.raises(NNCodecError):
+        write_weights(tmp_path / "w.pt", weights)
+    with pytest.raises(EncodeError):
+        write_weights(tmp_path / "o.npz", {"o": np.array(["x"], dtype=object)})
+
+
+def test_torch_state_dict_roundtrip(tmp_path):
+    torch = pytest.importorskip("torch")
+    from nncodec.io.torch_io import encode_state_dict, load_state_dict
+    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.randn(8).to(torch.bfloat16),
+          "steps": torch.arange(5, dtype=torch.int64), "t.weight": torch.randn(4, 6).t(),
+          "h": torch.randn(3).half()}
+    out = load_state_dict(encode_state_dict(sd))
+    assert list(out) == list(sd)
+    for name, tensor in sd.items():
+        assert out[name].dtype == tensor.dtype and out[name].shape == tensor.shape
+        assert torch.equal(out[name], tensor)
+    lossy = load_state_dict(encode_state_dict({"w": torch.randn(64, 64)}, preset="deepcabac", quality=50))
+    assert lossy["w"].shape == (64, 64)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": sd, "epoch": 3}, path)
+    arrays = read_weights(path)
+    assert sorted(arrays) == sorted(f"model.{k}" for k in sd)
+    assert np.array_equal(arrays["model.fc.weight"], sd["fc.weight"].numpy())
+
+
+def test_onnx_initializers(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    graph = helper.make_graph([], "g", [], [], initializer=[numpy_helper.from_array(w, "w")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), path)
+    assert_same_array(w, read_weights(path)["w"])
+
+
+def test_shared_storage_is_stored_once(backend):
+    w = np.arange(600, dtype=np.float32).reshape(20, 30)
+    tied = {"embed.weight": w, "bias": np.ones(20, np.float32), "head.weight": w, "view": w[:]}
+    blob = nncodec.encode(tied, compress="zstd", backend=backend)
+    single = nncodec.encode({"embed.weight": w, "bias": tied["bias"]}, compress="zstd", backend=backend)
+    assert len(blob) - len(single) < 40  # two alias records, no second copy of the data
+    decoded = nncodec.decode(blob, backend=backend)
+    assert list(decoded) == list(tied)
+    for name, array in tied.items():
+        assert_same_array(array, decoded[name])
+    decoded["head.weight"][0, 0] = -1  # decoded arrays are independent copies
+    assert decoded["embed.weight"][0, 0] == 0
+    with nncodec.open(blob, backend=backend) as reader:
+        assert [r["chain"] for r in reader.info()][2:] == ["alias[0]", "alias[0]"]
+    assert nncodec.encode({"a": w, "b": w.copy()}) != nncodec.encode({"a": w, "b": w})  # copies are not shared
+    with nncodec.open(nncodec.encode({"a": w, "b": w.T})) as reader:  # a transposed view is a different tensor
+        assert "alias" not in reader.info()[1]["chain"]
+
+
+def test_tied_torch_weights_stored_once():
+    torch = pytest.importorskip("torch")
+    from nncodec.io.torch_io import encode_state_dict, load_state_dict
+    embed = torch.randn(50, 16)
+    sd = {"embed.weight": embed, "head.weight": embed, "head.bias": torch.zeros(50)}
+    blob = encode_state_dict(sd, compress="zstd")
+    assert len(blob) < len(encode_state_dict({k: v.clone() for k, v in sd.items()}, compress="zstd")) - 3000
+    out = load_state_dict(blob)
+    assert torch.equal(out["head.weight"], embed) and torch.equal(out["embed.weight"], embed)

@@ -1,0 +1,51 @@
+"""Thread-pool encode/decode: the bytes and arrays never depend on ``jobs``; errors surface in order."""
+
+import numpy as np
+import pytest
+
+import nncodec
+from nncodec import parallel
+from tests.checkers import assert_same_array
+
+
+def _weights():
+    rng = np.random.default_rng(5)
+    return {f"layer{i}.weight": rng.standard_normal((64, 48)).astype(np.float32) for i in range(6)}
+
+
+@pytest.mark.parametrize("options", [{"compress": "auto"}, {"quantize": "dq:sqnr=30,axis=0", "entropy": "cabac"},
+                                     {"compress": "zstd", "chunk_elements": 500}])
+def test_bytes_and_arrays_do_not_depend_on_jobs(backend, options):
+    weights = _weights()
+    blobs = [nncodec.encode(weights, backend=backend, jobs=jobs, **options) for jobs in (1, 2, 4)]
+    assert blobs[0] == blobs[1] == blobs[2]
+    serial = nncodec.decode(blobs[0], backend=backend, jobs=1)
+    for jobs in (2, 3):
+        decoded = nncodec.decode(blobs[0], backend=backend, jobs=jobs)
+        assert list(decoded) == list(serial)
+        for name in serial:
+            assert_same_array(serial[name], decoded[name])
+
+
+def test_first_error_in_order_is_raised():
+    def fail_on_odd(x):
+        if x % 2:
+            raise KeyError(x)
+        return x
+
+    with pytest.raises(KeyError, match="1"):
+        parallel.map_ordered(fail_on_odd, range(8), jobs=4)
+    assert parallel.map_ordered(lambda x: x * x, range(5), jobs=3) == [0, 1, 4, 9, 16]
+    assert parallel.map_ordered(lambda x: x * x, range(5), jobs=2, cost=lambda x: x % 3) == [0, 1, 4, 9, 16]
+
+
+def test_serial_run_forbids_inner_threads():
+    seen = parallel.map_ordered(lambda _: parallel.inner_threads_allowed(), range(3), jobs=1)
+    assert seen == [False, False, False]
+    assert parallel.inner_threads_allowed()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_bad_jobs_refused(bad):
+    with pytest.raises(ValueError):
+        parallel.resolve_jobs(bad)
