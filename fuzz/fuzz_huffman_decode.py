@@ -9,9 +9,6 @@ than a :class:`nncodec.errors.DecodeError`, or backends that disagree (different
 Importable without atheris: ``tests/test_huffman.py`` calls :func:`TestOneInput` on :func:`seeds`.
 """
 
-import pathlib
-import sys
-
 import numpy as np
 
 from _harness import fuzz, import_instrumented, join_count, run_stream_decode
@@ -45,13 +42,7 @@ def seeds():
 
 
 def main():
-    if sys.argv[1:2] == ["--write-seeds"]:
-        corpus = pathlib.Path(sys.argv[2])
-        corpus.mkdir(parents=True, exist_ok=True)
-        for i, seed in enumerate(seeds()):
-            (corpus / f"seed-{i}").write_bytes(seed)
-        return
-    fuzz(TestOneInput)
+    fuzz(TestOneInput, seeds)
 
 
 if __name__ == "__main__":

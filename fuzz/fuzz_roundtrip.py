@@ -24,6 +24,11 @@ def test_roundtrip(case):
     run_decode(blob)
 
 
+def TestOneInput(data):
+    """One fuzzer input as hypothesis' draws (what tests/test_fuzz_regressions.py replays)."""
+    test_roundtrip.hypothesis.fuzz_one_input(data)
+
+
 def main():
     if atheris is None:
         sys.exit("atheris is not installed: pip install atheris (see fuzz/README.md)")
