@@ -182,6 +182,9 @@ class Container:
         if isinstance(node.body, Chain):
             return self._decode_chain(node, name)
         _check_composite(node, name)
+        if node.body.combine == PRODUCT:  # time, not memory: m x k times k x n costs m * k * n multiply-adds
+            left, right = node.body.children
+            self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
         parts = [self._decode_node(child, name) for child in node.body.children]
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)
