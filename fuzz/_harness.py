@@ -31,8 +31,10 @@ try:
 except ImportError:  # the harness also runs without atheris (regression replay in pytest)
     atheris = None
 
-# instrument nncodec for coverage when fuzzing; under pytest (regression replay) it is imported plainly
-if atheris is not None and "pytest" not in sys.modules:
+# instrument nncodec for coverage only when a fuzz target is the program (not under pytest or fuzz/replay.py)
+_PROGRAM = pathlib.Path(getattr(sys.modules["__main__"], "__file__", "") or "").name
+FUZZING = atheris is not None and _PROGRAM.startswith("fuzz_")
+if FUZZING:
     with atheris.instrument_imports(include=["nncodec"]):
         import nncodec
 else:
@@ -137,7 +139,7 @@ def run_roundtrip(weights, options):
 
 def import_instrumented(name):
     """Import module ``name`` (a kernel nncodec imports lazily), instrumented for coverage when fuzzing."""
-    if atheris is not None and "pytest" not in sys.modules:
+    if FUZZING:
         with atheris.instrument_imports(include=["nncodec"]):
             return importlib.import_module(name)
     return importlib.import_module(name)
