@@ -183,6 +183,21 @@ def test_raw_stream_declaring_huge_shape(shape, backend):
     assert peak < 1 << 20, peak
 
 
+@pytest.mark.parametrize("coding", [2, 3])  # huffman, cabac: streams that can spend less than a bit per element
+def test_tiny_entropy_stream_declaring_1e9_elements(coding, backend):
+    """Spec 8.2: a 4-byte stream declaring 10**9 int8 elements is refused by the default limits before any work,
+    and with the expansion limit lifted the output limit refuses it before the stream is decoded."""
+    stream = b"\x01\x02\x00\x00"  # huffman Mode 1 (constant 1); for cabac a header that is never reached
+    blob = crafting.craft([crafting.dense_tensor("w", "int8", (10 ** 9,), stream, coding=coding, align_log2=0)])
+    peak, err = _peak_while(lambda: nncodec.decode(blob, backend=backend))
+    assert err.limit == "max_expansion" and err.declared == 10 ** 9
+    assert peak < 1 << 20, peak
+    limits = nncodec.DecodeLimits(max_expansion=2 ** 40, max_output_bytes=10 ** 9 - 1)
+    peak, err = _peak_while(lambda: nncodec.decode(blob, limits=limits, backend=backend))
+    assert err.limit == "max_output_bytes" and err.declared == 10 ** 9
+    assert peak < 1 << 20, peak
+
+
 def test_huge_stream_within_element_limit_runs_past_end(backend):
     """Within max_elements, a raw stream longer than the file is an InconsistentError, found before allocating."""
     shape = (2 ** 33,)
