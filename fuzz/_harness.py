@@ -11,7 +11,9 @@ and the regressions through the same function in ordinary pytest.
 cabac and huffman targets): ``data`` carries the element count, then the stream (:func:`split_count`).
 ``run_coding_decode(name, data, limits)`` does it for any stream coding of spec 3.8 through its stage class (the
 zstd target), and ``run_transform_decode(name, data, limits)`` for a transform stage of spec 4 (params parse, then
-the reconstruction: codebook, uniform, dq, cast). A target per new stage decoder is a module whose
+the reconstruction: codebook, uniform, dq, cast), ``run_layout_decode(name, data, limits)`` for a layout stage
+(the declaration check, then the decode of raw streams: dense now, the sparse layouts next). A target per new
+stage decoder is a module whose
 ``TestOneInput`` calls one of these with the stage's name, plus a ``seeds()`` list (see ``fuzz_codebook_decode.py``).
 :func:`fuzz` runs a target under atheris.
 """
@@ -49,7 +51,7 @@ from crafting import reseal  # noqa: E402
 
 __all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip", "import_instrumented",
            "split_count", "join_count", "run_stream_decode", "run_coding_decode", "run_transform_decode",
-           "transform_input", "fuzz"]
+           "transform_input", "run_layout_decode", "layout_input", "fuzz"]
 
 # small enough that no input can make a fuzz iteration slow or memory-hungry, large enough for real containers
 LIMITS = nncodec.DecodeLimits(
@@ -271,6 +273,53 @@ def run_transform_decode(name, data, limits):
         return _array_facts(out, numpy_dtype(out_code), shape, f"{backend} {name} stage")
 
     return _differential(f"{name} stage on type {in_code}{list(shape)}, params {params.hex()}", attempt)
+
+
+def layout_input(shape, params, streams):
+    """The fuzz input that :func:`run_layout_decode` reads: shape, params, then ``streams`` as
+    ``(elem_code, count, stored bytes)`` triples (each field one byte; stored bytes at most 255)."""
+    out = bytearray((len(shape), *shape, len(params))) + bytes(params) + bytes((len(streams),))
+    for elem_code, count, stored in streams:
+        out += bytes((elem_code - 1, count, len(stored))) + bytes(stored)
+    return bytes(out)
+
+
+def _read_layout_input(data):
+    ndim = data[0] % 4 if data else 0
+    shape = tuple(b % 9 for b in data[1:1 + ndim]) + (0,) * max(0, ndim - len(data[1:1 + ndim]))
+    pos = 1 + ndim
+    n = data[pos] if pos < len(data) else 0
+    params, pos = data[pos + 1:pos + 1 + n], pos + 1 + n
+    count = data[pos] % 5 if pos < len(data) else 0
+    pos += 1
+    streams = []
+    for _ in range(count):
+        head = data[pos:pos + 3].ljust(3, b"\0")
+        stored = data[pos + 3:pos + 3 + head[2]]
+        streams.append((1 + head[0] % 13, head[1], stored))
+        pos += 3 + head[2]
+    return shape, params, streams
+
+
+def run_layout_decode(name, data, limits):
+    """Differential check of the layout stage ``name`` (spec 4.1: dense; the sparse layouts when they exist):
+    ``check`` on the declaration, then ``decode`` of raw-coded streams (see :func:`layout_input`). The layout must
+    give an array of the node's shape and of the element type ``check`` returned, or a DecodeError."""
+    from nncodec.dtypes import numpy_dtype
+    from nncodec.records import Chain, Node, Stage, Stream
+    from nncodec.stages import coding_by_name, stage_by_name
+
+    shape, params, triples = _read_layout_input(bytes(data))
+    layout, raw = stage_by_name(name), coding_by_name("raw")
+    streams = tuple(Stream(raw.coding_id, e, 0, c, len(b), 0) for e, c, b in triples)
+    node = Node(streams[0].elem_type if streams else 12, shape, Chain(streams, (Stage(layout.stage_id, params),)))
+
+    def attempt(backend):
+        code = layout.check(node, params, streams)
+        arrays = [raw.decode(memoryview(b), s, limits, backend) for (_, _, b), s in zip(triples, streams)]
+        return _array_facts(layout.decode(node, params, arrays), numpy_dtype(code), shape, f"{backend} {name} layout")
+
+    return _differential(f"{name} layout of {list(shape)}, params {params.hex()}, {len(streams)} streams", attempt)
 
 
 def fuzz(test_one_input, seeds=None):
