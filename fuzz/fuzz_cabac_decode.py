@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the cabac stream decoder (spec/cabac.md), differential over the backends.
 
     python fuzz/fuzz_cabac_decode.py --write-seeds /tmp/cabac-corpus

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the cast stage (spec 4.4, exact widening), differential over the backends.
 
     python fuzz/fuzz_cast_decode.py -max_total_time=60 -artifact_prefix=fuzz/crashes/ /tmp/cast fuzz/corpus/cast

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the codebook stage (spec 4.3): params parse and index lookup, differential over the backends.
 
     python fuzz/fuzz_codebook_decode.py -max_total_time=120 -artifact_prefix=fuzz/crashes/ /tmp/codebook fuzz/corpus/codebook

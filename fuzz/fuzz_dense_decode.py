@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the dense layout (spec 4.1), declaration check and decode, differential over the backends.
 The template for the sparse layouts (relidx, CSR, CER, CSER): same harness call with their stage name and seeds.
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the dq stage (spec 4.5, dependent-quantization reconstruction) and its params parse,
 differential over the backends.
 

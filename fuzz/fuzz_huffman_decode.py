@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the huffman stream decoder (spec/huffman.md), differential over the backends.
 
     python fuzz/fuzz_huffman_decode.py --write-seeds /tmp/huffman-corpus

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: encode -> decode round trips driven by the hypothesis strategies of tests/strategies.py.
 
 The fuzzer's bytes choose hypothesis' draws (atheris' structured-fuzzing bridge), so the same strategies drive

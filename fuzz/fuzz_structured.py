@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: structure-aware mutation. Valid containers from ``tests/strategies.record_containers`` get one to
 three field edits (lengths, counts, Align_Log2, enum values, shapes, stage ids and params, names, the first bytes
 of a stream where the Huffman code-length table and the CABAC header live), then are re-sealed (every CRC

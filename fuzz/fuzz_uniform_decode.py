@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the uniform stage (spec 4.2, scalar dequantization) and its params parse,
 differential over the backends.
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the zstd and zstd-shuffle stream codings (spec 5.2, 5.4): frame checks before decompressing,
 differential over the backends.
 
