@@ -3,12 +3,13 @@ installed here), Cython lines by gcov when the extensions were built with ``--co
 
     fuzz/instrumented_build.sh gcov /tmp/nncodec-gcov
     cd /tmp/nncodec-gcov && python fuzz/coverage.py huffman=/tmp/nnc-fuzz/huffman decode=/tmp/nnc-fuzz/decode ...
+    cd /tmp/nncodec-gcov && python fuzz/coverage.py --gcov
 
-Replays ``fuzz/corpus/<target>/`` and ``fuzz/regressions/`` plus the given ``target=dir`` corpora through the
-targets (fuzz/replay.py), then prints a table: per nncodec source file, executable lines and lines run. For a .pyx
-module the lines come from the generated C file's gcov counts: a .pyx line counts as run when any C line
-Cython emitted under its ``/* "file.pyx":N`` marker ran (so the figure covers exactly the .pyx lines that produce
-C code). Run from the tree whose nncodec it measures.
+The first command replays ``fuzz/corpus/<target>/`` and ``fuzz/regressions/`` plus the given ``target=dir``
+corpora through the targets (fuzz/replay.py) and prints a table: per nncodec source file, executable lines and
+lines run. gcov's counts reach the disk only when that process exits, so the second command reports the .pyx
+modules from them: a .pyx line counts as run when any C line Cython emitted under its ``/* "file.pyx":N`` marker
+ran (so the figure covers exactly the .pyx lines that produce C code). Run from the tree whose nncodec it measures.
 """
 
 import collections
@@ -69,15 +70,18 @@ def pyx_coverage():
         source = PACKAGE / "_cy" / (gcda.stem + ".c")
         if not source.exists():
             continue
-        subprocess.run(["gcov", "-o", str(gcda.parent), str(source)], cwd=gcda.parent, capture_output=True,
-                       check=True)
-        report = gcda.parent / (source.name + ".gcov")
-        code, run, current = set(), set(), None
-        for line in report.read_text(errors="replace").splitlines():
+        report = subprocess.run(["gcov", "--stdout", "-o", str(gcda.parent), str(source.relative_to(ROOT))],
+                                cwd=ROOT, capture_output=True, text=True, errors="replace", check=True).stdout
+        code, run, current, inside = set(), set(), None, False
+        for line in report.splitlines():
             parts = line.split(":", 2)
             if len(parts) < 3:
                 continue
             count, text = parts[0].strip(), parts[2]
+            if parts[1].strip() == "0" and text.startswith("Source:"):  # gcov also reports the headers
+                inside, current = text.endswith(source.name), None
+            if not inside:
+                continue
             marker = MARKER.search(text)
             if marker:
                 current = int(marker.group(2))
@@ -92,6 +96,12 @@ def pyx_coverage():
 
 
 def main():
+    if sys.argv[1:] == ["--gcov"]:
+        print("| file | lines | run | % |\n|---|---:|---:|---:|")
+        for name, (code, run) in pyx_coverage().items():
+            if not name.endswith(ENCODER_ONLY):
+                print(f"| {name} (gcov) | {len(code)} | {len(run)} | {100 * len(run) / max(len(code), 1):.0f} |")
+        return
     corpora = collections.defaultdict(list)
     for path in sorted((FUZZ / "corpus").iterdir()):
         corpora[path.name].append(path)
@@ -110,10 +120,6 @@ def main():
         lines = executable_lines(path)
         run = hits.get(str(path), set()) & lines
         print(f"| {path.relative_to(ROOT)} | {len(lines)} | {len(run)} | {100 * len(run) / max(len(lines), 1):.0f} |")
-    for name, (code, run) in pyx_coverage().items():
-        if name.endswith(ENCODER_ONLY):
-            continue
-        print(f"| {name} (gcov) | {len(code)} | {len(run)} | {100 * len(run) / max(len(code), 1):.0f} |")
 
 
 if __name__ == "__main__":
