@@ -9,6 +9,12 @@ and the regressions through the same function in ordinary pytest.
 
 ``run_stream_decode(coding, data, limits)`` is the same differential check on one integer stream decoder (the
 cabac and huffman targets): ``data`` carries the element count, then the stream (:func:`split_count`).
+``run_coding_decode(name, data, limits)`` does it for any stream coding of spec 3.8 through its stage class (the
+zstd target), and ``run_transform_decode(name, data, limits)`` for a transform stage of spec 4 (params parse, then
+the reconstruction: codebook, uniform, dq, cast), ``run_layout_decode(name, data, limits)`` for a layout stage
+(the declaration check, then the decode of raw streams: dense now, the sparse layouts next). A target per new
+stage decoder is a module whose
+``TestOneInput`` calls one of these with the stage's name, plus a ``seeds()`` list (see ``fuzz_codebook_decode.py``).
 :func:`fuzz` runs a target under atheris.
 """
 
@@ -27,8 +33,10 @@ try:
 except ImportError:  # the harness also runs without atheris (regression replay in pytest)
     atheris = None
 
-# instrument nncodec for coverage when fuzzing; under pytest (regression replay) it is imported plainly
-if atheris is not None and "pytest" not in sys.modules:
+# instrument nncodec for coverage only when a fuzz target is the program (not under pytest or fuzz/replay.py)
+_PROGRAM = pathlib.Path(getattr(sys.modules["__main__"], "__file__", "") or "").name
+FUZZING = atheris is not None and _PROGRAM.startswith("fuzz_")
+if FUZZING:
     with atheris.instrument_imports(include=["nncodec"]):
         import nncodec
 else:
@@ -42,7 +50,8 @@ from nncodec.errors import DecodeError  # noqa: E402
 from crafting import reseal  # noqa: E402
 
 __all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip", "import_instrumented",
-           "split_count", "join_count", "run_stream_decode", "fuzz"]
+           "split_count", "join_count", "run_stream_decode", "run_coding_decode", "run_transform_decode",
+           "transform_input", "run_layout_decode", "layout_input", "fuzz"]
 
 # small enough that no input can make a fuzz iteration slow or memory-hungry, large enough for real containers
 LIMITS = nncodec.DecodeLimits(
@@ -132,7 +141,7 @@ def run_roundtrip(weights, options):
 
 def import_instrumented(name):
     """Import module ``name`` (a kernel nncodec imports lazily), instrumented for coverage when fuzzing."""
-    if atheris is not None and "pytest" not in sys.modules:
+    if FUZZING:
         with atheris.instrument_imports(include=["nncodec"]):
             return importlib.import_module(name)
     return importlib.import_module(name)
@@ -178,8 +187,151 @@ def run_stream_decode(coding, data, limits):
         raise AssertionError(f"backends disagree on count {count}, stream {stream[:64].hex()}: {summary}")
 
 
-def fuzz(test_one_input):
-    """Run ``test_one_input`` under atheris with the libFuzzer options of the command line."""
+def _differential(what, attempt):
+    """Run ``attempt(backend)`` on every backend through :func:`_guard`; AssertionError when the outcomes differ."""
+    results = {b: _guard(b, what, lambda b=b: attempt(b)) for b in BACKENDS}
+    if len(set(results.values())) > 1:
+        summary = {b: r if r[0] == "error" else ("ok", _short(r[1])) for b, r in results.items()}
+        raise AssertionError(f"backends disagree on {what}: {summary}")
+    return results[BACKENDS[0]]
+
+
+def _array_facts(array, dtype, shape, what):
+    """(dtype, shape, bytes) of a stage's output, after checking it has the ``dtype`` and ``shape`` it must have."""
+    if array.dtype != dtype or array.shape != tuple(shape):
+        raise AssertionError(f"{what} returned {array.dtype}{array.shape}, expected {dtype}{tuple(shape)}")
+    return array.dtype.str, array.shape, array.tobytes()
+
+
+def run_coding_decode(name, data, limits):
+    """Differential check of the stream coding ``name`` (spec 3.8, e.g. "zstd") through its stage class.
+
+    ``data``: byte 0 picks the Elem_Type (code ``1 + byte % 13``), then the element count and the stored bytes as
+    :func:`split_count` reads them. The count is checked against ``max_elements`` and ``max_expansion`` first, as
+    the directory parser does for every stream (spec 6)."""
+    from nncodec.dtypes import itemsize, numpy_dtype
+    from nncodec.records import Stream
+    from nncodec.stages import coding_by_name
+
+    data = bytes(data)
+    elem_type = 1 + data[0] % 13 if data else 2
+    count, stored = split_count(data[1:])
+    coding = coding_by_name(name)
+    stream = Stream(coding.coding_id, elem_type, 0, count, len(stored), 0)
+
+    def attempt(backend):
+        limits.check("max_elements", count)
+        limits.check_expansion(count * itemsize(elem_type), len(stored))
+        values = coding.decode(memoryview(stored), stream, limits, backend)
+        return _array_facts(values, numpy_dtype(elem_type), (count,), f"{backend} {name} coding")
+
+    return _differential(f"{name} stream of {count} x type {elem_type}, {stored[:32].hex()}", attempt)
+
+
+def transform_input(in_code, shape, params, values=b""):
+    """The fuzz input that :func:`run_transform_decode` reads as (input dtype, shape, params, element bytes)."""
+    return bytes((in_code - 1, len(shape), *shape, len(params))) + bytes(params) + bytes(values)
+
+
+def _read_transform_input(data):
+    in_code = 1 + data[0] % 13 if data else 2
+    ndim = data[1] % 4 if len(data) > 1 else 0
+    shape = tuple(b % 9 for b in data[2:2 + ndim])
+    shape += (0,) * (ndim - len(shape))
+    pos = 2 + ndim
+    n = data[pos] if pos < len(data) else 0
+    params = data[pos + 1:pos + 1 + n]
+    return in_code, shape, params, data[pos + 1 + n:]
+
+
+def run_transform_decode(name, data, limits):
+    """Differential check of the transform stage ``name`` (spec 4.2-4.5): params parse, then reconstruction.
+
+    ``data`` (see :func:`transform_input`): byte 0 picks the input dtype (code ``1 + byte % 13``), byte 1 the
+    number of dimensions (``% 4``), one byte per extent (``% 9``), a byte giving the params length, the params,
+    then the input elements' bytes, repeated to fill the array (zeros when absent; bool bytes reduced to 0/1).
+    The stage must give an array of the input's shape and of its Out_Type, or a DecodeError."""
+    from nncodec.dtypes import itemsize, numpy_dtype
+    from nncodec.records import Chain, Node
+    from nncodec.stages import stage_by_name
+
+    in_code, shape, params, raw = _read_transform_input(bytes(data))
+    stage = stage_by_name(name)
+    size = itemsize(in_code)
+    for extent in shape:
+        size *= extent
+    raw = (raw * (size // len(raw) + 1))[:size] if raw else bytes(size)
+    if in_code == 1:
+        raw = bytes(b & 1 for b in raw)
+    array = np.frombuffer(raw, dtype=numpy_dtype(in_code)).reshape(shape)
+    node = Node(in_code, shape, Chain((), ()))
+
+    def attempt(backend):
+        out_code, parsed = stage.parse(node, params, in_code)
+        with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are values, as in Container._decode_chain
+            out = stage.decode(node, parsed, array, out_code, backend)
+        return _array_facts(out, numpy_dtype(out_code), shape, f"{backend} {name} stage")
+
+    return _differential(f"{name} stage on type {in_code}{list(shape)}, params {params.hex()}", attempt)
+
+
+def layout_input(shape, params, streams):
+    """The fuzz input that :func:`run_layout_decode` reads: shape, params, then ``streams`` as
+    ``(elem_code, count, stored bytes)`` triples (each field one byte; stored bytes at most 255)."""
+    out = bytearray((len(shape), *shape, len(params))) + bytes(params) + bytes((len(streams),))
+    for elem_code, count, stored in streams:
+        out += bytes((elem_code - 1, count, len(stored))) + bytes(stored)
+    return bytes(out)
+
+
+def _read_layout_input(data):
+    ndim = data[0] % 4 if data else 0
+    shape = tuple(b % 9 for b in data[1:1 + ndim]) + (0,) * max(0, ndim - len(data[1:1 + ndim]))
+    pos = 1 + ndim
+    n = data[pos] if pos < len(data) else 0
+    params, pos = data[pos + 1:pos + 1 + n], pos + 1 + n
+    count = data[pos] % 5 if pos < len(data) else 0
+    pos += 1
+    streams = []
+    for _ in range(count):
+        head = data[pos:pos + 3].ljust(3, b"\0")
+        stored = data[pos + 3:pos + 3 + head[2]]
+        streams.append((1 + head[0] % 13, head[1], stored))
+        pos += 3 + head[2]
+    return shape, params, streams
+
+
+def run_layout_decode(name, data, limits):
+    """Differential check of the layout stage ``name`` (spec 4.1: dense; the sparse layouts when they exist):
+    ``check`` on the declaration, then ``decode`` of raw-coded streams (see :func:`layout_input`). The layout must
+    give an array of the node's shape and of the element type ``check`` returned, or a DecodeError."""
+    from nncodec.dtypes import numpy_dtype
+    from nncodec.records import Chain, Node, Stage, Stream
+    from nncodec.stages import coding_by_name, stage_by_name
+
+    shape, params, triples = _read_layout_input(bytes(data))
+    layout, raw = stage_by_name(name), coding_by_name("raw")
+    streams = tuple(Stream(raw.coding_id, e, 0, c, len(b), 0) for e, c, b in triples)
+    node = Node(streams[0].elem_type if streams else 12, shape, Chain(streams, (Stage(layout.stage_id, params),)))
+
+    def attempt(backend):
+        code = layout.check(node, params, streams)
+        arrays = [raw.decode(memoryview(b), s, limits, backend) for (_, _, b), s in zip(triples, streams)]
+        return _array_facts(layout.decode(node, params, arrays), numpy_dtype(code), shape, f"{backend} {name} layout")
+
+    return _differential(f"{name} layout of {list(shape)}, params {params.hex()}, {len(streams)} streams", attempt)
+
+
+def fuzz(test_one_input, seeds=None):
+    """Run ``test_one_input`` under atheris with the libFuzzer options of the command line.
+
+    ``--write-seeds DIR`` instead writes ``seeds()`` (a list of inputs) into DIR as ``seed-<i>``."""
+    if sys.argv[1:2] == ["--write-seeds"] and seeds is not None:
+        corpus = pathlib.Path(sys.argv[2])
+        corpus.mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(seeds()):
+            (corpus / f"seed-{i}").write_bytes(seed)
+        return
     if atheris is None:
         sys.exit("atheris is not installed: pip install atheris (see fuzz/README.md)")
     atheris.Setup(sys.argv, test_one_input)

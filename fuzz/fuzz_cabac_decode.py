@@ -1,5 +1,7 @@
+#!/usr/bin/env python3
 """Fuzz target: the cabac stream decoder (spec/cabac.md), differential over the backends.
 
+    python fuzz/fuzz_cabac_decode.py --write-seeds /tmp/cabac-corpus
     python fuzz/fuzz_cabac_decode.py -max_total_time=120 -artifact_prefix=fuzz/crashes/
 
 Input layout: byte 0 below 0x80 is the element count itself; byte 0 >= 0x80 means bytes 1..8 hold the count
@@ -44,7 +46,7 @@ def seeds():
 
 
 def main():
-    fuzz(TestOneInput)
+    fuzz(TestOneInput, seeds)
 
 
 if __name__ == "__main__":

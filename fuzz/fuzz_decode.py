@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: whole-container decode, differential over the backends (see _harness.run_decode).
 
     python fuzz/fuzz_decode.py -max_total_time=180 -artifact_prefix=fuzz/crashes/ /tmp/nnc-corpus fuzz/corpus/decode

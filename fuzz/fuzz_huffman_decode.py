@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: the huffman stream decoder (spec/huffman.md), differential over the backends.
 
     python fuzz/fuzz_huffman_decode.py --write-seeds /tmp/huffman-corpus
@@ -8,9 +9,6 @@ Input layout: byte 0 < 0x80 is the element count itself; byte 0 >= 0x80 means by
 than a :class:`nncodec.errors.DecodeError`, or backends that disagree (different values or error classes).
 Importable without atheris: ``tests/test_huffman.py`` calls :func:`TestOneInput` on :func:`seeds`.
 """
-
-import pathlib
-import sys
 
 import numpy as np
 
@@ -45,13 +43,7 @@ def seeds():
 
 
 def main():
-    if sys.argv[1:2] == ["--write-seeds"]:
-        corpus = pathlib.Path(sys.argv[2])
-        corpus.mkdir(parents=True, exist_ok=True)
-        for i, seed in enumerate(seeds()):
-            (corpus / f"seed-{i}").write_bytes(seed)
-        return
-    fuzz(TestOneInput)
+    fuzz(TestOneInput, seeds)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz target: encode -> decode round trips driven by the hypothesis strategies of tests/strategies.py.
 
 The fuzzer's bytes choose hypothesis' draws (atheris' structured-fuzzing bridge), so the same strategies drive
@@ -22,6 +23,11 @@ def test_roundtrip(case):
     weights, options = case
     blob = run_roundtrip(weights, options)
     run_decode(blob)
+
+
+def TestOneInput(data):
+    """One fuzzer input as hypothesis' draws (what tests/test_fuzz_regressions.py replays)."""
+    test_roundtrip.hypothesis.fuzz_one_input(data)
 
 
 def main():

@@ -195,6 +195,9 @@ class Container:
             target = self.directory.tensors[node.body.target]
             return self._decode_node(target.node, target.name)
         _check_composite(node, name)
+        if node.body.combine in (PRODUCT, SEPARABLE):  # time, not memory: m x k by k x n is m * k * n multiply-adds
+            left, right = node.body.children
+            self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
         parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)

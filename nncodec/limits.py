@@ -28,6 +28,8 @@ class DecodeLimits:
     expansion_slack: int = 2**24
     max_alphabet: int = 2**16
     max_bins_per_element: int = 128
+    max_product_macs: int = 2**36
+    max_zstd_window: int = 2**27
 
     def __post_init__(self):
         for f in fields(self):

@@ -1,10 +1,12 @@
-"""Replay the fuzz corpora and every minimized crasher through the fuzz harness, in ordinary pytest.
+"""Replay the fuzz corpora and every minimized crasher through the fuzz targets, in ordinary pytest.
 
-Files in fuzz/regressions/ are decode inputs (``run_decode``) unless their name starts with ``roundtrip-``, in
-which case they are fuzzer bytes for fuzz_roundtrip's hypothesis bridge. fuzz/corpus/<target>/ holds seeds and
-inputs for the target of that name. README files are skipped.
+A file in fuzz/regressions/ named ``<target>-<what-broke>.<ext>`` is an input of the target ``<target>``
+(``decode``, ``roundtrip``, ``dq``, ``huffman``, ...); fuzz/corpus/<target>/ holds seeds and inputs for the target
+of that name. The target is the module ``fuzz/fuzz_<target>.py`` or ``fuzz/fuzz_<target>_decode.py``, and its
+``TestOneInput`` raises AssertionError on a bug. README files are skipped.
 """
 
+import importlib
 import pathlib
 import sys
 
@@ -27,8 +29,15 @@ INPUTS = _inputs()
 
 def _target(path):
     if path.parent.name == "regressions":
-        return "roundtrip" if path.name.startswith("roundtrip-") else "decode"
+        return path.name.split("-", 1)[0]
     return path.parent.name
+
+
+def _module(target):
+    for name in (f"fuzz_{target}", f"fuzz_{target}_decode"):
+        if (FUZZ / f"{name}.py").exists():
+            return importlib.import_module(name)
+    pytest.fail(f"no fuzz target module for {target!r}")
 
 
 def test_there_is_something_to_replay():
@@ -39,12 +48,8 @@ def test_there_is_something_to_replay():
 def test_replay(path):
     target = _target(path)
     data = path.read_bytes()
-    if target == "decode":
-        result = _harness.run_decode(data)  # raises AssertionError on a non-DecodeError or a disagreement
-        if path.parent.name == "decode" and path.name.startswith("seed-"):
-            assert result[0][0] == "ok", f"seed {path.name} must be a valid container: {result[0]}"
-    elif target == "roundtrip":
-        from fuzz_roundtrip import test_roundtrip
-        test_roundtrip.hypothesis.fuzz_one_input(data)
+    if target == "decode" and path.name.startswith("seed-"):
+        result = _harness.run_decode(data)
+        assert result[0][0] == "ok", f"seed {path.name} must be a valid container: {result[0]}"
     else:
-        pytest.fail(f"no replay rule for fuzz target {target!r} ({path})")
+        _module(target).TestOneInput(data)  # raises AssertionError on an escaped exception or a disagreement

@@ -183,6 +183,21 @@ def test_raw_stream_declaring_huge_shape(shape, backend):
     assert peak < 1 << 20, peak
 
 
+@pytest.mark.parametrize("coding", [2, 3])  # huffman, cabac: streams that can spend less than a bit per element
+def test_tiny_entropy_stream_declaring_1e9_elements(coding, backend):
+    """Spec 8.2: a 4-byte stream declaring 10**9 int8 elements is refused by the default limits before any work,
+    and with the expansion limit lifted the output limit refuses it before the stream is decoded."""
+    stream = b"\x01\x02\x00\x00"  # huffman Mode 1 (constant 1); for cabac a header that is never reached
+    blob = crafting.craft([crafting.dense_tensor("w", "int8", (10 ** 9,), stream, coding=coding, align_log2=0)])
+    peak, err = _peak_while(lambda: nncodec.decode(blob, backend=backend))
+    assert err.limit == "max_expansion" and err.declared == 10 ** 9
+    assert peak < 1 << 20, peak
+    limits = nncodec.DecodeLimits(max_expansion=2 ** 40, max_output_bytes=10 ** 9 - 1)
+    peak, err = _peak_while(lambda: nncodec.decode(blob, limits=limits, backend=backend))
+    assert err.limit == "max_output_bytes" and err.declared == 10 ** 9
+    assert peak < 1 << 20, peak
+
+
 def test_huge_stream_within_element_limit_runs_past_end(backend):
     """Within max_elements, a raw stream longer than the file is an InconsistentError, found before allocating."""
     shape = (2 ** 33,)
@@ -211,7 +226,68 @@ def test_decode_limits_defaults_match_spec():
             limits.max_params_bytes, limits.max_elements, limits.max_output_bytes, limits.max_expansion,
             limits.expansion_slack, limits.max_alphabet, limits.max_bins_per_element) == (
         2 ** 40, 2 ** 26, 2 ** 20, 2 ** 24, 2 ** 20, 2 ** 34, 2 ** 36, 1024, 2 ** 24, 2 ** 16, 128)
+    assert (limits.max_product_macs, limits.max_zstd_window) == (2 ** 36, 2 ** 27)
     assert nncodec.DecodeLimits(max_elements=0).max_elements == 0
     assert nncodec.DecodeLimits(max_elements=2 ** 56).max_elements == 2 ** 56
     with pytest.raises(ValueError):
         nncodec.DecodeLimits(max_elements=2 ** 56 + 1)  # sizes stay far from int64 and NumPy bounds
+
+
+def _product_container(m, k, n):
+    """A float32 ``product`` composite of an m x k and a k x n raw factor (spec 3.5.2)."""
+    from nncodec.container import write_container
+    from nncodec.records import PRODUCT, Composite, Node, TensorRecord
+    factors = []
+    for shape in ((m, k), (k, n)):
+        record, pending = crafting.dense_tensor("", "float32", shape, np.ones(shape, "<f4").tobytes())
+        factors.append((record.node, pending))
+    node = Node(12, (m, n), Composite(PRODUCT, tuple(f[0] for f in factors)))
+    return write_container([(TensorRecord("w", node), [p for f in factors for p in f[1]])])
+
+
+def test_max_product_macs(backend):
+    """[R6] at N and N+1: a 3x5 by 5x4 product costs 60 multiply-adds."""
+    blob = _product_container(3, 5, 4)
+    check_limit(blob, "max_product_macs", 60, backend)
+    assert nncodec.decode(blob, backend=backend)["w"].tolist() == [[5.0] * 4] * 3
+
+
+def test_product_time_bomb_is_refused_before_decoding(backend):
+    """Factors of 2**13 x 2**12 and 2**12 x 2**13 from a ~100 KiB file fit every memory limit (each zstd frame
+    carries 48 KiB of noise to pass max_expansion) but ask for 2**38 multiply-adds: minutes of work."""
+    from nncodec.container import write_container
+    from nncodec.records import PRODUCT, Composite, Node, TensorRecord
+    import zstandard
+    noise = np.random.default_rng(0).bytes(3 << 14)
+    children, pending = [], []
+    for shape in ((2 ** 13, 2 ** 12), (2 ** 12, 2 ** 13)):
+        frame = zstandard.ZstdCompressor(level=1).compress(noise + bytes(2 * shape[0] * shape[1] - len(noise)))
+        record, streams = crafting.dense_tensor("", "float16", shape, frame, coding=1, align_log2=0)
+        children.append(record.node)
+        pending += streams
+    blob = write_container([(TensorRecord("w", Node(10, (2 ** 13, 2 ** 13), Composite(PRODUCT, tuple(children)))),
+                             pending)])
+    assert len(blob) < 120_000
+    with pytest.raises(LimitExceededError, match="max_product_macs"):
+        nncodec.decode(blob, backend=backend)
+
+
+def _zstd_frame_with_window(window_log, content):
+    """A hand-made zstd frame (RFC 8878): one RLE block of ``content`` zero bytes, Window_Size 2**window_log."""
+    descriptor = (window_log - 10) << 3  # Exponent in the high 5 bits, Mantissa 0
+    header = bytes((0x40, descriptor)) + (content - 256).to_bytes(2, "little")  # 2-byte Frame_Content_Size
+    block = (1 | 1 << 1 | content << 3).to_bytes(3, "little") + b"\0"  # last block, RLE, Block_Size = content
+    return b"\x28\xb5\x2f\xfd" + header + block
+
+
+@pytest.mark.parametrize("window_log", [12, 28])
+def test_max_zstd_window(window_log, backend):
+    """[R6] at N and N+1 on the frame's declared Window_Size, before decompressing; 2**28 is above the default."""
+    frame = _zstd_frame_with_window(window_log, 1000)
+    blob = crafting.craft([crafting.dense_tensor("z", "uint8", (1000,), frame, coding=1, align_log2=0)])
+    check_limit(blob, "max_zstd_window", 2 ** window_log, backend)
+    if window_log > 27:
+        with pytest.raises(LimitExceededError, match="max_zstd_window"):
+            nncodec.decode(blob, backend=backend)
+    else:
+        assert nncodec.decode(blob, backend=backend)["z"].tolist() == [0] * 1000

@@ -200,3 +200,31 @@ def test_saliency_pruning_needs_importance():
         nncodec.encode(MODEL, prune="saliency:0.5")
     with pytest.raises(EncodeError, match="no options"):
         nncodec.encode(MODEL, prune="saliency:0.5,scope=global", importance={"fc.weight": np.ones((64, 96))})
+
+
+@pytest.mark.parametrize("dtype", ["<i8", "<u8"])
+def test_dq_level_bound_is_exact_at_2p62(dtype, backend):
+    """[R4.5-a] at N and N+1: |k| = 2**62 - 1 reconstructs, 2**62 is rejected; uint64 levels never wrap negative
+    (found by fuzz/fuzz_dq_decode.py: float64 rounding and the uint64 -> int64 cast made the twins differ)."""
+    from nncodec import _backend
+    from nncodec.errors import InconsistentError
+    dependent = _backend.kernels("dequant", backend).dependent
+    steps = np.array([0.5], dtype="<f4")
+    top = (1 << 62) - 1
+    ok = np.array([top, 1] if dtype == "<u8" else [top, -top], dtype=dtype)
+    got = dependent(ok, steps, None, np.float64)
+    # state 0 then (top is odd) state 2, where the multiple is 2k - sgn(k)
+    assert got.tolist() == [float(2 * top) * 0.5, 0.5 if dtype == "<u8" else -float(2 * top - 1) * 0.5]
+    bad = [[1 << 62], [2 ** 64 - 1], [1 << 63]] if dtype == "<u8" else [[1 << 62], [-(1 << 62)], [-(1 << 63)]]
+    for levels in bad:
+        with pytest.raises(InconsistentError, match="R4.5-a"):
+            dependent(np.array(levels, dtype=dtype), steps, None, np.float64)
+
+
+def test_uniform_uint64_levels_keep_their_value(backend):
+    """A uint64 level of 2**63 or more is that integer times the step, not a wrapped negative (spec 4.2)."""
+    from nncodec import _backend
+    uniform = _backend.kernels("dequant", backend).uniform
+    levels = np.array([2 ** 64 - 1, 1 << 63, 3], dtype="<u8")
+    got = uniform(levels, np.array([2.0], dtype="<f4"), None, np.float64)
+    assert got.tolist() == [2.0 ** 65, 2.0 ** 64, 6.0]

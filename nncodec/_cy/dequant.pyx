@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Cython twin of nncodec.reference.dequant: one fused pass from levels to floats, no temporaries."""
 
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -17,6 +17,7 @@ ctypedef fused level_t:
     int32_t
     uint32_t
     int64_t
+    uint64_t
 
 ctypedef fused out_t:
     float
@@ -50,6 +51,9 @@ cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t i
     cdef int64_t level, m
     cdef int64_t bound = (<int64_t>1) << 62
     for i in range(n):
+        if level_t is uint64_t:
+            if lv[i] >= <uint64_t>bound:  # checked before the cast: 2**63 and above would wrap negative
+                return 1
         level = <int64_t>lv[i]
         if level >= bound or level <= -bound:
             return 1
@@ -70,6 +74,9 @@ cdef int _gather(const level_t[::1] idx, const double[::1] table, double[::1] ou
     cdef Py_ssize_t i, n = idx.shape[0], size = table.shape[0]
     cdef long long v
     for i in range(n):
+        if level_t is uint64_t:
+            if idx[i] >= <uint64_t>size:
+                return <int>(i + 1) if i < 2147483646 else 2147483647
         v = <long long>idx[i]
         if v < 0 or v >= size:
             return <int>(i + 1) if i < 2147483646 else 2147483647
@@ -97,8 +104,6 @@ def _run_gather(const level_t[::1] idx, const double[::1] table, double[::1] out
 
 
 def _flat(levels):
-    if levels.dtype == np.uint64:  # not a fused type: widen through int64 (values were range-checked upstream)
-        levels = levels.astype(np.int64)
     return np.ascontiguousarray(levels).reshape(-1)
 
 

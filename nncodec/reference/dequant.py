@@ -39,9 +39,11 @@ def dependent(levels, steps, axis, out_dtype):
     """Dependent dequantization (spec 4.5): ``m * step`` with ``m = 2k`` (states 0, 1) or ``2k - sgn(k)`` (2, 3).
 
     A level with ``|k| >= 2**62`` (whose multiple would not fit in 64 bits) is an InconsistentError [R4.5-a]."""
-    flat = levels.reshape(-1).astype(np.int64)
-    if flat.size and int(np.abs(flat.astype(np.float64)).max()) >= DQ_MAX_ABS_LEVEL:
+    # exact integer bounds, checked before the int64 conversion (float64 would round 2**62 - 1 up to 2**62, and
+    # uint64 levels of 2**63 and above would wrap negative)
+    if levels.size and (int(levels.max()) >= DQ_MAX_ABS_LEVEL or int(levels.min()) <= -DQ_MAX_ABS_LEVEL):
         raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    flat = levels.reshape(-1).astype(np.int64)
     multiples = np.empty(flat.size, dtype=np.int64)
     state = 0  # §4.5 the machine starts in state 0 at the first element, C order
     for i, k in enumerate(flat.tolist()):

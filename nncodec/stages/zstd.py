@@ -11,7 +11,7 @@ from ..errors import FormatError, InconsistentError
 DEFAULT_LEVEL = 9
 
 
-def _check_frame(data, expected):
+def _check_frame(data, expected, limits):
     """Validate the frame header (spec 5.2) so nothing is allocated for a lying frame."""
     try:
         params = zstandard.get_frame_parameters(data)
@@ -23,11 +23,15 @@ def _check_frame(data, expected):
         raise InconsistentError("[R5.2-b] zstd frame does not declare its content size")
     if params.content_size != expected:
         raise InconsistentError(f"[R5.2-b] zstd frame declares {params.content_size} bytes, the stream needs {expected}")
+    limits.check("max_zstd_window", params.window_size)
 
 
-def _decompress(data, expected):
+def _decompress(data, expected, limits):
+    # libzstd refuses windows above 2**27 unless told otherwise: tell it the limit (a power of two in 2**10..2**31)
+    window = min(1 << 31, 1 << max(10, (limits.max_zstd_window - 1).bit_length()))
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=expected, allow_extra_data=False)
+        raw = zstandard.ZstdDecompressor(max_window_size=window).decompress(data, max_output_size=expected,
+                                                                           allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise FormatError(f"[R5.2-c] bad zstd frame: {exc}") from None
     if len(raw) != expected:
@@ -60,8 +64,8 @@ class ZstdCoding:
 
     def decode(self, data, stream, limits, backend=None):
         expected = stream.count * itemsize(stream.elem_type)
-        _check_frame(data, expected)
-        return _elements(_decompress(data, expected), stream)
+        _check_frame(data, expected, limits)
+        return _elements(_decompress(data, expected, limits), stream)
 
 
 class ShuffledZstdCoding(ZstdCoding):
@@ -78,6 +82,6 @@ class ShuffledZstdCoding(ZstdCoding):
     def decode(self, data, stream, limits, backend=None):
         size = itemsize(stream.elem_type)
         expected = stream.count * size
-        _check_frame(data, expected)
-        raw = _backend.kernels("shuffle", backend).unshuffle(_decompress(data, expected), size)
+        _check_frame(data, expected, limits)
+        raw = _backend.kernels("shuffle", backend).unshuffle(_decompress(data, expected, limits), size)
         return _elements(raw, stream)
