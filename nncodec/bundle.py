@@ -6,7 +6,7 @@ bundles), so it can be memory-mapped in place.
 import os
 import zipfile
 
-from .container import HEADER_SIZE, MAGIC, crc32
+from .header import HEADER_SIZE, MAGIC, crc32
 from .errors import ChecksumError, FormatError, NNCodecError, TruncatedError
 
 __all__ = ["TRAILER_MAGIC", "TRAILER_SIZE", "trailer", "locate", "append_container", "zip_member_span"]
