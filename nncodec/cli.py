@@ -6,7 +6,6 @@ I/O or encoding error; 3 ``diff`` found differences; 130 interrupted. Errors are
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -290,6 +289,7 @@ def cmd_diff(args):
 
 
 def cmd_rd(args):
+    import csv
     from .io import read_weights
     from .rd import rd_sweep
     weights = read_weights(args.input)
