@@ -2,7 +2,7 @@
 peak memory of a streaming encode of a 2 GB synthetic model, and .npz / .safetensors read speed (our reader
 against the safetensors package).
 
-    nice python bench/bench_tool.py [info|jobs|stream|read|all] [--repeat N] [--stream-gb 2]
+    nice python bench/bench_tool.py [info|jobs|threads|stream|read|all] [--repeat N] [--stream-gb 2]
 
 Every figure is a median over ``--repeat`` runs; jobs=1 and jobs=2 runs alternate, so both see the same load.
 The streaming measurement runs in a fresh subprocess and reads its peak RSS with resource.getrusage.
@@ -14,10 +14,12 @@ import io
 import json
 import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -39,7 +41,8 @@ def load():
 
 
 def bench_info(repeat, folder):
-    """Median wall time of ``nncodec info`` on a 100-tensor container: in-process, and as a new process."""
+    """Median wall time of ``nncodec info`` on a 100-tensor container: in-process, and as a new process next to
+    the floors of a new interpreter (``python -c pass``, ``import numpy``, ``import nncodec.cli``)."""
     rng = np.random.default_rng(0)
     weights = {f"block{i}.weight": rng.standard_normal((256, 256)).astype(np.float32) for i in range(100)}
     path = folder / "hundred.nnc"
@@ -50,21 +53,31 @@ def bench_info(repeat, folder):
         with contextlib.redirect_stdout(io.StringIO()):
             assert cli_main(["info", str(path)]) == 0
         inproc.append(time.perf_counter() - t0)
-    process = []
+    root = pathlib.Path(__file__).resolve().parents[1]
+    # an installed package has its bytecode compiled; with PYTHONDONTWRITEBYTECODE=1 (as on the shared machine)
+    # a source tree is compiled again by every process. "cached": bytecode kept in a private pycache folder.
+    plain = dict(os.environ)
+    cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    info = ["-m", "nncodec", "info", str(path)]
+    commands = {"new_process_ms": (info, plain), "new_process_bytecode_cached_ms": (info, cached),
+                "python_floor_ms": (["-c", "pass"], plain), "import_numpy_ms": (["-c", "import numpy"], plain),
+                "import_nncodec_cli_ms": (["-c", "import nncodec.cli"], plain)}
+    subprocess.run([sys.executable, *info], check=True, capture_output=True, cwd=root, env=cached)  # compiles
+    times = {key: [] for key in commands}
+    cpu = {key: [] for key in commands}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nncodec", "info", str(path)], check=True, capture_output=True,
-                       cwd=pathlib.Path(__file__).resolve().parents[1])
-        process.append(time.perf_counter() - t0)
-    startup = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import nncodec.cli"], check=True,
-                       cwd=pathlib.Path(__file__).resolve().parents[1])
-        startup.append(time.perf_counter() - t0)
-    return {"file_bytes": path.stat().st_size, "in_process_ms": 1e3 * statistics.median(inproc),
-            "new_process_ms": 1e3 * statistics.median(process),
-            "python_import_only_ms": 1e3 * statistics.median(startup)}
+        for key, (argv, env) in commands.items():  # interleaved: every command sees the same load
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, *argv], check=True, capture_output=True, cwd=root, env=env)
+            times[key].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[key].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    result = {"file_bytes": path.stat().st_size, "in_process_ms": 1e3 * statistics.median(inproc)}
+    result.update({key: 1e3 * statistics.median(t) for key, t in times.items()})
+    result.update({key.replace("_ms", "_cpu_ms"): 1e3 * statistics.median(t) for key, t in cpu.items()})
+    return result
 
 
 def bench_jobs(repeat):
@@ -85,6 +98,78 @@ def bench_jobs(repeat):
     one, two = statistics.median(times[1]), statistics.median(times[2])
     return {"weights": label, "bytes": sizes.pop(), "jobs1_s": one, "jobs2_s": two, "speedup": one / two,
             "runs_jobs1": times[1], "runs_jobs2": times[2], "load_avg_1min": loads}
+
+
+def _timed(table, key, function):
+    """``function`` that adds the calling thread's CPU time (time.thread_time) of each call to ``table[key]``
+    (``key`` None: to ``table[thread id]``)."""
+    def wrapper(*args, **kwargs):
+        t0 = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            slot = threading.get_ident() if key is None else key
+            table[slot] = table.get(slot, 0.0) + time.thread_time() - t0
+    return wrapper
+
+
+def bench_threads(repeat):
+    """Where deepcabac encode + decode of the EasyOCR weights spends CPU time, and how it spreads over threads.
+
+    jobs=1: thread CPU time inside the Cython kernels that release the GIL (trellis search, CABAC coder,
+    dequantization) against the whole run's. jobs=1 and jobs=2, alternating: wall time, process CPU time and the
+    CPU time of each thread in the per-tensor work of ``nncodec.parallel.map_ordered``; medians over the runs.
+    """
+    from nncodec import parallel
+    from nncodec._cy import cabac, dequant, trellis
+    label, weights = load_weights(SHARED_NPZ)
+    kernels, per_thread, outer = {}, {}, parallel.map_ordered
+    originals = [(trellis, "trellis_levels", trellis.trellis_levels), (cabac, "encode", cabac.encode),
+                 (cabac, "decode", cabac.decode), (dequant, "dependent", dequant.dependent)]
+    for module, name, function in originals:
+        setattr(module, name, _timed(kernels, f"{module.__name__.rsplit('.', 1)[-1]}.{name}", function))
+    inside = threading.local()
+
+    def per_item(function):
+        def run(item):  # nested map_ordered calls run inside an outer item: count the outermost only
+            if getattr(inside, "depth", 0):
+                return function(item)
+            inside.depth = 1
+            try:
+                return _timed(per_thread, None, function)(item)
+            finally:
+                inside.depth = 0
+        return run
+
+    parallel.map_ordered = lambda function, items, jobs=None, cost=None: outer(per_item(function), items, jobs, cost)
+    rows = {1: [], 2: []}
+    try:
+        for _ in range(repeat):
+            for jobs in (1, 2):
+                kernels.clear()
+                per_thread.clear()
+                before, t0, c0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), time.thread_time()
+                blob = encode_with_preset(weights, "deepcabac", jobs=jobs)
+                nncodec.decode(blob, jobs=jobs)
+                wall, main_cpu = time.perf_counter() - t0, time.thread_time() - c0
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                rows[jobs].append({"wall_s": wall, "main_thread_cpu_s": main_cpu,
+                                   "process_cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+                                   "thread_cpu_s": sorted(per_thread.values(), reverse=True),
+                                   "kernels_cpu_s": dict(kernels), "load_avg_1min": load()})
+    finally:
+        parallel.map_ordered = outer
+        for module, name, function in originals:
+            setattr(module, name, function)
+    result = {"weights": label}
+    for jobs, runs in rows.items():
+        wall = statistics.median(r["wall_s"] for r in runs)
+        cpu = statistics.median(r["process_cpu_s"] for r in runs)
+        result[f"jobs{jobs}"] = {"wall_s": wall, "process_cpu_s": cpu, "cpu_per_wall_s": cpu / wall, "runs": runs}
+    result["nogil_kernel_share_jobs1"] = statistics.median(sum(r["kernels_cpu_s"].values()) / r["main_thread_cpu_s"]
+                                                           for r in rows[1])
+    result["speedup_wall"] = result["jobs1"]["wall_s"] / result["jobs2"]["wall_s"]
+    return result
 
 
 STREAM_CHILD = r"""
@@ -176,7 +261,7 @@ def bench_read(repeat, folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", default="all", choices=("info", "jobs", "stream", "read", "all"))
+    parser.add_argument("what", nargs="?", default="all", choices=("info", "jobs", "threads", "stream", "read", "all"))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--stream-gb", type=float, default=2.0)
     parser.add_argument("--largest-mib", type=int, default=256)
@@ -193,6 +278,8 @@ def main():
             print("stream:", json.dumps(bench_stream(args.stream_gb, args.largest_mib, folder)))
         if args.what in ("jobs", "all"):
             print("jobs:", json.dumps(bench_jobs(args.repeat)))
+        if args.what == "threads":
+            print("threads:", json.dumps(bench_threads(args.repeat)))
     print(f"load average (1 min) at end {load():.2f}")
 
 

@@ -11,11 +11,11 @@ from .bundle import locate
 from .container import Container, write_container
 from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .encoder import LossyPlan, StreamCodings, with_stream_facts
-from .dtypes import DTYPE_NAMES, as_array, itemsize
+from .dtypes import as_array
 from .errors import DecodeError, EncodeError
 from .limits import DEFAULT_LIMITS
-from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Node, TensorRecord, iter_streams, node_elements
-from .stages import CODINGS, STAGES
+from .records import Alias, Node, TensorRecord
+from .summary import info_rows
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
 
@@ -241,19 +241,7 @@ class Reader(Container):
 
     def info(self):
         """One dict per tensor: name, dtype, shape, chain, nbytes, stored_bytes, ratio, bits_per_weight."""
-        rows = []
-        for record in self.directory.tensors:
-            node = record.node
-            n = node_elements(node.shape)
-            nbytes = n * itemsize(node.dtype)
-            stored = sum(s.length for s in iter_streams(node))
-            rows.append({
-                "name": record.name, "dtype": DTYPE_NAMES[node.dtype], "shape": node.shape,
-                "chain": describe_node(node), "nbytes": nbytes, "stored_bytes": stored,
-                "ratio": nbytes / stored if stored else float("inf") if nbytes else 1.0,
-                "bits_per_weight": 8.0 * stored / n if n else 0.0,
-            })
-        return rows
+        return info_rows(self.directory)
 
     def close(self):
         owner, self._owner = self._owner, None
@@ -279,21 +267,6 @@ class Reader(Container):
             self.close()
         except Exception:
             pass
-
-
-def describe_node(node):
-    """A short human-readable description of a node's stages, e.g. ``dense<zstd>`` or ``concat[3](dense<raw>)``."""
-    if isinstance(node.body, Chain):
-        codings = ",".join(CODINGS[s.coding].name if s.coding in CODINGS else f"?{s.coding}"
-                           for s in node.body.streams)
-        stages = "+".join(STAGES[s.stage_id].name if s.stage_id in STAGES else f"?{s.stage_id}"
-                          for s in node.body.stages)
-        return f"{stages}<{codings}>"
-    if isinstance(node.body, Alias):
-        return f"alias[{node.body.target}]"
-    names = {CONCAT: "concat", SUM: "sum", PRODUCT: "product", SEPARABLE: "separable"}
-    kids = sorted({describe_node(c) for c in node.body.children})
-    return f"{names.get(node.body.combine, '?')}[{len(node.body.children)}]({'|'.join(kids)})"
 
 
 def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=None):  # noqa: A001 - mirrors builtins.open

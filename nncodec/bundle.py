@@ -4,9 +4,8 @@ bundles), so it can be memory-mapped in place.
 """
 
 import os
-import zipfile
 
-from .container import HEADER_SIZE, MAGIC, crc32
+from .header import HEADER_SIZE, MAGIC, crc32
 from .errors import ChecksumError, FormatError, NNCodecError, TruncatedError
 
 __all__ = ["TRAILER_MAGIC", "TRAILER_SIZE", "trailer", "locate", "append_container", "zip_member_span"]
@@ -80,6 +79,7 @@ def append_container(path, blob):
 def zip_member_span(path, member):
     """(offset, length) of ``member``'s bytes inside the zip archive ``path``; the member must be stored
     uncompressed (ZIP_STORED), else NNCodecError."""
+    import zipfile  # here, not at the top: reading a container's directory (nncodec info) does not need it
     try:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(member)

@@ -6,22 +6,20 @@ I/O or encoding error; 3 ``diff`` found differences; 130 interrupted. Errors are
 """
 
 import argparse
-import csv
 import json
 import os
-import statistics
 import sys
 import time
 
-import numpy as np
-
-from . import __version__, api, _backend
-from .encoder import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
+from . import __version__, _backend
 from .errors import DecodeError, NNCodecError
-from .io import read_weights, write_weights
+from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from .presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, encode_with_preset, preset_options
 from .progress import Progress
-from .quant.metrics import max_abs_error, sqnr_db
+from .summary import read_summary
+
+# NumPy, the codec (nncodec.api) and the file readers are imported inside the commands that use them, so that
+# ``nncodec info`` starts without them (see BENCHMARKS.md section 10).
 
 
 def _human(n):
@@ -65,17 +63,21 @@ DEMO_CONFIGS = (
 
 def _as_numpy(value):
     """The array behind a weight (a BFloat16 wrapper gives its uint16 bit patterns)."""
+    import numpy as np
     return np.asarray(value.bits) if hasattr(value, "bits") else np.asarray(value)
 
 
 def _float_pairs(a, b):
     """(max abs error, SQNR dB) between two arrays of one tensor (floats compared as float64)."""
+    import numpy as np
+    from .quant.metrics import max_abs_error, sqnr_db
     x = np.asarray(a).astype(np.float64)
     y = np.asarray(b).astype(np.float64)
     return max_abs_error({"t": x}, {"t": y}), sqnr_db({"t": x}, {"t": y})
 
 
 def cmd_demo(args):
+    from . import api
     from .demo import demo_model
     from .quant import sqnr_db
     weights = demo_model()
@@ -127,6 +129,8 @@ def _stage_options(args):
 
 
 def cmd_encode(args):
+    from . import api
+    from .io import read_weights
     metadata = {}
     for entry in args.meta or []:
         if "=" not in entry:
@@ -164,6 +168,7 @@ def cmd_encode(args):
 def _encode_streaming(args, metadata):
     """``encode --stream``: tensors go one at a time through nncodec.Writer (peak memory about one tensor);
     .safetensors inputs are memory-mapped rather than read. Returns the input weights."""
+    from .io import read_weights
     from .io.safetensors import read_safetensors
     from .presets import preset_record
     from .writer import Writer
@@ -195,6 +200,8 @@ def _write_atomically(path, blob):
 
 
 def cmd_decode(args):
+    from . import api
+    from .io import write_weights
     with api.open(args.input, backend=args.backend, jobs=args.jobs) as reader:
         names = reader.keys()
         with Progress("decode", len(names), sum(r["nbytes"] for r in reader.info()),
@@ -212,12 +219,14 @@ def cmd_decode(args):
 
 
 def cmd_info(args):
-    with api.open(args.input, backend=args.backend) as reader:
-        rows, metadata = reader.info(), reader.metadata
-        if args.original:
-            original = read_weights(args.original)
+    rows, metadata = read_summary(args.input, backend=args.backend)
+    if args.original:
+        from . import api
+        from .io import read_weights
+        original = read_weights(args.original)
+        with api.open(args.input, backend=args.backend) as reader:
             for row in rows:
-                if row["name"] in original and np.asarray(original[row["name"]]).dtype.kind == "f":
+                if row["name"] in original and _as_numpy(original[row["name"]]).dtype.kind == "f":
                     row["max_abs_error"], row["sqnr_db"] = _float_pairs(original[row["name"]],
                                                                         reader.decode_tensor(row["name"]))
     if args.json:
@@ -238,6 +247,7 @@ def cmd_info(args):
 
 
 def cmd_verify(args):
+    from . import api
     with api.open(args.input, backend=args.backend, verify=True) as reader:
         rows = reader.info()
         with Progress("verify", len(rows), sum(r["nbytes"] for r in rows),
@@ -252,6 +262,7 @@ def cmd_verify(args):
 
 
 def cmd_diff(args):
+    from .io import read_weights
     a, b = read_weights(args.a), read_weights(args.b)
     rows = []
     for name in list(a) + [n for n in b if n not in a]:
@@ -278,6 +289,8 @@ def cmd_diff(args):
 
 
 def cmd_rd(args):
+    import csv
+    from .io import read_weights
     from .rd import rd_sweep
     weights = read_weights(args.input)
     bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
@@ -330,6 +343,10 @@ def _plot_rd(rows, path):
 
 
 def cmd_bench(args):
+    import statistics
+    from . import api
+    from .io import read_weights
+    from .quant.metrics import sqnr_db
     weights = read_weights(args.input)
     total = sum(_as_numpy(a).nbytes for a in weights.values())
     floats = [k for k, a in weights.items() if _as_numpy(a).dtype.kind == "f"]

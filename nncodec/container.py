@@ -4,14 +4,12 @@
 (header, then the whole directory, then lengths) before it decodes anything, and decodes one tensor at a time.
 """
 
-import zlib
-
 import numpy as np
 
 from . import _backend, parallel
 from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
-from .errors import (ChecksumError, FormatError, InconsistentError, TrailingDataError, TruncatedError,
-                     UnsupportedFeatureError, UnsupportedVersionError)
+from .errors import ChecksumError, FormatError, InconsistentError, UnsupportedFeatureError
+from .header import FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, MAGIC, container_header, crc32, read_directory
 from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
 from .stages import coding_by_id, stage_by_id
@@ -19,16 +17,7 @@ from .stages import coding_by_id, stage_by_id
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
            "Container", "PendingStream"]
 
-MAGIC = b"\x89NNC\r\n\x1a\n"
-HEADER_SIZE = 32
-FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
 _FLOAT_CODES = frozenset((10, 11, 12, 13))
-
-
-def crc32(data):
-    """CRC-32 (ISO-HDLC, spec 2) of a bytes-like object."""
-    return zlib.crc32(data) & 0xFFFFFFFF
 
 
 class PendingStream:
@@ -60,46 +49,6 @@ def write_container(tensors, metadata=()):
     return container_header(directory, len(payload)) + directory + bytes(payload)
 
 
-def container_header(directory, payload_length):
-    """The 32 header bytes (spec 3.2) of a container with these directory bytes and Payload_Length."""
-    header = bytearray(MAGIC)
-    header += bytes((FORMAT_MAJOR, FORMAT_MINOR)) + (0).to_bytes(2, "little")
-    header += len(directory).to_bytes(4, "little")
-    header += payload_length.to_bytes(8, "little")
-    header += crc32(directory).to_bytes(4, "little")
-    header += crc32(header).to_bytes(4, "little")
-    return bytes(header)
-
-
-def _check_header(buf, limits):
-    """Validate the header (spec 3.2) and total length (3.1); returns (Directory_Length, Payload_Length)."""
-    if len(buf) < HEADER_SIZE:
-        raise TruncatedError(f"[R3.1-c] {len(buf)} bytes is shorter than the {HEADER_SIZE}-byte header")
-    header = bytes(buf[:HEADER_SIZE])
-    if header[:8] != MAGIC:
-        raise FormatError(f"[R3.2-a] bad magic: expected {MAGIC.hex(' ')}, found {header[:8].hex(' ')}")
-    stored = int.from_bytes(header[28:32], "little")
-    if crc32(header[:28]) != stored:
-        raise ChecksumError(f"[R3.2-f] header CRC-32 mismatch: stored {stored:08x}, computed {crc32(header[:28]):08x}")
-    if header[8] != FORMAT_MAJOR:
-        raise UnsupportedVersionError(f"[R3.2-b] Format_Major {header[8]} is not supported (this decoder reads 1)")
-    flags = int.from_bytes(header[10:12], "little")
-    if flags:
-        raise FormatError(f"[R3.2-c] reserved header flags set: {flags:#06x}")
-    dir_len = int.from_bytes(header[12:16], "little")
-    payload_len = int.from_bytes(header[16:24], "little")
-    if dir_len < 2:
-        raise FormatError(f"[R3.2-d] Directory_Length {dir_len} < 2")
-    limits.check("max_directory_bytes", dir_len)
-    total = HEADER_SIZE + dir_len + payload_len
-    limits.check("max_input_bytes", total)
-    if len(buf) < total:
-        raise TruncatedError(f"[R3.1-c] the header declares {total} bytes, {len(buf)} are present")
-    if len(buf) > total:
-        raise TrailingDataError(f"[R3.1-d] {len(buf) - total} bytes after the container's end at {total}")
-    return dir_len, payload_len
-
-
 class Container:
     """A validated container over a bytes-like buffer (bytes, memoryview, mmap).
 
@@ -115,17 +64,7 @@ class Container:
         self.backend = _backend.resolve(backend)
         self.verify = verify
         self._buf = memoryview(buffer).cast("B") if not isinstance(buffer, memoryview) else buffer.cast("B")
-        dir_len, _ = _check_header(self._buf, self.limits)
-        directory_bytes = bytes(self._buf[HEADER_SIZE:HEADER_SIZE + dir_len])
-        stored = int.from_bytes(self._buf[24:28], "little")
-        if crc32(directory_bytes) != stored:
-            raise ChecksumError(f"[R3.2-e] directory CRC-32 mismatch: stored {stored:08x}, "
-                                f"computed {crc32(directory_bytes):08x}")
-        parse = _backend.kernels("directory", self.backend).parse_directory
-        self.directory, payload_end = parse(directory_bytes, HEADER_SIZE + dir_len, len(self._buf), self.limits)
-        if payload_end != len(self._buf):
-            raise InconsistentError(f"[R3.4-b] the streams end at {payload_end}, the header declares the container "
-                                    f"ends at {len(self._buf)}")
+        self.directory = read_directory(self._buf, self.limits, self.backend)
         self.metadata = dict(self.directory.metadata)
         self._records = {record.name: record for record in self.directory.tensors}
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .identifiers import DTYPE_NAMES, itemsize
+
 try:  # optional: a real bfloat16 NumPy dtype
     import ml_dtypes as _ml_dtypes
 except ImportError:  # pragma: no cover - depends on the environment
@@ -16,24 +18,13 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_integer_code",
            "integer_range", "BFloat16", "as_array", "bfloat16_to_float32", "float32_to_bfloat16"]
 
-# code -> (name, size in bytes, little-endian numpy dtype used to hold the bytes)
-_TABLE = {
-    1: ("bool", 1, np.dtype("|b1")),
-    2: ("int8", 1, np.dtype("|i1")),
-    3: ("uint8", 1, np.dtype("|u1")),
-    4: ("int16", 2, np.dtype("<i2")),
-    5: ("uint16", 2, np.dtype("<u2")),
-    6: ("int32", 4, np.dtype("<i4")),
-    7: ("uint32", 4, np.dtype("<u4")),
-    8: ("int64", 8, np.dtype("<i8")),
-    9: ("uint64", 8, np.dtype("<u8")),
-    10: ("float16", 2, np.dtype("<f2")),
-    11: ("bfloat16", 2, np.dtype(_ml_dtypes.bfloat16) if _ml_dtypes else np.dtype("<u2")),
-    12: ("float32", 4, np.dtype("<f4")),
-    13: ("float64", 8, np.dtype("<f8")),
+# code -> little-endian numpy dtype used to hold the bytes (names and sizes: nncodec.identifiers)
+_NUMPY = {
+    1: np.dtype("|b1"), 2: np.dtype("|i1"), 3: np.dtype("|u1"), 4: np.dtype("<i2"), 5: np.dtype("<u2"),
+    6: np.dtype("<i4"), 7: np.dtype("<u4"), 8: np.dtype("<i8"), 9: np.dtype("<u8"), 10: np.dtype("<f2"),
+    11: np.dtype(_ml_dtypes.bfloat16) if _ml_dtypes else np.dtype("<u2"), 12: np.dtype("<f4"), 13: np.dtype("<f8"),
 }
 
-DTYPE_NAMES = {code: name for code, (name, _, _) in _TABLE.items()}
 DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
 BFLOAT16 = DTYPE_CODES["bfloat16"]
 _INTEGER_CODES = frozenset(range(1, 10))
@@ -50,14 +41,9 @@ class BFloat16:
             raise TypeError("BFloat16 wraps a uint16 array of bfloat16 bit patterns")
 
 
-def itemsize(code):
-    """Size in bytes of one element of dtype ``code``."""
-    return _TABLE[code][1]
-
-
 def numpy_dtype(code):
     """The little-endian NumPy dtype that holds elements of ``code``."""
-    return _TABLE[code][2]
+    return _NUMPY[code]
 
 
 def is_integer_code(code):

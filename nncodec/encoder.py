@@ -14,6 +14,7 @@ from .container import PendingStream, crc32
 from .dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from .errors import EncodeError
 from .layout_choice import layout_candidates, parse_layout
+from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from .quant import parse_prune, parse_quantizer
 from .records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
                       serialize_directory)
@@ -21,8 +22,6 @@ from .stages import coding_by_name, stage_by_name
 
 __all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
 
-FLOAT_CODINGS = ("none", "zstd", "zstd-shuffle", "auto")
-INTEGER_CODINGS = ("raw", "zstd", "huffman", "cabac", "auto")
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
 
 
@@ -146,7 +145,6 @@ def _filled(node, pending):
 # -- lossy front end (spec 4.2 to 4.4) ---------------------------------------------------------------------------
 
 FLOAT_OUT_CODES = (10, 12, 13)  # transform outputs (spec 4); bfloat16 tensors decode as float32 when quantized
-CAST_CHOICES = {"float16": 10, "bfloat16": 11}
 
 
 def smallest_int_dtype(levels):

@@ -160,6 +160,38 @@ def test_onnx_initializers(tmp_path):
     assert_same_array(w, read_weights(path)["w"])
 
 
+def test_onnx_dtypes_external_data_and_bad_files(tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.external_data_helper import set_external_data
+    arrays = {"half": np.arange(6, dtype=np.float16).reshape(2, 3), "steps": np.arange(4, dtype=np.int64),
+              "flags": np.array([True, False]), "scale": np.array(3.5, np.float32)}
+    inits = [numpy_helper.from_array(a, k) for k, a in arrays.items()]
+    inits.append(helper.make_tensor("bf", TensorProto.BFLOAT16, [3], [1.0, 2.5, -3.0]))
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(helper.make_graph([], "g", [], [], initializer=inits)), path)
+    weights = read_weights(path)
+    assert list(weights) == [*arrays, "bf"]
+    for name, array in arrays.items():
+        assert_same_array(array, weights[name])
+    decoded = nncodec.decode(nncodec.encode(weights))
+    assert np.array_equal(np.asarray(decoded["bf"]).astype(np.float32), [1.0, 2.5, -3.0])
+    big = np.arange(4096, dtype=np.float32)
+    model = helper.make_model(helper.make_graph([], "g", [], [], initializer=[numpy_helper.from_array(big, "big")]))
+    onnx.save_model(model, tmp_path / "ext.onnx", save_as_external_data=True, location="ext.data", size_threshold=0)
+    monkeypatch.chdir("/")  # external data is found next to the model, not in the working directory
+    assert_same_array(big, read_weights(tmp_path / "ext.onnx")["big"])
+    evil = numpy_helper.from_array(np.zeros(4, np.float32), "evil")
+    set_external_data(evil, location="../../etc/passwd")
+    evil.ClearField("raw_data")
+    evil.data_location = TensorProto.EXTERNAL
+    onnx.save(helper.make_model(helper.make_graph([], "g", [], [], initializer=[evil])), tmp_path / "evil.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"\xff" * 64)
+    for name in ("evil.onnx", "junk.onnx"):
+        with pytest.raises(NNCodecError, match="not a readable ONNX model"):
+            read_weights(tmp_path / name)
+
+
 def test_shared_storage_is_stored_once(backend):
     w = np.arange(600, dtype=np.float32).reshape(20, 30)
     tied = {"embed.weight": w, "bias": np.ones(20, np.float32), "head.weight": w, "view": w[:]}

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Cython twin of nncodec.reference.directory: same objects, same errors, same rule order."""
 
-from ..dtypes import DTYPE_NAMES, itemsize
+from ..identifiers import DTYPE_NAMES, itemsize
 from ..errors import FormatError, InconsistentError, TruncatedError
 from ..records import (ALIAS, CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
                        MAX_STREAMS, Alias, Chain, Composite, Directory, Node, Stage, Stream,

@@ -4,7 +4,7 @@ Checks every structural rule that needs no stage semantics; stage, coding and co
 when a tensor is decoded, so that one unknown tensor does not hide the others.
 """
 
-from ..dtypes import DTYPE_NAMES, itemsize
+from ..identifiers import DTYPE_NAMES, itemsize
 from ..errors import FormatError, InconsistentError, TruncatedError
 from ..records import (ALIAS, CHAIN, COMPOSITE, MAX_ALIGN_LOG2, MAX_CHILDREN, MAX_DEPTH, MAX_NDIM, MAX_STAGES,
                        MAX_STREAMS, Alias, Chain, Composite, Directory, Node, Stage, Stream,
