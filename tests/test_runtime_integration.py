@@ -94,3 +94,25 @@ def test_digits_example_containers_run(backend, tmp_path):
         for layout in layouts:
             model = runtime.load(path, layout=layout, backend=backend)
             assert np.array_equal(model(X_test).argmax(axis=1), expected), (name, layout)
+
+
+def test_load_memory_stays_below_dense(backend):
+    """Loading a 2000 x 2000 linear layer stored as CSR at 2% density never allocates its dense matrix: the peak
+    traced allocation (NumPy arrays included) stays under half of the dense weight's 16 MB."""
+    import tracemalloc
+    rng = np.random.default_rng(8)
+    w = rng.choice(np.float32([-0.5, -0.25, 0.25, 0.5]), size=(2000, 2000))
+    w[rng.random(w.shape) >= 0.02] = 0
+    arch = {"format": "nncodec.sequential/1", "input_shape": [2000],
+            "layers": [{"type": "linear", "weight": "fc.weight"}]}
+    blob = nncodec.encode({"fc.weight": w}, layout="csr", metadata=runtime.architecture_metadata(arch))
+    tracemalloc.start()
+    try:
+        model = runtime.load(blob, backend=backend)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < w.nbytes // 2, peak
+    assert model.layouts()[0][1] == "csr" and model.layouts()[0][2] < w.nbytes // 10
+    x = rng.standard_normal((3, 2000)).astype(np.float32)
+    assert np.allclose(model(x), x @ w.T, rtol=1e-4, atol=1e-4)
