@@ -66,8 +66,9 @@ def scipy_bytes(s):
 def blas_threads():
     try:
         from threadpoolctl import threadpool_info
-        return ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
-                         if i["user_api"] == "blas") or "unknown"
+        pools = dict.fromkeys(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
+                              if i["user_api"] == "blas")  # numpy's and scipy's OpenBLAS: listed once
+        return ", ".join(pools) or "unknown"
     except ImportError:
         return "unknown (threadpoolctl missing)"
 
