@@ -135,7 +135,7 @@ def test_inconsistent_structures_rejected(make):
 def test_choose_layout_reports_every_candidate(backend):
     a = np.random.default_rng(4).choice(np.float32([0] * 9 + [1.0]), size=(64, 64))
     choice = runtime.choose_layout(a, batch=4, repeats=2, backend=backend)
-    assert set(choice.seconds) == {"dense", "csr", "cer", "cser"} == set(choice.nbytes)
+    assert set(choice.seconds) == {"dense", "csr", "csr8", "cer", "cser"} == set(choice.nbytes)
     assert choice.layout in choice.seconds and choice.operator.layout == choice.layout
     assert choice.seconds[choice.layout] <= min(choice.seconds.values()) * 1.03
     assert choice.nbytes["cer"] < choice.nbytes["dense"]
@@ -143,6 +143,18 @@ def test_choose_layout_reports_every_candidate(backend):
     assert choice.operator.threads == choice.threads
     fixed = runtime.choose_layout(a, batch=4, repeats=1, backend=backend, threads=1)
     assert fixed.threads == 1 and fixed.operator.threads == 1
+
+
+def test_csr8_needs_at_most_256_values(backend):
+    """csr8 refuses a matrix with 257 distinct values; choose_layout then leaves it out of the trial."""
+    a = np.arange(1, 258, dtype=np.float32).reshape(1, 257)
+    with pytest.raises(ValueError, match="at most 256"):
+        runtime.prepare(a, "csr8")
+    assert "csr8" not in runtime.choose_layout(a, repeats=1, backend=backend).seconds
+    b = np.tile(np.arange(256, dtype=np.float32), 8).reshape(16, 128)  # 255 distinct non-zero values: fits
+    op = runtime.prepare(b, "csr8")
+    assert op.codes.dtype == np.uint8 and op.nbytes < runtime.prepare(b, "csr").nbytes
+    check_product(b, np.ones((128, 2), np.float32), backend, layouts=["csr8"])
 
 
 def test_info():

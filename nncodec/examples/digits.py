@@ -19,7 +19,7 @@ from .. import decode, save
 from ..train import PruningSchedule, train_compressed
 from .mlp import accuracy, architecture, load_digits_split, loss_gradients, train_mlp
 
-__all__ = ["MLP_RECIPE", "compress_trained", "metadata"]
+__all__ = ["MLP_RECIPE", "compress_trained", "metadata", "save_post_training"]
 
 WEIGHTS = ("fc1.weight", "fc2.weight", "fc3.weight")
 MLP_RECIPE = {
@@ -33,6 +33,12 @@ MLP_RECIPE = {
 def metadata(arch):
     """Container metadata holding the architecture as compact JSON."""
     return {"nncodec.architecture": json.dumps(arch, separators=(",", ":"))}
+
+
+def save_post_training(path, weights, meta):
+    """Write ``weights`` compressed post-training (magnitude pruning 30% + k-means k=8, 8-bit uniform biases)."""
+    save(path, weights, prune="magnitude:0.3", keep_small=0, entropy="auto", metadata=meta,
+         quantize={"*.bias": "uniform:bits=8", "*": "kmeans:k=8"})
 
 
 def compress_trained(weights, X, y, recipe=MLP_RECIPE, log=None):
@@ -67,8 +73,7 @@ def main(argv=None):
         save(out / "compressed.nnc", **state.encode_arguments(params), entropy="auto", metadata=meta)
         label = "prune-retrain + trained quantization"
     else:
-        save(out / "compressed.nnc", weights, prune="magnitude:0.3", keep_small=0, entropy="auto", metadata=meta,
-             quantize={"*.bias": "uniform:bits=8", "*": "kmeans:k=8"})
+        save_post_training(out / "compressed.nnc", weights, meta)
         label = "post-training: magnitude 30% + k-means k=8"
     blob = (out / "compressed.nnc").read_bytes()
     rows.append((label, len(blob), accuracy(decode(blob), X_test, y_test)))

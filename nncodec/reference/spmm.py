@@ -9,7 +9,7 @@ them per segment (``np.add.reduceat``) and scales. The arrays must already satis
 
 import numpy as np
 
-__all__ = ["PARALLEL", "csr_matmul", "cer_matmul", "cser_matmul", "relidx_matmul"]
+__all__ = ["PARALLEL", "csr_matmul", "csr8_matmul", "cer_matmul", "cser_matmul", "relidx_matmul"]
 
 PARALLEL = False
 
@@ -46,6 +46,11 @@ def csr_matmul(row_ptr, col_idx, values, x, out, threads):
     m = len(row_ptr) - 1
     for xs, ys in _batches(x, out, len(col_idx)):
         ys[...] = _segment_sums(values[:, None] * xs[col_idx], row_ptr, m)
+
+
+def csr8_matmul(row_ptr, col_idx, codes, table, x, out, threads):
+    """CSR whose k-th value is ``table[codes[k]]`` (8-bit codes into a float32 table)."""
+    csr_matmul(row_ptr, col_idx, table[codes], x, out, threads)
 
 
 def _grouped_matmul(row_ptr, group_value, omega_ptr, col_idx, omega, x, out):

@@ -19,7 +19,7 @@ from .operators import available_threads, layout_of, prepare
 
 __all__ = ["LayoutChoice", "choose_layout", "CANDIDATES"]
 
-CANDIDATES = ("dense", "csr", "cer", "cser")
+CANDIDATES = ("dense", "csr", "csr8", "cer", "cser")
 TIE = 1.03
 TRIAL_PARALLEL_MIN_WORK = 1 << 14
 
@@ -49,9 +49,17 @@ def _median_seconds(op, x, repeats, backend, threads):
 def choose_layout(weight, batch=1, *, candidates=CANDIDATES, repeats=5, backend=None, threads=None):
     """Time ``weight`` (dense array, sparse structure or operator) in every candidate layout (plus its own) at
     ``batch`` columns and return a :class:`LayoutChoice` for the fastest. ``threads`` fixes the thread count
-    instead of trying 1 and all CPUs (dense products always use NumPy's own BLAS threads)."""
+    instead of trying 1 and all CPUs (dense products always use NumPy's own BLAS threads). csr8 is skipped for a
+    matrix with more than 256 distinct values."""
     names = list(dict.fromkeys(list(candidates) + [layout_of(weight)]))
-    ops = {name: prepare(weight, name) for name in names}
+    ops = {}
+    for name in names:
+        try:
+            ops[name] = prepare(weight, name)
+        except ValueError:
+            if name != "csr8":
+                raise
+    names = list(ops)
     n = next(iter(ops.values())).shape[1]
     x = np.random.default_rng(0).standard_normal((n, batch)).astype(np.float32)
     parallel = _backend.kernels("spmm", backend).PARALLEL and available_threads() > 1

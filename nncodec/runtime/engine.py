@@ -119,11 +119,13 @@ class Model:
     def from_arrays(cls, architecture, weights, *, layout="auto", batch=1, backend=None, threads=None):
         """Build from a description (dict, JSON text) and ``{name: array or sparse structure}``.
 
-        ``layout`` is "auto" (the measured pick of :func:`choose_layout` at ``batch``) or one of ``LAYOUTS``;
+        ``layout`` is "auto" (the measured pick of :func:`choose_layout` at ``batch``; its trial builds every
+        candidate, densifying a sparse structure once), "stored" (each weight computed on as given: a sparse
+        structure is used directly, never densified; an array stays dense) or one of ``LAYOUTS``;
         ``backend``/``threads`` apply to every product.
         """
-        if layout != "auto" and layout not in LAYOUTS:
-            raise ValueError(f"unknown layout {layout!r}: use auto or one of {', '.join(LAYOUTS)}")
+        if layout not in ("auto", "stored") and layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}: use auto, stored or one of {', '.join(LAYOUTS)}")
         arch = architecture if isinstance(architecture, Architecture) else parse_architecture(architecture)
         shapes = output_shapes(arch, {name: _tensor_shape(weights[name]) for name in arch.weight_names()
                                       if name in weights})
@@ -138,7 +140,7 @@ class Model:
                 layer.kernel_shape = _tensor_shape(weight)[1:]
                 layer.operator = (choose_layout(weight, _columns(spec, batch, shapes[len(layers)]),
                                                 backend=backend, threads=threads).operator
-                                  if layout == "auto" else prepare(weight, layout))
+                                  if layout == "auto" else prepare(weight, None if layout == "stored" else layout))
                 layer.run_options = {"backend": backend, "threads": threads}
             layers.append(layer)
         return cls(arch, layers, shapes[-1])
@@ -182,11 +184,13 @@ def _get(reader, name, sparse_ok):
     return value
 
 
-def load(source, *, layout="auto", batch=1, backend=None, threads=None, limits=None):
+def load(source, *, layout="stored", batch=1, backend=None, threads=None, limits=None):
     """The :class:`Model` stored in a container (path, bytes-like or file object; see ``nncodec.open``).
 
     Weights are read with ``reader.get(name, materialize=False)`` when the reader supports it (stored sparse
-    layouts then arrive as structures) and otherwise as dense arrays; each is prepared in ``layout``.
+    layouts then arrive as structures) and otherwise as dense arrays; each is prepared in ``layout`` (see
+    :meth:`Model.from_arrays`). The default, "stored", computes on the stored layouts as decoded: a container
+    written with ``layout="cer"`` runs on CER without ever holding a dense copy of its weights.
     """
     from .. import api
     with api.open(source, limits=limits, backend=backend) as reader:
