@@ -11,6 +11,7 @@ from nncodec.errors import InconsistentError, LimitExceededError
 from nncodec.runtime.operators import LowRankOperator, SparsePlusLowRankOperator
 from nncodec.sparse import (CERMatrix, CSRMatrix, LowRankMatrix, RelIdxMatrix, SparsePlusLowRank, cer_from_dense,
                             cser_from_dense, csr_from_dense, relidx_from_dense)
+from tests.strategies import record_containers
 from tests.test_runtime import CNN, MLP, dense_forward
 
 SPARSE_BUILDERS = {"dense": lambda a: a, "csr": csr_from_dense, "cer": cer_from_dense, "cser": cser_from_dense,
@@ -177,3 +178,18 @@ def test_load_keeps_factored_layers(backend, arch, shapes, factorize):
     densified = runtime.load(blob, backend=backend, layout="dense")
     assert {layout for _, layout, _ in densified.layouts()} == {"dense"}
     assert np.allclose(densified(x), y, rtol=1e-4, atol=1e-5)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None,
+          max_examples=200)
+@given(blob=record_containers())
+def test_lazy_decode_of_any_composite_tree_equals_materialized(backend, blob):
+    """Random valid record trees (products of any factor shapes, sums, concats, every dtype): the lazy decode's
+    arrays or structures densify to the materialized arrays byte for byte."""
+    whole = nncodec.decode(blob, backend=backend)
+    lazy = nncodec.decode(blob, backend=backend, materialize=False)
+    whole, lazy = (d if isinstance(d, dict) else {"": d} for d in (whole, lazy))
+    assert whole.keys() == lazy.keys()
+    for name, array in whole.items():
+        got = lazy[name] if isinstance(lazy[name], np.ndarray) else lazy[name].todense()
+        assert got.dtype == array.dtype and got.shape == array.shape and got.tobytes() == array.tobytes(), name
