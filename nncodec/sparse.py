@@ -3,7 +3,8 @@
 A 2-D matrix of shape (m, n) (a convolution weight is viewed as (out, in*kh*kw), the im2col view) is held in one
 of four structures. Every structure is lossless on any matrix and reproduces it exactly with ``todense()``.
 ``A @ x`` with a float32 vector (n,) or matrix (n, batch) is computed by :mod:`nncodec.runtime` kernels directly
-on the structure, without densifying.
+on the structure, without densifying. Factored weights (spec 3.5.3) have two more: ``LowRankMatrix`` (U V) and
+``SparsePlusLowRank`` (S + U V, S one of the four or a dense array).
 
 Index arrays are int64 (pointers) or int32 (column indices); ``values``/``omega`` hold the element type of the
 matrix. All arrays are C-contiguous and 1-D.
