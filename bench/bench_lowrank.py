@@ -4,16 +4,17 @@
    low-rank and sparse + low-rank, each followed by uniform quantization (per-factor SQNR targets) and CABAC; whole
    one-tensor containers. Every (rank, density, quantizer) point goes to the CSV; the table gives, per SQNR
    target, the smallest container of each family that reaches it.
-2. The digits MLP 64-300-100-10 (nncodec.examples.mlp): accuracy vs size vs measured forward time for low-rank
-   and sparse + low-rank hidden layers, data-free (truncated SVD, alternating minimisation) vs data-aware (Ma et
-   al.'s ADMM on the layers' ReLU responses, training inputs as calibration data) at equal rank; the same for a
-   LeNet-5-shaped CNN (nncodec.examples.lenet, trained with PyTorch), with separable conv2 kernels as well.
-3. The product y = W x at one matrix size: dense (NumPy matmul), U (V x), sparse (scipy CSR) and A x + U (V x),
-   batch 1 and 64, medians. NumPy/scipy kernels only: nncodec's runtime does not run factored layers yet.
+2. The digits MLP 64-300-100-10 (nncodec.examples.mlp) and Deep Compression's LeNet-5 (nncodec.examples.cnn):
+   accuracy vs size vs measured speed for low-rank and sparse + low-rank layers, data-free (truncated SVD,
+   alternating minimisation) vs data-aware (Ma et al.'s ADMM on the layers' ReLU responses, training inputs as
+   calibration data) at equal rank. Every model is a container run by ``nncodec.runtime.load`` (factored layers
+   stay factored), timed alternately with the float32 dense model; separable conv kernels are densified at load.
+3. The product y = W x at one matrix size through nncodec.runtime operators: dense, CSR, low-rank U (V x) and
+   sparse + low-rank S x + U (V x) (S in CSR), batch 1 and 64, one thread, medians.
 
     OPENBLAS_NUM_THREADS=1 nice python bench/bench_lowrank.py [--csv out.csv] [--png out.png] [--only lenet]
 
-(needs scikit-learn, scipy and, for the CNN, torch; one BLAS thread: on a loaded machine threaded SVDs and products are ~10x slower)
+(needs scikit-learn; one BLAS thread: on a loaded machine threaded SVDs and products are ~10x slower)
 """
 
 import argparse
@@ -30,7 +31,8 @@ from _common import ROOT, SHARED_NPZ, machine, median_time  # noqa: E402
 
 sys.path.append(str(ROOT))
 import nncodec  # noqa: E402
-from nncodec.examples.mlp import accuracy, load_digits_split, train_mlp  # noqa: E402
+import nncodec.runtime  # noqa: E402
+from nncodec.examples.mlp import load_digits_split, train_mlp  # noqa: E402
 from nncodec.lowrank import (Factors, admm_sparse_lowrank, choose_rank, low_rank, matrix_view,  # noqa: E402
                               separable_factors, sparse_plus_lowrank)
 from nncodec.lowrank.svd import balanced_factors  # noqa: E402
@@ -47,7 +49,7 @@ BIAS = "uniform:bits=8"
 ADMM_RANK_WEIGHTS = (0.03, 0.05, 0.1, 0.3)  # lam_rank = c * ||relu(W X + b)||_F^2 / ||W||_*, per layer
 ADMM_SPARSE_RATIOS = (1e6, 0.3)  # lam_sparse / lam_rank: no sparse part, then some
 ADMM_RHO, ADMM_ITERATIONS = 0.1, 150
-LENET_RANK_WEIGHTS = (0.003, 0.01, 0.03, 0.05)  # the CNN's layers lose accuracy at smaller cuts than the MLP's
+LENET_RANK_WEIGHTS = (0.1, 0.3, 1.0, 3.0)  # the trained LeNet-5 keeps full rank below c = 0.05
 
 
 def synthetic_matrices():
@@ -157,198 +159,7 @@ def plot(matrices, points, families, path):
     fig.savefig(path, dpi=80)
 
 
-# -- 2. digits MLP ------------------------------------------------------------------------------------------------
-
-def layer_inputs(weights, X):
-    """Each layer's input in the original network: {i: (n_in, N)}."""
-    h, inputs = X.astype(np.float64), {}
-    for i in (1, 2, 3):
-        inputs[i] = h.T
-        h = np.maximum(h @ weights[f"fc{i}.weight"].T.astype(np.float64) + weights[f"fc{i}.bias"], 0)
-    return inputs
-
-
-def mlp_forward(layers, batch):
-    """A float32 forward pass over a fixed batch, each layer ('dense', W) or ('factored', U, V, A_csr|None)."""
-    x = np.random.default_rng(0).random((64, batch)).astype(np.float32)
-
-    def run():
-        h = x
-        for j, (layer, bias) in enumerate(layers):
-            if layer[0] == "dense":
-                z = layer[1] @ h
-            else:
-                z = layer[1] @ (layer[2] @ h)
-                if layer[3] is not None:
-                    z += layer[3] @ h
-            z += bias[:, None]
-            h = np.maximum(z, 0) if j < len(layers) - 1 else z
-        return h
-
-    return run
-
-
-def runtime_layers(weights, factors):
-    import scipy.sparse
-    layers = []
-    for i in (1, 2, 3):
-        bias = weights[f"fc{i}.bias"]
-        f = factors.get(i)
-        if f is None:
-            layers.append((("dense", weights[f"fc{i}.weight"]), bias))
-        else:
-            sparse = scipy.sparse.csr_matrix(f.sparse.astype(np.float32)) if f.sparse is not None else None
-            layers.append((("factored", f.left.astype(np.float32), f.right.astype(np.float32), sparse), bias))
-    return layers
-
-
-def digits_mlp():
-    X_train, X_test, y_train, y_test = load_digits_split()
-    weights = train_mlp(X_train, y_train)
-    base = accuracy(weights, X_test, y_test)
-    inputs = layer_inputs(weights, X_train)
-    dense_blob = nncodec.encode(weights, quantize={"*.bias": BIAS, "*": "uniform:sqnr=24,axis=0"}, keep_small=0,
-                                entropy="cabac")
-    dense_layers = runtime_layers(weights, {})
-    times = {b: median_time(mlp_forward(dense_layers, b), 300)[0] for b in (1, 64)}
-    rows = [("dense", "float32", sum(w.nbytes for w in weights.values()), base, 1.0, 1.0),
-            ("dense quantized", "uniform 24 dB/channel + CABAC", len(dense_blob),
-             accuracy(nncodec.decode(dense_blob), X_test, y_test), 1.0, 1.0)]
-
-    def evaluate(family, setting, factors):
-        # a rank whose factors hold at least the dense values saves nothing: that layer stays dense
-        factors = {i: f for i, f in factors.items()
-                   if f.sparse is not None or f.left.size + f.right.size < f.left.shape[0] * f.right.shape[1]}
-        blob = nncodec.encode(weights, factorize={f"fc{i}.weight": f for i, f in factors.items()}, keep_small=0,
-                              quantize={"*.bias": BIAS, "*": "uniform:sqnr=24"}, entropy="cabac")
-        layers = runtime_layers(weights, factors)
-        speed = [np.divide(*paired_medians(mlp_forward(dense_layers, b), mlp_forward(layers, b), 300))
-                 for b in (1, 64)]
-        rows.append((family, setting, len(blob), accuracy(nncodec.decode(blob), X_test, y_test), *speed))
-
-    w = {i: weights[f"fc{i}.weight"].astype(np.float64) for i in (1, 2)}
-    b = {i: weights[f"fc{i}.bias"].astype(np.float64) for i in (1, 2)}
-    scale = {}  # lam_rank per unit of c: the layer's response energy over its weights' nuclear norm
-    for i in (1, 2):
-        response = np.maximum(w[i] @ inputs[i] + b[i][:, None], 0)
-        scale[i] = float(np.sum(response ** 2)) / np.linalg.svd(w[i], compute_uv=False).sum()
-    for c in ADMM_RANK_WEIGHTS:
-        for sparse_ratio in ADMM_SPARSE_RATIOS:
-            aware = {i: admm_sparse_lowrank(w[i], inputs[i], lam_sparse=sparse_ratio * c * scale[i],
-                                            lam_rank=c * scale[i], bias=b[i], rho=ADMM_RHO,
-                                            iterations=ADMM_ITERATIONS) for i in (1, 2)}
-            ranks = {i: aware[i].rank for i in (1, 2)}
-            columns = {i: 0 if aware[i].sparse is None else int(np.count_nonzero(np.abs(aware[i].sparse).sum(0)))
-                       for i in (1, 2)}
-            tag = f"ranks {ranks[1]}, {ranks[2]}"
-            if columns[1] or columns[2]:
-                density = {i: np.count_nonzero(aware[i].sparse) / w[i].size if columns[i] else 0.0 for i in (1, 2)}
-                evaluate("sparse + low-rank, data-aware (ADMM)",
-                         f"{tag}; sparse columns {columns[1]}, {columns[2]}; c={c}, lam_sparse/lam_rank="
-                         f"{sparse_ratio}", aware)
-                evaluate("sparse + low-rank, data-free (alt. min.)",
-                         f"{tag}; densities {density[1]:.2f}, {density[2]:.2f} (as ADMM's)",
-                         {i: sparse_plus_lowrank(w[i], ranks[i], density[i], iterations=10) for i in (1, 2)})
-            else:
-                evaluate("low-rank, data-aware (ADMM)", f"{tag}; c={c}", aware)
-                evaluate("low-rank, data-free (SVD)", tag, {i: low_rank(w[i], rank=ranks[i]) for i in (1, 2)})
-    print("## Digits MLP 64-300-100-10: fc1 and fc2 factored (fc3 and biases quantized), post-training\n")
-    print("Factors and sparse parts: uniform 24 dB per tensor + CABAC. Data-aware: ADMM on the training set's "
-          f"layer inputs, rho={ADMM_RHO}, {ADMM_ITERATIONS} iterations; data-free rows use the ranks (and sparse "
-          "densities) the ADMM row above them found; a layer whose rank-k factors hold at least as many values as "
-          "the dense matrix (k (m + n) >= m n: fc1 at rank 53 or more) stays dense. Speed: NumPy float32 forward pass, factored layers as "
-          "U @ (V @ x) (+ scipy CSR for the sparse part), against the dense float32 pass in the same run.\n")
-    print(f"float32 test accuracy {100 * base:.2f}%; forward time float32 dense: batch 1 "
-          f"{1e6 * times[1]:.1f} us, batch 64 {1e6 * times[64]:.1f} us (NumPy, medians of 300); each speed-up times the "
-          "factored and the dense pass alternately (300 each)\n")
-    print("| family | setting | bytes | compression vs float32 | test accuracy | loss (pp) | speed-up b=1 | "
-          "speed-up b=64 |\n|---|---|---:|---:|---:|---:|---:|---:|")
-    for family, setting, size, acc, s1, s64 in rows:
-        print(f"| {family} | {setting} | {size} | {rows[0][2] / size:.1f}x | {100 * acc:.2f}% | "
-              f"{100 * (base - acc):+.2f} | {s1:.2f}x | {s64:.2f}x |")
-    print()
-
-
-# -- 2b. LeNet-5-shaped CNN ---------------------------------------------------------------------------------------
-
-def factored_layer(factors, bias):
-    """A callable on im2col columns computing the factored layer: U (V x) (+ the sparse part), or for a separable
-    kernel the vertical then the horizontal contraction of the 5x5 patches."""
-    import scipy.sparse
-    left, right, bias = factors.left.astype(np.float32), factors.right.astype(np.float32), bias[:, None]
-    if factors.separable:
-        o, i, kh, kw = factors.shape
-        horizontal = left.reshape(o, kw, -1).transpose(0, 2, 1).reshape(o, -1)  # (O, R * KW)
-        return lambda cols: horizontal @ (right @ cols.reshape(i * kh, -1)).reshape(-1, cols.shape[1]) + bias
-    if factors.sparse is None:
-        return lambda cols: left @ (right @ cols) + bias
-    sparse = scipy.sparse.csr_matrix(factors.sparse.reshape(factors.shape[0], -1).astype(np.float32))
-    return lambda cols: left @ (right @ cols) + sparse @ cols + bias
-
-
-def lenet():
-    import torch
-    from nncodec.examples import lenet as net
-    torch.set_num_threads(1)
-    X_train, X_test, y_train, y_test = load_digits_split()
-    weights = net.train_lenet(X_train, y_train)
-    dense = net.dense_layers(weights)
-    base = net.accuracy(dense, X_test, y_test)
-    inputs = {}
-    net.forward(dense, X_train, inputs)
-    rng = np.random.default_rng(0)
-    inputs["conv2"] = inputs["conv2"][:, rng.choice(inputs["conv2"].shape[1], 4000, replace=False)]
-    x64 = {b: X_test[:b] for b in (1, 64)}
-    times = {b: median_time(lambda x=x64[b]: net.forward(dense, x), 200)[0] for b in (1, 64)}
-    quantize = {"*.bias": BIAS, "*": "uniform:sqnr=24"}
-    plain = nncodec.encode(weights, quantize=quantize, keep_small=0, entropy="cabac")
-    rows = [("dense", "float32", sum(w.nbytes for w in weights.values()), base, 1.0, 1.0),
-            ("dense quantized", "uniform 24 dB + CABAC", len(plain),
-             net.accuracy(net.dense_layers(nncodec.decode(plain)), X_test, y_test), 1.0, 1.0)]
-
-    def evaluate(family, setting, factors):
-        factors = {n: f for n, f in factors.items() if f.sparse is not None or f.separable
-                   or f.left.size + f.right.size < f.left.shape[0] * f.right.shape[1]}
-        blob = nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
-                              quantize=quantize, entropy="cabac")
-        acc = net.accuracy(net.dense_layers(nncodec.decode(blob)), X_test, y_test)
-        layers = dict(dense, **{n: factored_layer(f, weights[f"{n}.bias"]) for n, f in factors.items()})
-        speed = [np.divide(*paired_medians(lambda x=x64[b]: net.forward(dense, x),
-                                           lambda x=x64[b]: net.forward(layers, x), 200)) for b in (1, 64)]
-        kept = ", ".join(f"{n} {'sep. ' if f.separable else ''}{f.rank}" for n, f in factors.items()) or "none"
-        rows.append((family, f"{setting}; factored: {kept}", len(blob), acc, *speed))
-
-    names = ("conv2", "fc1", "fc2")
-    w = {n: weights[f"{n}.weight"].astype(np.float64) for n in names}
-    b = {n: weights[f"{n}.bias"].astype(np.float64) for n in names}
-    scale = {}
-    for n in names:
-        matrix = w[n].reshape(w[n].shape[0], -1)
-        response = np.maximum(matrix @ inputs[n] + b[n][:, None], 0)
-        scale[n] = float(np.sum(response ** 2)) / np.linalg.svd(matrix, compute_uv=False).sum()
-    for c in LENET_RANK_WEIGHTS:
-        aware = {n: admm_sparse_lowrank(w[n], inputs[n], lam_sparse=1e6 * c * scale[n], lam_rank=c * scale[n],
-                                        bias=b[n], rho=ADMM_RHO, iterations=ADMM_ITERATIONS) for n in names}
-        evaluate("low-rank, data-aware (ADMM)", f"c={c}", aware)
-        evaluate("low-rank, data-free (SVD)", "ADMM's ranks", {n: low_rank(w[n], rank=aware[n].rank) for n in names})
-    for rank in (8, 12, 16):
-        evaluate("separable conv2, data-free (SVD)", f"rank {rank}",
-                 {"conv2": separable_factors(w["conv2"], rank=rank)})
-    print("## LeNet-5-shaped CNN on 8x8 digits (conv 6@5x5, conv 16@5x5, fc 64-120-84-10), post-training\n")
-    print(f"Trained with PyTorch (30 epochs, seed 0), run with NumPy (im2col); float32 test accuracy "
-          f"{100 * base:.2f}%; forward time dense: batch 1 {1e6 * times[1]:.0f} us, batch 64 {1e6 * times[64]:.0f} us "
-          "(medians of 200; speed-ups time factored and dense passes alternately, 200 each). conv2, fc1, fc2 factored as in the MLP table (same ADMM settings but "
-          f"c in {LENET_RANK_WEIGHTS}; conv2's calibration data: 4000 random im2col columns); a layer whose factors would not be smaller stays dense. "
-          "Separable conv2 runs as a vertical then a horizontal contraction of the 5x5 patches.\n")
-    print("| family | setting | bytes | compression vs float32 | test accuracy | loss (pp) | speed-up b=1 | "
-          "speed-up b=64 |\n|---|---|---:|---:|---:|---:|---:|---:|")
-    for family, setting, size, acc, s1, s64 in rows:
-        print(f"| {family} | {setting} | {size} | {rows[0][2] / size:.1f}x | {100 * acc:.2f}% | "
-              f"{100 * (base - acc):+.2f} | {s1:.2f}x | {s64:.2f}x |")
-    print()
-
-
-# -- 3. product speed ---------------------------------------------------------------------------------------------
+# -- 2. models through nncodec.runtime -----------------------------------------------------------------------------
 
 def paired_medians(first, second, repeat):
     """Median times of ``first()`` and ``second()`` run alternately, so that a change of machine load hits both."""
@@ -361,31 +172,178 @@ def paired_medians(first, second, repeat):
     return float(np.median(times[0])), float(np.median(times[1]))
 
 
+def runtime_accuracy(model, X, y):
+    return float(np.mean(np.argmax(model(np.asarray(X, np.float32).reshape((-1,) + model.input_shape)), axis=1)
+                         == y))
+
+
+class ModelTable:
+    """Rows of accuracy vs size vs speed: every model is a container run by ``nncodec.runtime.load`` (factored
+    layers stay factored, the rest dense), timed alternately with the float32 dense model at batch 1 and 64."""
+
+    def __init__(self, weights, arch, X_test, y_test, repeat):
+        self.weights, self.arch, self.X, self.y, self.repeat = weights, arch, X_test, y_test, repeat
+        self.float_bytes = sum(w.nbytes for w in weights.values())
+        self.dense = nncodec.runtime.Model.from_arrays(arch, weights, layout="dense")
+        self.inputs = {b: np.asarray(X_test[:b], np.float32).reshape((b,) + self.dense.input_shape) for b in (1, 64)}
+        self.times = {b: median_time(lambda b=b: self.dense(self.inputs[b]), repeat)[0] for b in (1, 64)}
+        self.base = runtime_accuracy(self.dense, X_test, y_test)
+        self.rows = [("dense", "float32", self.float_bytes, self.base, "dense", 1.0, 1.0)]
+
+    def add(self, family, setting, blob):
+        model = nncodec.runtime.load(blob, layout="auto", batch=64)
+        speed = [np.divide(*paired_medians(lambda x=self.inputs[b]: self.dense(x),
+                                           lambda x=self.inputs[b]: model(x), self.repeat)) for b in (1, 64)]
+        layouts = ", ".join(f"{name.split('.')[0]} {layout}" for name, layout, _ in model.layouts())
+        self.rows.append((family, setting, len(blob), runtime_accuracy(model, self.X, self.y), layouts, *speed))
+
+    def print(self):
+        print(f"float32 dense model through nncodec.runtime: test accuracy {100 * self.base:.2f}%, forward time "
+              f"batch 1 {1e6 * self.times[1]:.0f} us, batch 64 {1e6 * self.times[64]:.0f} us (medians of "
+              f"{self.repeat}); speed-ups time each model and the dense one alternately ({self.repeat} each)\n")
+        print("| family | setting | bytes | compression vs float32 | test accuracy | loss (pp) | runtime layers | "
+              "speed-up b=1 | speed-up b=64 |\n|---|---|---:|---:|---:|---:|---|---:|---:|")
+        for family, setting, size, acc, layouts, s1, s64 in self.rows:
+            print(f"| {family} | {setting} | {size} | {self.float_bytes / size:.1f}x | {100 * acc:.2f}% | "
+                  f"{100 * (self.base - acc):+.2f} | {layouts} | {s1:.2f}x | {s64:.2f}x |")
+        print()
+
+
+def worth_factoring(factors):
+    """A factor pair saves values (or has a sparse part, or is separable); else the layer stays plain."""
+    return (factors.sparse is not None or factors.separable
+            or factors.left.size + factors.right.size < factors.left.shape[0] * factors.right.shape[1])
+
+
+def admm_scales(w, b, inputs):
+    """lam_rank per unit of c for each layer: its ReLU response energy over its weights' nuclear norm."""
+    scale = {}
+    for n in w:
+        matrix = w[n].reshape(w[n].shape[0], -1)
+        response = np.maximum(matrix @ inputs[n] + b[n][:, None], 0)
+        scale[n] = float(np.sum(response ** 2)) / np.linalg.svd(matrix, compute_uv=False).sum()
+    return scale
+
+
+def factored_rows(table, encode, w, b, inputs, rank_weights, sparse_ratios):
+    """Data-aware (ADMM) fits for every c and lam_sparse / lam_rank, each followed by its data-free twin at the
+    same ranks (and sparse densities)."""
+    scale = admm_scales(w, b, inputs)
+    for c in rank_weights:
+        for ratio in sparse_ratios:
+            aware = {n: admm_sparse_lowrank(w[n], inputs[n], lam_sparse=ratio * c * scale[n], lam_rank=c * scale[n],
+                                            bias=b[n], rho=ADMM_RHO, iterations=ADMM_ITERATIONS) for n in w}
+            ranks = ", ".join(f"{n} {aware[n].rank}" for n in w)
+            if any(f.sparse is not None for f in aware.values()):
+                density = {n: np.count_nonzero(aware[n].sparse) / w[n].size if aware[n].sparse is not None else 0.0
+                           for n in w}
+                table.add("sparse + low-rank, data-aware (ADMM)", f"ranks {ranks}; c={c}, lam_s/lam_r={ratio}",
+                          encode(aware))
+                free = {n: sparse_plus_lowrank(w[n], aware[n].rank, density[n], iterations=10) for n in w}
+                table.add("sparse + low-rank, data-free (alt. min.)", f"ranks {ranks}; ADMM's densities",
+                          encode(free))
+            else:
+                table.add("low-rank, data-aware (ADMM)", f"ranks {ranks}; c={c}", encode(aware))
+                table.add("low-rank, data-free (SVD)", f"ranks {ranks}",
+                          encode({n: low_rank(w[n], rank=aware[n].rank) for n in w}))
+
+
+def digits_mlp(repeat=100):
+    from nncodec.examples.mlp import architecture
+    X_train, X_test, y_train, y_test = load_digits_split()
+    weights = {k: v.astype(np.float32) for k, v in train_mlp(X_train, y_train).items()}
+    arch = architecture()
+    meta = nncodec.runtime.architecture_metadata(arch)
+    table = ModelTable(weights, arch, X_test, y_test, repeat)
+    quantize = {"*.bias": BIAS, "*": "uniform:sqnr=24"}
+    table.add("dense quantized", "uniform 24 dB + CABAC",
+              nncodec.encode(weights, quantize=quantize, keep_small=0, entropy="cabac", metadata=meta))
+    table.add("pruned 80% + quantized", "magnitude 0.8, uniform 24 dB, CABAC, csr (biases lossless)",
+              nncodec.encode(weights, prune="magnitude:0.8", quantize=quantize, entropy="cabac",
+                             layout={"*.weight": "csr"}, metadata=meta))
+
+    def encode(factors):
+        factors = {n: f for n, f in factors.items() if worth_factoring(f)}
+        return nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
+                              quantize=quantize, entropy="cabac", layout="auto", metadata=meta)
+
+    names = ("fc1", "fc2")
+    w = {n: weights[f"{n}.weight"].astype(np.float64) for n in names}
+    b = {n: weights[f"{n}.bias"].astype(np.float64) for n in names}
+    inputs = {"fc1": X_train.T.astype(np.float64),
+              "fc2": np.maximum(w["fc1"] @ X_train.T + b["fc1"][:, None], 0)}
+    factored_rows(table, encode, w, b, inputs, ADMM_RANK_WEIGHTS, ADMM_SPARSE_RATIOS)
+    print("## Digits MLP 64-300-100-10 through nncodec.runtime: fc1 and fc2 factored, post-training\n")
+    print(f"Factors and sparse parts: uniform 24 dB per tensor + CABAC, layout auto. Data-aware: ADMM on the "
+          f"training set's layer inputs, rho={ADMM_RHO}, {ADMM_ITERATIONS} iterations; a layer whose factors would "
+          "not be smaller stays plain (quantized, dense).\n")
+    table.print()
+
+
+def lenet(repeat=30):
+    from nncodec.examples import cnn
+    X_train, X_test, y_train, y_test = load_digits_split()
+    weights = {k: v.astype(np.float32) for k, v in cnn.train_cnn(X_train, y_train).items()}
+    arch = cnn.architecture()
+    meta = nncodec.runtime.architecture_metadata(arch)
+    table = ModelTable(weights, arch, X_test, y_test, repeat)
+    quantize = {"*.bias": BIAS, "*": "uniform:sqnr=24"}
+    table.add("dense quantized", "uniform 24 dB + CABAC",
+              nncodec.encode(weights, quantize=quantize, keep_small=0, entropy="cabac", metadata=meta))
+
+    def encode(factors):
+        factors = {n: f for n, f in factors.items() if worth_factoring(f)}
+        return nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
+                              quantize=quantize, entropy="cabac", layout="auto", metadata=meta)
+
+    names = ("conv2", "fc1")
+    w = {n: weights[f"{n}.weight"].astype(np.float64) for n in names}
+    b = {n: weights[f"{n}.bias"].astype(np.float64) for n in names}
+    inputs = cnn.layer_inputs(weights, X_train)
+    rng = np.random.default_rng(0)
+    inputs["conv2"] = inputs["conv2"][:, rng.choice(inputs["conv2"].shape[1], 4000, replace=False)]
+    factored_rows(table, encode, w, b, inputs, LENET_RANK_WEIGHTS, (1e6,))
+    for rank in (12, 24, 48):
+        table.add("separable conv2, data-free (SVD)", f"rank {rank} (densified at load)",
+                  encode({"conv2": separable_factors(w["conv2"], rank=rank)}))
+    print("## LeNet-5 (Deep Compression's: conv 20, conv 50, fc 500, fc 10) on 8x8 digits through nncodec.runtime\n")
+    print(f"nncodec.examples.cnn, trained with NumPy (20 epochs, seed 0). conv2 and fc1 factored (fc2, 10x500, "
+          f"cannot save below rank 10); ADMM as for the MLP with c in {LENET_RANK_WEIGHTS}, conv2's calibration "
+          "data 4000 random im2col columns. Separable kernels are densified by the lazy decode and run as one "
+          "im2col product.\n")
+    table.print()
+
+
+# -- 3. product speed ---------------------------------------------------------------------------------------------
+
 def product_speed(m=1024, n=1024, ranks=(16, 64, 256), density=0.05, repeat=50):
-    import scipy.sparse
+    from nncodec import runtime
+    from nncodec.sparse import LowRankMatrix, SparsePlusLowRank, csr_from_dense
     rng = np.random.default_rng(0)
     dense = rng.standard_normal((m, n)).astype(np.float32)
-    mask = rng.random((m, n)) < density
-    sparse = scipy.sparse.csr_matrix(np.where(mask, dense, 0).astype(np.float32))
-    print(f"## Product y = W x, W {m} x {n} float32 (NumPy matmul, scipy CSR), medians of {repeat}, each kernel "
-          "timed alternately with the dense product\n")
-    print("| kernel | values stored | dense work / kernel work | batch 1 us | batch 64 us | speed-up vs dense b=1 "
-          "| b=64 |\n|---|---:|---:|---:|---:|---:|---:|")
-    kernels = [(f"sparse CSR {density:.0%}", sparse.nnz, lambda x: sparse @ x)]
+    pruned = np.where(rng.random((m, n)) < density, dense, 0).astype(np.float32)
+    csr = csr_from_dense(pruned)
+    baseline = runtime.prepare(dense, "dense")
+    print(f"## Product y = W x through nncodec.runtime, W {m} x {n} float32, medians of {repeat}, each operator "
+          f"timed alternately with the dense one; backend {runtime.info()['backend']}, one thread\n")
+    print("| operator | values stored | dense work / operator work | batch 1 us | batch 64 us | speed-up vs dense "
+          "b=1 | b=64 |\n|---|---:|---:|---:|---:|---:|---:|")
+    # CER/CSER are left out: on these unquantized values every nonzero is distinct, their worst case
+    ops = [(f"sparse csr {density:.0%}", runtime.prepare(csr))]
     for k in ranks:
-        u, v = dense[:, :k].copy(), dense[:k, :].copy()
-        kernels.append((f"U (V x), rank {k}", k * (m + n), lambda x, u=u, v=v: u @ (v @ x)))
-        kernels.append((f"A x + U (V x), rank {k}, A {density:.0%}", k * (m + n) + sparse.nnz,
-                        lambda x, u=u, v=v: sparse @ x + u @ (v @ x)))
+        lowrank = LowRankMatrix(dense[:, :k].copy(), dense[:k, :].copy())
+        ops.append((f"lowrank U (V x), rank {k}", runtime.prepare(lowrank)))
+        ops.append((f"sparse+lowrank (csr {density:.0%}), rank {k}", runtime.prepare(SparsePlusLowRank(csr, lowrank))))
     inputs = {batch: rng.standard_normal((n, batch)).astype(np.float32) for batch in (1, 64)}
-    for label, stored, fn in kernels:
+    for label, op in ops:
         cells = []
         for batch in (1, 64):
             x = inputs[batch]
-            cells.append(paired_medians(lambda x=x: dense @ x, lambda fn=fn, x=x: fn(x), repeat))
+            cells.append(paired_medians(lambda x=x: baseline.matmul(x, threads=1),
+                                        lambda op=op, x=x: op.matmul(x, threads=1), repeat))
         (d1, k1), (d64, k64) = cells
-        print(f"| {label} | {stored} | {m * n / stored:.1f} | {1e6 * k1:.1f} | {1e6 * k64:.1f} | {d1 / k1:.2f}x "
-              f"| {d64 / k64:.2f}x |")
+        print(f"| {label} | {op.entries} | {m * n / op.entries:.1f} | {1e6 * k1:.1f} | {1e6 * k64:.1f} | "
+              f"{d1 / k1:.2f}x | {d64 / k64:.2f}x |")
     print()
 
 

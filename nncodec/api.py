@@ -85,6 +85,11 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       (a quantized tensor becomes low-rank only when that is smaller at the plain encoding's SQNR); or a mapping
       of patterns to those. Each factor (and sparse part) is quantized by the tensor's ``quantize`` choice, else
       stored in the tensor's float dtype. Pruned tensors are not factorized.
+      With ``layout``: the factorize choice is made first; ``layout`` then applies to every stored part (the sparse
+      part of sparse + low-rank and the factors, each its own chain), so ``layout="auto"`` keeps each in its
+      smallest layout. ``layout="auto"`` alone never factorizes; ``factorize="auto"`` is the size-driven choice
+      between low-rank and plain storage (and the two "auto"s combine). ``decode(materialize=False)`` returns
+      product and sparse + low-rank tensors as ``nncodec.sparse.LowRankMatrix`` / ``SparsePlusLowRank``.
     Tensors that are the same memory as an earlier one (tied weights) are stored once, as an alias (spec 3.5.4).
     jobs: threads for encoding tensors independently (``None``: every core; 1: serial). The bytes do not depend
       on it.
@@ -175,7 +180,8 @@ def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
     ``blob`` may also be a host file's bytes ending with a container and its trailer (spec 3.9).
     Arrays are writable copies, native little-endian. With ``materialize=False``, tensors stored in a sparse
     layout come back as :mod:`nncodec.sparse` matrices (``.shape``, ``.dtype``, ``.nbytes``, ``.todense()``,
-    ``@``) whose ``todense()`` equals the materialized array bit for bit; the others as arrays.
+    ``@``) whose ``todense()`` equals the materialized array bit for bit, low-rank products (spec 3.5.3) as
+    ``LowRankMatrix`` and a sparse part plus a product as ``SparsePlusLowRank``; the others as arrays.
     Raises a :class:`~nncodec.errors.DecodeError` subclass on any malformed input and
     :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
     ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).

@@ -12,6 +12,7 @@ from .errors import ChecksumError, FormatError, InconsistentError, UnsupportedFe
 from .header import FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, MAGIC, container_header, crc32, read_directory
 from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
+from .sparse import LowRankMatrix, SparsePlusLowRank
 from .stages import coding_by_id, stage_by_id
 
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
@@ -166,7 +167,9 @@ class Container:
 
     def decode_structure(self, name):
         """Tensor ``name`` as its stored layout's :mod:`nncodec.sparse` matrix (spec 4.6 to 4.9), or as an ndarray
-        (a copy) when it is stored dense or as a composite.
+        (a copy) when it is stored dense or as another composite. A product composite (low-rank factors, spec
+        3.5.3) comes back as a :class:`~nncodec.sparse.LowRankMatrix` and a sum of a chain and a product as a
+        :class:`~nncodec.sparse.SparsePlusLowRank` whose sparse part is that chain's structure (or array).
 
         The structure comes from the streams; elementwise transforms (codebook, cast, uniform with one step) are
         applied to its stored values or value table, which equals applying them to every element (spec 4.8
@@ -177,9 +180,41 @@ class Container:
         """
         node = self.record(name).node
         self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
+        factored = self._factored_structure(node, name)
+        if factored is not None:
+            return factored
         layout = stage_by_id(node.body.stages[0].stage_id) if isinstance(node.body, Chain) else None
         if layout is None or not hasattr(layout, "structure"):
             return self.decode_tensor(name, copy=True)
+        return self._chain_structure(node, name, layout)
+
+    def _factored_structure(self, node, name):
+        """A :class:`~nncodec.sparse.LowRankMatrix` for a low-rank product node (see ``_is_low_rank``), a
+        :class:`~nncodec.sparse.SparsePlusLowRank` for a sum of a chain and such a product (the chain's stored
+        layout kept), or None for any other node. Checks and decodes in the order the materialized decode does
+        (so both raise the same error); the factors are decoded as arrays (copies), their product never formed."""
+        body = node.body
+        if _is_low_rank(node):
+            return self._low_rank(node, name)
+        if (isinstance(body, Chain) or isinstance(body, Alias) or body.combine != SUM or len(body.children) != 2
+                or not isinstance(body.children[0].body, Chain) or not _is_low_rank(body.children[1])):
+            return None
+        _check_composite(node, name)
+        sparse_node = body.children[0]
+        layout = stage_by_id(sparse_node.body.stages[0].stage_id)
+        sparse = (self._chain_structure(sparse_node, name, layout) if hasattr(layout, "structure")
+                  else np.array(self._decode_chain(sparse_node, name)))
+        return SparsePlusLowRank(sparse, self._low_rank(body.children[1], name), tensor_shape=node.shape)
+
+    def _low_rank(self, node, name):
+        _check_composite(node, name)
+        left, right = node.body.children
+        self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])  # as todense() would
+        left, right = (np.array(self._decode_node(child, name)) for child in node.body.children)
+        return LowRankMatrix(left, right, tensor_shape=node.shape)
+
+    def _chain_structure(self, node, name, layout):
+        """The :mod:`nncodec.sparse` matrix of a chain node whose layout has a structure (see decode_structure)."""
         params = node.body.stages[0].params
         _, codings, plan = self._check_chain(node, name)
         if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
@@ -235,6 +270,17 @@ class Container:
             for transform, parsed, out_code in plan:
                 array = transform.decode(node, parsed, array, out_code, self.backend)
         return array
+
+
+def _is_low_rank(node):
+    """Whether ``node`` is a product composite (not bfloat16, whose decoder rounds every step) of at least two
+    dimensions whose left factor's rows are the node's axis 0 and right factor's columns the product of the others,
+    i.e. factors of the node's matrix view (a degenerate empty product can match the count without that)."""
+    body = node.body
+    return (not isinstance(body, (Chain, Alias)) and body.combine == PRODUCT and node.dtype != BFLOAT16
+            and len(node.shape) >= 2 and len(body.children) == 2 and len(body.children[0].shape) == 2
+            and len(body.children[1].shape) == 2 and body.children[0].shape[0] == node.shape[0]
+            and body.children[1].shape[1] == node_elements(node.shape[1:]))
 
 
 def _check_composite(node, name):

@@ -3,7 +3,8 @@
 A 2-D matrix of shape (m, n) (a convolution weight is viewed as (out, in*kh*kw), the im2col view) is held in one
 of four structures. Every structure is lossless on any matrix and reproduces it exactly with ``todense()``.
 ``A @ x`` with a float32 vector (n,) or matrix (n, batch) is computed by :mod:`nncodec.runtime` kernels directly
-on the structure, without densifying.
+on the structure, without densifying. Factored weights (spec 3.5.3) have two more: ``LowRankMatrix`` (U V) and
+``SparsePlusLowRank`` (S + U V, S one of the four or a dense array).
 
 Index arrays are int64 (pointers) or int32 (column indices); ``values``/``omega`` hold the element type of the
 matrix. All arrays are C-contiguous and 1-D.
@@ -11,8 +12,8 @@ matrix. All arrays are C-contiguous and 1-D.
 
 import numpy as np
 
-__all__ = ["SparseMatrix", "CSRMatrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix", "matrix_view", "value_table",
-           "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense"]
+__all__ = ["SparseMatrix", "CSRMatrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix", "LowRankMatrix",
+           "SparsePlusLowRank", "matrix_view", "value_table", "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense"]
 
 
 class SparseMatrix:
@@ -152,6 +153,71 @@ class RelIdxMatrix(SparseMatrix):
         out = np.zeros(m * n, dtype=self.dtype)
         out[self.positions()] = self.values
         return out.reshape(m, n)
+
+
+class LowRankMatrix(SparseMatrix):
+    """A factored matrix ``U @ V`` (spec 3.5.3, product composite): ``U`` (m, k) and ``V`` (k, n), both of the
+    matrix's element type. ``todense()`` forms the product in float64 and rounds it once to ``dtype``, as the
+    decoder does; ``@`` computes ``U @ (V @ x)`` without forming it."""
+
+    def __init__(self, U, V, tensor_shape=None):
+        U, V = np.ascontiguousarray(U), np.ascontiguousarray(V)
+        if U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[0] or U.dtype != V.dtype:
+            raise ValueError(f"factors {U.dtype}{U.shape} @ {V.dtype}{V.shape} do not make a matrix")
+        super().__init__((U.shape[0], V.shape[1]), tensor_shape)
+        self.U, self.V = U, V
+        self.dtype = U.dtype
+
+    @property
+    def rank(self):
+        return self.U.shape[1]
+
+    def _arrays(self):
+        return self.U, self.V
+
+    def todense_matrix(self):
+        with np.errstate(all="ignore"):  # overflow to inf is a value here, as in the decoder
+            return np.matmul(self.U.astype(np.float64), self.V.astype(np.float64)).astype(self.dtype)
+
+
+class SparsePlusLowRank(SparseMatrix):
+    """``S + U @ V`` (spec 3.5.3, sum of a sparse part and a product): ``S`` is the sparse part as stored, a
+    :class:`SparseMatrix` of its layout or a dense ndarray (any shape holding m x n elements), ``lowrank`` a
+    :class:`LowRankMatrix` of the same matrix shape and dtype. ``todense()`` is ``S + round(U @ V)`` in
+    ``dtype``, as the decoder computes it."""
+
+    def __init__(self, S, lowrank, tensor_shape=None):
+        super().__init__(lowrank.shape, tensor_shape)
+        s_dtype = S.dtype if isinstance(S, SparseMatrix) else np.asarray(S).dtype
+        s_shape = S.shape if isinstance(S, SparseMatrix) else matrix_view(S).shape
+        if s_shape != self.shape or s_dtype != lowrank.dtype:
+            raise ValueError(f"sparse part {s_dtype}{s_shape} does not match the factors' "
+                             f"{lowrank.dtype}{self.shape}")
+        self.S = S if isinstance(S, SparseMatrix) else np.asarray(S)
+        self.lowrank = lowrank
+        self.dtype = lowrank.dtype
+
+    @property
+    def U(self):
+        return self.lowrank.U
+
+    @property
+    def V(self):
+        return self.lowrank.V
+
+    def _arrays(self):
+        sparse = self.S._arrays() if isinstance(self.S, SparseMatrix) else (self.S,)
+        return tuple(sparse) + self.lowrank._arrays()
+
+    def sparse_matrix(self):
+        """The sparse part's (m, n) dense view."""
+        return self.S.todense_matrix() if isinstance(self.S, SparseMatrix) else matrix_view(self.S)
+
+    def todense_matrix(self):
+        out = self.sparse_matrix().copy()
+        with np.errstate(all="ignore"):
+            out += self.lowrank.todense_matrix()
+        return out
 
 
 def _scatter_groups(out, n, row_ptr, omega_ptr, col_idx, omega, group_value_index):

@@ -204,15 +204,20 @@ def test_mismatched_factors_raise_encode_error():
         nncodec.encode({"w": np.ones((40, 40), np.float32)}, factorize={"w": "separable:rank=2"})
 
 
-def test_lenet_im2col_matches_the_convolution_sum():
-    """The example CNN's im2col product is the (cross-correlation) sum a convolution layer computes."""
-    from nncodec.examples.lenet import im2col
-    rng = np.random.default_rng(7)
-    x, kernel = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((5, 3, 3, 3))
-    cols, (n, h, w) = im2col(x, 3, 3, 1)
-    got = (kernel.reshape(5, -1) @ cols).reshape(5, n, h, w).transpose(1, 0, 2, 3)
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    expected = np.zeros((2, 5, 4, 4))
-    for b, o, y, z in np.ndindex(2, 5, 4, 4):
-        expected[b, o, y, z] = np.sum(padded[b, :, y:y + 3, z:z + 3] * kernel[o])
-    assert np.allclose(got, expected)
+def test_cnn_forward_matches_the_convolution_sums():
+    """The example LeNet-5 (its im2col forward pass, and the matrix-view layer inputs used as ADMM calibration
+    data) computes the direct convolution sums of an independent dense forward pass."""
+    from nncodec.examples import cnn
+    from tests.test_runtime import dense_forward
+    params = cnn.init_cnn(seed=3)
+    params = {k: v + 0.01 if k.endswith(".bias") else v for k, v in params.items()}
+    X = np.random.default_rng(7).random((3, 64))
+    scores = cnn.predict(params, X)
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert np.allclose(probs, dense_forward(cnn.architecture(), params, X.reshape(3, 1, 8, 8)), atol=1e-10)
+    inputs = cnn.layer_inputs(params, X)
+    assert {k: v.shape for k, v in inputs.items()} == {"conv1": (25, 192), "conv2": (500, 48), "fc1": (200, 3),
+                                                      "fc2": (500, 3)}
+    fc2_in = np.maximum(params["fc1.weight"] @ inputs["fc1"] + params["fc1.bias"][:, None], 0)
+    assert np.allclose(inputs["fc2"], fc2_in)

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..train import Adam, train_epochs
 
-__all__ = ["init_cnn", "train_cnn", "loss_gradients", "predict", "accuracy", "architecture", "SHAPES"]
+__all__ = ["init_cnn", "train_cnn", "loss_gradients", "predict", "accuracy", "layer_inputs", "architecture",
+           "SHAPES"]
 
 SHAPES = {"conv1.weight": (20, 1, 5, 5), "conv1.bias": (20,), "conv2.weight": (50, 20, 5, 5), "conv2.bias": (50,),
           "fc1.weight": (500, 200), "fc1.bias": (500,), "fc2.weight": (10, 500), "fc2.bias": (10,)}
@@ -97,6 +98,14 @@ def _forward(params, X):
 def predict(params, X):
     """Class scores for inputs ``X`` (N, 64), float64 forward pass."""
     return _forward({k: np.asarray(v, dtype=np.float64) for k, v in params.items()}, X)[0]
+
+
+def layer_inputs(params, X):
+    """Each conv/linear layer's input in its matrix view, ``{"conv1": (1 * 25, N * 64), "conv2": (20 * 25,
+    N * 16), "fc1": (200, N), "fc2": (500, N)}`` (float64): the calibration data of data-aware fitting."""
+    _, (_, _, cols1, _, _, _, cols2, _, _, h0, h1) = _forward({k: np.asarray(v, dtype=np.float64)
+                                                              for k, v in params.items()}, X)
+    return {"conv1": cols1.T, "conv2": cols2.T, "fc1": h0.T, "fc2": h1.T}
 
 
 def accuracy(params, X, y):

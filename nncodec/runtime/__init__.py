@@ -1,7 +1,8 @@
 """nncodec.runtime: products computed directly on decoded sparse structures, and a small inference engine.
 
 - :func:`matmul` / :func:`prepare`: ``A @ x`` for float32 x of shape (n,) or (n, batch) on a dense matrix or a
-  CSR, CER, CSER or relative-index structure (:mod:`nncodec.sparse`), without densifying. Kernels come from the
+  CSR, CER, CSER or relative-index structure (:mod:`nncodec.sparse`), without densifying, and on factored
+  weights (``LowRankMatrix``: ``U (V x)``; ``SparsePlusLowRank``: ``S x + U (V x)``). Kernels come from the
   selected backend (``nncodec._cy.spmm`` or ``nncodec.reference.spmm``).
 - :func:`choose_layout`: the per-layer layout pick (a measured trial).
 - :func:`load` / :class:`Model`: sequential models described in the container's metadata

@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import FormatError, InconsistentError
 from .architecture import METADATA_KEY, Architecture, architecture_json, output_shapes, parse_architecture
 from .choose import choose_layout
-from .operators import LAYOUTS, prepare
+from ..sparse import LowRankMatrix, SparsePlusLowRank
+from .operators import LAYOUTS, SparsePlusLowRankOperator, prepare
 
 __all__ = ["Model", "load", "architecture_metadata"]
 
@@ -120,8 +121,9 @@ class Model:
         """Build from a description (dict, JSON text) and ``{name: array or sparse structure}``.
 
         ``layout`` is "auto" (the measured pick of :func:`choose_layout` at ``batch``; its trial builds every
-        candidate, densifying a sparse structure once), "stored" (each weight computed on as given: a sparse
-        structure is used directly, never densified; an array stays dense) or one of ``LAYOUTS``;
+        candidate, densifying a sparse structure once; factored weights stay factored, see ``_auto_operator``),
+        "stored" (each weight computed on as given: a sparse or factored structure is used directly, never
+        densified; an array stays dense) or one of ``LAYOUTS`` (factored weights are then densified);
         ``backend``/``threads`` apply to every product.
         """
         if layout not in ("auto", "stored") and layout not in LAYOUTS:
@@ -138,8 +140,8 @@ class Model:
             if "weight" in spec:
                 weight = weights[spec["weight"]]
                 layer.kernel_shape = _tensor_shape(weight)[1:]
-                layer.operator = (choose_layout(weight, _columns(spec, batch, shapes[len(layers)]),
-                                                backend=backend, threads=threads).operator
+                layer.operator = (_auto_operator(weight, _columns(spec, batch, shapes[len(layers)]), backend,
+                                                 threads)
                                   if layout == "auto" else prepare(weight, None if layout == "stored" else layout))
                 layer.run_options = {"backend": backend, "threads": threads}
             layers.append(layer)
@@ -159,6 +161,19 @@ class Model:
         """[(weight name, layout, operator bytes)] in layer order."""
         return [(layer.spec["weight"], layer.operator.layout, layer.operator.nbytes)
                 for layer in self._layers if layer.operator is not None]
+
+
+def _auto_operator(weight, columns, backend, threads):
+    """``layout="auto"``: a factored weight stays factored (the sparse part of sparse + low-rank gets the measured
+    pick of :func:`choose_layout`); any other weight gets the measured pick."""
+    if isinstance(weight, LowRankMatrix):
+        return prepare(weight)
+    if isinstance(weight, SparsePlusLowRank):
+        sparse = choose_layout(weight.S, columns, backend=backend, threads=threads).operator
+        op = SparsePlusLowRankOperator(sparse, prepare(weight.lowrank))
+        op.threads = sparse.threads
+        return op
+    return choose_layout(weight, columns, backend=backend, threads=threads).operator
 
 
 def _columns(spec, batch, out_shape):

@@ -12,16 +12,19 @@ import numpy as np
 
 from .. import _backend
 from ..errors import InconsistentError
-from ..sparse import (CERMatrix, CSERMatrix, CSRMatrix, RelIdxMatrix, SparseMatrix, cer_from_dense,
-                      cser_from_dense, csr_from_dense, matrix_view, relidx_from_dense)
+from ..sparse import (CERMatrix, CSERMatrix, CSRMatrix, LowRankMatrix, RelIdxMatrix, SparseMatrix,
+                      SparsePlusLowRank, cer_from_dense, cser_from_dense, csr_from_dense, matrix_view,
+                      relidx_from_dense)
 
 __all__ = ["LAYOUTS", "Operator", "DenseOperator", "CSROperator", "CSR8Operator", "CEROperator", "CSEROperator",
-           "RelIdxOperator", "prepare", "matmul", "layout_of", "available_threads", "PARALLEL_MIN_WORK",
-           "RELIDX_GAP_BITS"]
+           "RelIdxOperator", "LowRankOperator", "SparsePlusLowRankOperator", "FACTORED_LAYOUTS", "prepare",
+           "matmul", "layout_of", "available_threads", "PARALLEL_MIN_WORK", "RELIDX_GAP_BITS"]
 
 LAYOUTS = ("dense", "csr", "csr8", "cer", "cser", "relidx")
 # csr8 (a runtime-only layout, never stored) holds each value as an 8-bit code into a float32 table.
 CSR8_MAX_VALUES = 256
+# Layouts of factored weights: a weight arrives in them from the decoder; no other layout converts to them.
+FACTORED_LAYOUTS = ("lowrank", "sparse+lowrank")
 # Below this many multiply-adds (stored entries x batch) a product runs on one thread: starting the OpenMP team
 # costs more than it saves.
 PARALLEL_MIN_WORK = 1 << 20
@@ -286,8 +289,57 @@ class RelIdxOperator(Operator):
         kernels.relidx_matmul(self.row_ptr, self.first_col, self.gaps, self.values, x, out, threads)
 
 
+class LowRankOperator(Operator):
+    """``U @ V`` as float32 factors; a product is ``U @ (V @ x)`` (NumPy/BLAS on both backends), k (m + n)
+    multiply-adds per column instead of m n."""
+
+    layout = "lowrank"
+
+    def __init__(self, lowrank):
+        self.U = _float32(lowrank.U)
+        self.V = _float32(lowrank.V)
+        if self.U.ndim != 2 or self.V.ndim != 2 or self.U.shape[1] != self.V.shape[0]:
+            raise InconsistentError(f"low-rank factors {self.U.shape} @ {self.V.shape} do not make a matrix")
+        self.shape = (self.U.shape[0], self.V.shape[1])
+
+    def _arrays(self):
+        return self.U, self.V
+
+    @property
+    def entries(self):
+        return self.U.size + self.V.size
+
+    def _product(self, kernels, x, out, threads):
+        np.matmul(self.U, self.V @ x, out=out)
+
+
+class SparsePlusLowRankOperator(Operator):
+    """``S + U @ V``: ``sparse`` is the operator of S (any layout, through its kernels), ``lowrank`` a
+    :class:`LowRankOperator`; a product is ``S @ x + U @ (V @ x)``."""
+
+    layout = "sparse+lowrank"
+
+    def __init__(self, sparse, lowrank):
+        if sparse.shape != lowrank.shape:
+            raise InconsistentError(f"sparse part {sparse.shape} and factors {lowrank.shape} differ in shape")
+        self.sparse, self.lowrank = sparse, lowrank
+        self.shape = lowrank.shape
+
+    def _arrays(self):
+        return tuple(self.sparse._arrays()) + tuple(self.lowrank._arrays())
+
+    @property
+    def entries(self):
+        return self.sparse.entries + self.lowrank.entries
+
+    def _product(self, kernels, x, out, threads):
+        self.sparse._product(kernels, x, out, threads)
+        out += self.lowrank.U @ (self.lowrank.V @ x)
+
+
 _OPERATORS = {CSRMatrix: CSROperator, CERMatrix: CEROperator, CSERMatrix: CSEROperator,
-              RelIdxMatrix: RelIdxOperator}
+              RelIdxMatrix: RelIdxOperator, LowRankMatrix: LowRankOperator,
+              SparsePlusLowRank: SparsePlusLowRankOperator}
 _BY_LAYOUT = {op.layout: op for op in list(_OPERATORS.values()) + [CSR8Operator]}
 _BUILDERS = {"csr": csr_from_dense, "csr8": csr_from_dense, "cer": cer_from_dense, "cser": cser_from_dense,
              "relidx": lambda a: relidx_from_dense(a, RELIDX_GAP_BITS)}
@@ -305,10 +357,11 @@ def layout_of(weight):
 def prepare(weight, layout=None):
     """An :class:`Operator` for ``weight`` (an ndarray of ndim >= 1 viewed as a matrix, a sparse structure or an
     operator) in ``layout`` (one of :data:`LAYOUTS`; None keeps the weight's own layout). Converting a structure to
-    another layout densifies it once, here."""
-    if layout is not None and layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+    another layout densifies it once, here. A factored weight (:data:`FACTORED_LAYOUTS`) can only keep its own
+    layout or be densified; the sparse part of a ``SparsePlusLowRank`` keeps its stored layout."""
     own = layout_of(weight)
+    if layout is not None and layout not in LAYOUTS and layout != own:
+        raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
     if isinstance(weight, Operator):
         if layout in (None, own):
             return weight
@@ -316,6 +369,8 @@ def prepare(weight, layout=None):
     if layout == "csr8" and isinstance(weight, CSRMatrix):
         return CSR8Operator(weight)
     if layout in (None, own):
+        if isinstance(weight, SparsePlusLowRank):
+            return SparsePlusLowRankOperator(prepare(weight.S), LowRankOperator(weight.lowrank))
         if isinstance(weight, SparseMatrix):
             return _OPERATORS[type(weight)](weight)
         return DenseOperator(weight)
