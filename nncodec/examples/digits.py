@@ -26,7 +26,7 @@ __all__ = ["MLP_RECIPE", "compress_trained", "metadata", "runtime_accuracy", "wr
 WEIGHTS = ("fc1.weight", "fc2.weight", "fc3.weight")
 MLP_RECIPE = {
     "schedule": PruningSchedule((0.5, 0.7, 0.8, 0.9, 0.92, 0.93), rule="magnitude", scope="global", epochs=8),
-    "clusters": {"fc1.weight": 16, "fc2.weight": 16, "fc3.weight": 16, "fc1.bias": 4, "fc2.bias": 4,
+    "clusters": {"fc1.weight": 8, "fc2.weight": 8, "fc3.weight": 8, "fc1.bias": 4, "fc2.bias": 4,
                  "fc3.bias": 4},
     "quant_epochs": 6, "lr": 1e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0,
 }
