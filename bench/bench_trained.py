@@ -32,7 +32,8 @@ sys.path.append(str(ROOT))
 import nncodec  # noqa: E402
 from nncodec.api import describe_node  # noqa: E402
 from nncodec.examples import cnn, mlp  # noqa: E402
-from nncodec.examples.digits import MLP_RECIPE, WEIGHTS as MLP_WEIGHTS, compress_trained, metadata  # noqa: E402
+from nncodec.examples.digits import MLP_RECIPE, compress_trained, metadata  # noqa: E402
+from nncodec.examples.digits import WEIGHTS as MLP_WEIGHTS  # noqa: E402
 from nncodec.records import iter_streams  # noqa: E402
 from nncodec.stages import coding_by_name  # noqa: E402
 from nncodec.train import PruningSchedule, minibatches, train_compressed  # noqa: E402

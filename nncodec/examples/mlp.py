@@ -7,8 +7,8 @@ as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch
 
 import numpy as np
 
-__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split", "validation_split", "loss_gradients",
-           "architecture"]
+__all__ = ["accuracy", "architecture", "load_digits_split", "loss_gradients", "predict", "train_mlp",
+           "validation_split"]
 
 
 def load_digits_split():
