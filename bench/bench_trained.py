@@ -5,6 +5,13 @@ Models: the MLP 64-300-100-10 of bench_digits.py (same float training) and a LeN
 (nncodec.examples.cnn). Same split as bench_digits.py (X / 16, 75/25 stratified, random_state=0), deterministic
 seeds. Sizes are whole containers; "ratio" is against the float32 bytes of all weights and biases.
 
+Selection protocol: the recipe (pruning schedule, codebook sizes) is chosen on a validation split only: 20% of the
+training split held out (stratified, random_state=0; ``nncodec.examples.mlp.validation_split``), a float model
+trained on the other 80%, every recipe of the grid applied to it, and the smallest container (entropy=auto,
+layout=auto) kept among those within 0.5 pp of the float model's validation accuracy (else the most accurate).
+The chosen recipe is then rerun from a float model trained on the full training split, and that model's test
+accuracy is the one reported.
+
     python bench/bench_trained.py [--no-torch] [--json out.json]      (needs scikit-learn; torch for the comparison)
 """
 
@@ -23,18 +30,40 @@ from _common import ROOT, machine  # noqa: E402
 
 sys.path.append(str(ROOT))
 import nncodec  # noqa: E402
+from nncodec.api import describe_node  # noqa: E402
 from nncodec.examples import cnn, mlp  # noqa: E402
 from nncodec.examples.digits import MLP_RECIPE, compress_trained, metadata  # noqa: E402
+from nncodec.examples.digits import WEIGHTS as MLP_WEIGHTS  # noqa: E402
+from nncodec.records import iter_streams  # noqa: E402
 from nncodec.stages import coding_by_name  # noqa: E402
 from nncodec.train import PruningSchedule, minibatches, train_compressed  # noqa: E402
 
 CNN_WEIGHTS = ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight")
-CNN_RECIPE = {
-    "schedule": PruningSchedule((0.5, 0.7, 0.8, 0.9), rule="magnitude", scope="global", epochs=6),
-    "clusters": {**{n: 16 for n in CNN_WEIGHTS}, **{n.replace("weight", "bias"): 4 for n in CNN_WEIGHTS}},
-    "quant_epochs": 6, "lr": 1e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0,
-}
 CODERS = ("raw", "zstd", "huffman", "cabac")
+LAYOUT_CHOICES = (("dense", "auto"), ("csr", "auto"), ("relidx", "auto"), ("relidx", "huffman"), ("cer", "auto"),
+                  ("auto", "auto"))
+MAX_VALIDATION_LOSS = 0.005
+
+
+def recipe(amounts, entries, weight_names, epochs):
+    """A recipe of :func:`nncodec.train.train_compressed`: global magnitude pruning through ``amounts`` with
+    ``epochs`` of retraining each, ``entries`` shared weights per weight tensor and 4 per bias."""
+    return {"schedule": PruningSchedule(amounts, rule="magnitude", scope="global", epochs=epochs),
+            "clusters": {**{n: entries for n in weight_names}, **{n.replace("weight", "bias"): 4 for n in weight_names}},
+            "quant_epochs": 6, "lr": 1e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0}
+
+
+MLP_GRID = {
+    "prune to 90%, 16 entries": recipe((0.5, 0.7, 0.8, 0.9), 16, MLP_WEIGHTS, 8),
+    "prune to 93%, 16 entries": recipe((0.5, 0.7, 0.8, 0.9, 0.92, 0.93), 16, MLP_WEIGHTS, 8),
+    "prune to 95%, 16 entries": recipe((0.5, 0.7, 0.8, 0.9, 0.92, 0.93, 0.95), 16, MLP_WEIGHTS, 8),
+    "prune to 93%, 8 entries": recipe((0.5, 0.7, 0.8, 0.9, 0.92, 0.93), 8, MLP_WEIGHTS, 8),
+}
+CNN_GRID = {
+    "prune to 90%, 16 entries": recipe((0.5, 0.7, 0.8, 0.9), 16, CNN_WEIGHTS, 6),
+    "prune to 92%, 16 entries": recipe((0.5, 0.7, 0.8, 0.9, 0.92), 16, CNN_WEIGHTS, 6),
+    "prune to 90%, 8 entries": recipe((0.5, 0.7, 0.8, 0.9), 8, CNN_WEIGHTS, 6),
+}
 
 
 def float_bytes(weights):
@@ -52,9 +81,13 @@ def stage_rows(weights, pruned, state, params, accuracy, arch):
     for coder in CODERS:
         label = "pruned + quantized, dense 1-byte indices" if coder == "raw" else f"  ... indices coded by {coder}"
         rows.append((label, len(nncodec.encode(**args, entropy=coder)), accuracy(trained)))
-    rows.append(("coded: entropy=auto (smallest per stream)", len(nncodec.encode(**args, entropy="auto")),
+    rows.append(("coded: entropy=auto (smallest per stream), dense layout", len(nncodec.encode(**args, entropy="auto")),
                  accuracy(trained)))
-    blob = nncodec.encode(**args, entropy="auto", metadata=metadata(arch))
+    rows.append(("coded: relidx + huffman (Deep Compression's coding)",
+                 len(nncodec.encode(**args, entropy="huffman", layout="relidx")), accuracy(trained)))
+    rows.append(("coded: entropy=auto, layout=auto (smallest per tensor)",
+                 len(nncodec.encode(**args, entropy="auto", layout="auto")), accuracy(trained)))
+    blob = nncodec.encode(**args, entropy="auto", layout="auto", metadata=metadata(arch))
     decoded = nncodec.decode(blob)
     assert all(decoded[n].tobytes() == trained[n].tobytes() for n in trained), "export drifted"
     rows.append(("coded, with the architecture metadata (example's file)", len(blob), accuracy(decoded)))
@@ -92,6 +125,54 @@ def layer_rows(state):
     return rows
 
 
+def layout_rows(state, args):
+    """Per tensor: stored bytes under each (layout, entropy) of LAYOUT_CHOICES, the chain layout=auto keeps, and
+    the relative-index streams per kept weight (gap bits = positions, value bits = codebook indices)."""
+    stored = {}
+    for layout, entropy in LAYOUT_CHOICES:
+        with nncodec.open(nncodec.encode(**args, entropy=entropy, layout=layout)) as reader:
+            for record in reader.directory.tensors:
+                stored[record.name, layout, entropy] = (describe_node(record.node),
+                                                        [s.length for s in iter_streams(record.node)])
+    rows = []
+    for name in state.shared:
+        kept = max(int(np.count_nonzero(args["weights"][name])), 1)
+        gaps, values = stored[name, "relidx", "huffman"][1]
+        rows.append({"layer": name, "weights": args["weights"][name].size, "kept": kept,
+                     "bytes": {f"{layout}+{entropy}": sum(stored[name, layout, entropy][1])
+                               for layout, entropy in LAYOUT_CHOICES},
+                     "auto_pick": stored[name, "auto", "auto"][0],
+                     "relidx_gap_bits": 8 * gaps / kept, "relidx_value_bits": 8 * values / kept})
+    return rows
+
+
+def select_recipe(grid, train_float, X_fit, y_fit, X_val, y_val, accuracy, compress):
+    """Choose among ``grid`` (name -> recipe) on validation accuracy only (see the module docstring).
+    Returns (chosen name, float validation accuracy, one row per recipe)."""
+    weights = train_float(X_fit, y_fit)
+    base = accuracy(weights, X_val, y_val)
+    rows = []
+    for name, chosen in grid.items():
+        t0 = time.perf_counter()
+        params, state = compress(weights, X_fit, y_fit, chosen, None)
+        args = state.encode_arguments(params)
+        size = len(nncodec.encode(**args, entropy="auto", layout="auto"))
+        rows.append({"recipe": name, "bytes": size, "ratio": float_bytes(weights) / size,
+                     "val_acc": accuracy(args["weights"], X_val, y_val), "seconds": time.perf_counter() - t0})
+    within = [r for r in rows if base - r["val_acc"] <= MAX_VALIDATION_LOSS + 1e-9]
+    best = min(within, key=lambda r: r["bytes"]) if within else max(rows, key=lambda r: r["val_acc"])
+    return best["recipe"], base, rows
+
+
+def report_selection(label, chosen, base, rows, n_val):
+    print(f"\n### {label}: recipe selection on the validation split ({n_val} images, 1 image = "
+          f"{100 / n_val:.2f} pp; float model on the other 80%: {100 * base:.2f}%)\n")
+    print("| recipe | container bytes | ratio | validation accuracy | loss (pp) | chosen |\n|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['recipe']} | {r['bytes']} | {r['ratio']:.1f}x | {100 * r['val_acc']:.2f}% | "
+              f"{100 * (base - r['val_acc']):+.2f} | {'**yes**' if r['recipe'] == chosen else ''} |")
+
+
 def run_model(label, weights, X_train, y_train, X_test, y_test, accuracy, compress, arch):
     log_rows, snapshot = [], {}
 
@@ -106,7 +187,8 @@ def run_model(label, weights, X_train, y_train, X_test, y_test, accuracy, compre
     seconds = time.perf_counter() - t0
     rows = stage_rows(weights, snapshot["pruned"], state, params, lambda w: accuracy(w, X_test, y_test), arch)
     return {"label": label, "float_bytes": float_bytes(weights), "seconds": seconds, "log": log_rows,
-            "stages": rows, "layers": layer_rows(state), "state": state, "params": params}
+            "stages": rows, "layers": layer_rows(state), "layouts": layout_rows(state, state.encode_arguments(params)),
+            "state": state, "params": params}
 
 
 def torch_mlp(weights, X, y, recipe):
@@ -146,9 +228,8 @@ def torch_mlp(weights, X, y, recipe):
     return {ours[n]: w for n, w in args["weights"].items()}, args
 
 
-def compress_cnn(weights, X, y, log):
+def compress_cnn(weights, X, y, r, log):
     params = {n: np.asarray(w, dtype=np.float64).copy() for n, w in weights.items()}
-    r = CNN_RECIPE
     state = train_compressed(params, cnn.loss_gradients, X, y, r["schedule"], r["clusters"], CNN_WEIGHTS,
                              quant_epochs=r["quant_epochs"], lr=r["lr"], centroid_lr=r["centroid_lr"],
                              weight_decay=r["weight_decay"], seed=r["seed"], log=log)
@@ -175,6 +256,42 @@ def report(result, base_acc):
         print(f"| {r['layer']} | {r['weights']} | {r['kept_pct']:.1f}% | {r['entries']} | {r['bits_pq']} | "
               f"{r['index_bits']:.2f} ({r['index_coder']}) | {r['weight_bits']:.2f} ({r['weight_coder']}) | "
               f"{r['joint_bits_kept']:.2f} ({r['joint_coder']}) | {r['joint_bits_all']:.3f} | {r['joint_bytes']} |")
+    print(f"\n### {result['label']}: layouts per layer (stored bytes of each tensor's streams)\n")
+    print("relidx gap/value bits = the relidx+huffman streams per kept weight (Deep Compression's index and "
+          "weight bits).\n")
+    choices = [f"{layout}+{entropy}" for layout, entropy in LAYOUT_CHOICES]
+    print("| layer | kept | " + " | ".join(choices) + " | auto keeps | relidx gap bits | relidx value bits |\n|---|"
+          + "---:|" * (len(choices) + 1) + "---|---:|---:|")
+    for r in result["layouts"]:
+        print(f"| {r['layer']} | {r['kept']} | " + " | ".join(str(r["bytes"][c]) for c in choices) +
+              f" | {r['auto_pick']} | {r['relidx_gap_bits']:.2f} | {r['relidx_value_bits']:.2f} |")
+    totals = {c: sum(r["bytes"][c] for r in result["layouts"]) for c in choices}
+    print("| **all** | | " + " | ".join(f"**{totals[c]}**" for c in choices) + " | | | |")
+
+
+def cnn_float(X, y):
+    return {n: w.astype(np.float32) for n, w in cnn.train_cnn(X, y).items()}
+
+
+def select_and_run(label, grid, train_float, accuracy, compress, arch, split):
+    """Select a recipe of ``grid`` on the validation split, then rerun it from a float model trained on the full
+    training split; prints both and returns (chosen recipe, float weights, float test accuracy, result)."""
+    X_train, X_test, y_train, y_test = split
+    X_fit, X_val, y_fit, y_val = mlp.validation_split(X_train, y_train)
+    t0 = time.perf_counter()
+    chosen, val_base, rows = select_recipe(grid, train_float, X_fit, y_fit, X_val, y_val, accuracy, compress)
+    report_selection(label, chosen, val_base, rows, len(y_val))
+    print(f"\nselection took {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    weights = train_float(X_train, y_train)
+    base = accuracy(weights, X_test, y_test)
+    print(f"\n{label} float training on the full training split {time.perf_counter() - t0:.0f} s, float32 test "
+          f"accuracy {100 * base:.2f}%; chosen recipe: {chosen}")
+    result = run_model(label, weights, X_train, y_train, X_test, y_test, accuracy,
+                       lambda w, X, y, log: compress(w, X, y, grid[chosen], log), arch)
+    result["selection"] = {"chosen": chosen, "validation_float": val_base, "rows": rows}
+    report(result, base)
+    return grid[chosen], weights, base, result
 
 
 def main():
@@ -182,45 +299,35 @@ def main():
     parser.add_argument("--json")
     parser.add_argument("--no-torch", action="store_true")
     args = parser.parse_args()
-    X_train, X_test, y_train, y_test = mlp.load_digits_split()
+    split = mlp.load_digits_split()
+    X_train, X_test, y_train, y_test = split
     print(f"# Trained compression on digits (issue 8)\n\n{datetime.date.today()}, {machine()}\n"
           f"command: nice python bench/bench_trained.py; {len(y_test)} test images (1 image = "
           f"{100 / len(y_test):.2f} pp)")
-    results = []
-    t0 = time.perf_counter()
-    mlp_weights = mlp.train_mlp(X_train, y_train)
-    mlp_base = mlp.accuracy(mlp_weights, X_test, y_test)
-    print(f"\nMLP float training {time.perf_counter() - t0:.0f} s, float32 test accuracy {100 * mlp_base:.2f}%")
-    mlp_result = run_model("MLP 64-300-100-10", mlp_weights, X_train, y_train, X_test, y_test, mlp.accuracy,
-                           lambda w, X, y, log: compress_trained(w, X, y, MLP_RECIPE, log), mlp.architecture())
-    report(mlp_result, mlp_base)
-    results.append(mlp_result)
+    mlp_recipe, mlp_weights, _, mlp_result = select_and_run(
+        "MLP 64-300-100-10", MLP_GRID, mlp.train_mlp, mlp.accuracy, compress_trained, mlp.architecture(), split)
+    print(f"\nthe example's MLP_RECIPE is the chosen recipe: {mlp_recipe == MLP_RECIPE}")
+    results = [mlp_result]
 
     if not args.no_torch:
         t0 = time.perf_counter()
-        torch_weights, torch_args = torch_mlp(mlp_weights, X_train, y_train, MLP_RECIPE)
+        torch_weights, torch_args = torch_mlp(mlp_weights, X_train, y_train, mlp_recipe)
         seconds = time.perf_counter() - t0
         numpy_weights = mlp_result["state"].encode_arguments(mlp_result["params"])["weights"]
         acc_np, acc_t = mlp.accuracy(numpy_weights, X_test, y_test), mlp.accuracy(torch_weights, X_test, y_test)
         differ = sum(int(np.count_nonzero(torch_weights[n] != numpy_weights[n])) for n in numpy_weights)
-        size_t = len(nncodec.encode(**torch_args, entropy="auto"))
-        print("\n### PyTorch adapter vs NumPy loop (MLP, same recipe, float64 torch.nn.Sequential, torch.optim.Adam)\n")
-        print("| loop | test accuracy | container bytes (entropy=auto) | seconds |\n|---|---:|---:|---:|")
+        size_t = len(nncodec.encode(**torch_args, entropy="auto", layout="auto"))
+        print("\n### PyTorch adapter vs NumPy loop (MLP, chosen recipe, float64 torch.nn.Sequential, "
+              "torch.optim.Adam)\n")
+        print("| loop | test accuracy | container bytes (entropy=auto, layout=auto) | seconds |\n|---|---:|---:|---:|")
         print(f"| NumPy (nncodec.train) | {100 * acc_np:.2f}% | {mlp_result['stages'][-2][1]} | "
               f"{mlp_result['seconds']:.0f} |")
         print(f"| torch (nncodec.torch.TorchCompression) | {100 * acc_t:.2f}% | {size_t} | {seconds:.0f} |")
         print(f"\ndifference {100 * (acc_t - acc_np):+.2f} pp; {differ} of "
               f"{sum(w.size for w in numpy_weights.values())} exported float32 weights differ")
 
-    t0 = time.perf_counter()
-    cnn_weights = {n: w.astype(np.float32) for n, w in cnn.train_cnn(X_train, y_train).items()}
-    cnn_base = cnn.accuracy(cnn_weights, X_test, y_test)
-    print(f"\nLeNet-5-shaped CNN float training {time.perf_counter() - t0:.0f} s, float32 test accuracy "
-          f"{100 * cnn_base:.2f}%")
-    cnn_result = run_model("LeNet-5-shaped CNN", cnn_weights, X_train, y_train, X_test, y_test, cnn.accuracy,
-                           compress_cnn, cnn.architecture())
-    report(cnn_result, cnn_base)
-    results.append(cnn_result)
+    results.append(select_and_run("LeNet-5-shaped CNN", CNN_GRID, cnn_float, cnn.accuracy, compress_cnn,
+                                  cnn.architecture(), split)[3])
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{k: v for k, v in r.items() if k not in ("state", "params")} for r in results], f,

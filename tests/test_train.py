@@ -203,3 +203,32 @@ def test_architecture_metadata_names_the_weights(model):
     assert [layer["weight"] for layer in named] == [n for n in shapes if n.endswith("weight")]
     for layer in named:  # linear weights (out, in): each layer's input is the previous layer's output
         assert shapes[layer["weight"]][0] == shapes.get(layer["bias"], (shapes[layer["weight"]][0],))[0]
+
+
+def test_digits_example_files_run_in_the_runtime(tmp_path):
+    """The example's trained path (tiny epochs): both files are written, nncodec.runtime.load runs them, and the
+    runtime's predictions equal a dense NumPy forward pass of the decoded weights."""
+    pytest.importorskip("sklearn")
+    from nncodec import runtime
+    from nncodec.examples import digits, mlp
+    from nncodec.train import PruningSchedule
+    recipe = {**digits.MLP_RECIPE, "schedule": PruningSchedule((0.5, 0.9), rule="magnitude", scope="global",
+                                                                epochs=1), "quant_epochs": 1}
+    messages = []
+    rows = digits.write_models(tmp_path, True, recipe, float_epochs=1, runtime_layout="dense", log=messages.append)
+    assert [path.name for _, path, _, _ in rows] == ["float.nnc", "compressed.nnc"]
+    assert rows[1][2] < rows[0][2] / 10 and any("90.0% of the weights pruned" in m for m in messages)
+    X_test, y_test = mlp.load_digits_split()[1::2]
+    for _, path, size, acc in rows:
+        assert path.stat().st_size == size
+        decoded = nncodec.load(path)
+        logits = mlp.predict(decoded, X_test)
+        expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+        probabilities = runtime.load(path, layout="dense", batch=len(X_test))(X_test)
+        np.testing.assert_allclose(probabilities, expected, rtol=1e-4, atol=1e-6)
+        assert acc == np.mean(np.argmax(probabilities, axis=1) == y_test) == mlp.accuracy(decoded, X_test, y_test)
+        np.testing.assert_allclose(runtime.load(path)(X_test[:4]), expected[:4], rtol=1e-4, atol=1e-6)
+    compressed = nncodec.load(rows[1][1])
+    kept = sum(np.count_nonzero(compressed[name]) for name in digits.WEIGHTS)
+    assert kept <= 0.1 * sum(compressed[name].size for name in digits.WEIGHTS)

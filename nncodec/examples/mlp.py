@@ -7,8 +7,8 @@ as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch
 
 import numpy as np
 
-__all__ = ["train_mlp", "predict", "accuracy", "load_digits_split", "loss_gradients",
-           "architecture"]
+__all__ = ["accuracy", "architecture", "load_digits_split", "loss_gradients", "predict", "train_mlp",
+           "validation_split"]
 
 
 def load_digits_split():
@@ -18,6 +18,13 @@ def load_digits_split():
     data = load_digits()
     X = (data.data / 16.0).astype(np.float32)
     return train_test_split(X, data.target, test_size=0.25, random_state=0, stratify=data.target)
+
+
+def validation_split(X_train, y_train):
+    """(X_fit, X_val, y_fit, y_val): 20% of the training split held out for choosing recipes, stratified,
+    random_state=0; the test split stays untouched until the chosen model is reported."""
+    from sklearn.model_selection import train_test_split
+    return train_test_split(X_train, y_train, test_size=0.2, random_state=0, stratify=y_train)
 
 
 def architecture(sizes=(64, 300, 100, 10)):
