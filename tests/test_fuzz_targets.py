@@ -24,7 +24,7 @@ import fuzz_structured  # noqa: E402
 from nncodec.stages.uniform import UniformDequant  # noqa: E402
 
 SMOKE_TARGETS = ("decode", "structured", "roundtrip", "huffman", "cabac", "codebook", "uniform", "dq", "cast",
-                 "zstd", "dense")
+                 "zstd", "dense", "relidx", "csr", "cer", "cser", "safetensors", "architecture", "trailer")
 
 
 def test_structured_mutations_reach_deep_checks():
