@@ -67,7 +67,7 @@ def with_header(blob, reseal_header=True, **fields):
 def _stream_crcs_fixed(directory_bytes, blob):
     """The directory with each stream's CRC recomputed from ``blob``, or None when it does not parse."""
     from nncodec.reference.directory import parse_directory
-    from nncodec.records import Composite
+    from nncodec.records import Alias, Composite
     start = HEADER_SIZE + len(directory_bytes)
     try:
         parsed, _ = parse_directory(directory_bytes, start, len(blob), DecodeLimits())
@@ -80,6 +80,8 @@ def _stream_crcs_fixed(directory_bytes, blob):
                                    crc32(blob[s.offset:s.offset + s.length]))
                             for s in node.body.streams)
             return Node(node.dtype, node.shape, Chain(streams, node.body.stages))
+        if isinstance(node.body, Alias):  # §3.5.4: no streams
+            return node
         return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fix(c) for c in node.body.children)))
 
     fixed = Directory(parsed.metadata, tuple(TensorRecord(t.name, fix(t.node)) for t in parsed.tensors))
