@@ -186,15 +186,24 @@ class Container:
 
         ``materialize=True`` decodes every tensor and discards it. ``materialize=False`` builds no tensor: see
         :meth:`_verify_node` for what it allocates at most."""
+        for name in self._records:
+            if not materialize:
+                self.verify_tensor(name)
+                continue
+            saved, self.verify = self.verify, True
+            try:
+                self.decode_tensor(name)
+            finally:
+                self.verify = saved
+
+    def verify_tensor(self, name):
+        """Every check decoding tensor ``name`` makes (CRCs and padding always), without building it; an alias is
+        left to its target's own record, as the parser already checked it points there (§3.5.4)."""
+        node = self.record(name).node
+        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
         saved, self.verify = self.verify, True
         try:
-            for record in self.directory.tensors:
-                if materialize:
-                    self._decode_node(record.node, record.name)
-                else:
-                    node = record.node
-                    self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
-                    self._verify_node(node, record.name)
+            self._verify_node(node, name)
         finally:
             self.verify = saved
 

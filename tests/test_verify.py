@@ -131,3 +131,21 @@ def test_verify_does_not_multiply_factors(backend):
     reader = nncodec.open(blob, backend=backend)
     assert _peak(lambda: reader.verify_all(materialize=False)) < 1 << 20
     assert _peak(lambda: reader.verify_all(materialize=True)) > w.nbytes
+
+
+def test_cli_verify_does_not_build_tensors(tmp_path, monkeypatch):
+    """``nncodec verify`` checks tensor by tensor through ``verify_tensor``, never decoding one."""
+    from nncodec import cli
+    from nncodec.container import Container
+    path = tmp_path / "small.nnc"
+    path.write_bytes(_small_container())
+
+    def refuse(self, name, copy=False):
+        raise AssertionError(f"verify decoded {name!r}")
+
+    monkeypatch.setattr(Container, "decode_tensor", refuse)
+    assert cli.main(["verify", str(path), "-q"]) == 0
+    flipped = bytearray(path.read_bytes())
+    flipped[-1] ^= 1
+    path.write_bytes(bytes(flipped))
+    assert cli.main(["verify", str(path), "-q"]) == 1
