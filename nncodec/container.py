@@ -210,7 +210,8 @@ class Container:
     def _verify_node(self, node, name):
         """Every check of :meth:`_decode_node` on ``node``, without producing it, one chain at a time; nothing is
         kept. Allocates at most, for one chain: its decoded streams (their declared counts, which the directory
-        parser bounded by ``max_elements`` and ``max_expansion``); for a sparse layout, its index structure
+        parser bounded by ``max_elements`` and ``max_expansion``; a dense chain's one stream is the tensor's
+        elements in their stored type); for a sparse layout, its index structure
         (O(stored entries + rows), never m x n); the chain's elementwise transforms run on the stored values in
         pieces of VERIFY_CHUNK elements. Only a transform whose output depends on the element's position (dq,
         per-channel uniform) gets the whole tensor, decoded and dropped. Composites are checked (combine rules,
