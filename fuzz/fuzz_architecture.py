@@ -9,10 +9,13 @@ or a non-DecodeError from ``output_shapes`` with weight shapes that fit each lay
 layer, so that the shape arithmetic of every layer type runs, not only the first mismatch).
 """
 
-from _harness import _guard, fuzz
+from _harness import _guard, fuzz, import_instrumented
 
 from nncodec.errors import DecodeError
-from nncodec.runtime.architecture import Architecture, architecture_json, output_shapes, parse_architecture
+
+_architecture = import_instrumented("nncodec.runtime.architecture")  # coverage-guided
+Architecture, output_shapes = _architecture.Architecture, _architecture.output_shapes
+architecture_json, parse_architecture = _architecture.architecture_json, _architecture.parse_architecture
 
 
 def _fitting_shapes(architecture):
