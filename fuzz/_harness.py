@@ -12,7 +12,7 @@ cabac and huffman targets): ``data`` carries the element count, then the stream 
 ``run_coding_decode(name, data, limits)`` does it for any stream coding of spec 3.8 through its stage class (the
 zstd target), and ``run_transform_decode(name, data, limits)`` for a transform stage of spec 4 (params parse, then
 the reconstruction: codebook, uniform, dq, cast), ``run_layout_decode(name, data, limits)`` for a layout stage
-(the declaration check, then the decode of raw streams: dense now, the sparse layouts next). A target per new
+(the declaration check, then the decode of raw streams: dense, relidx, csr, cer, cser). A target per new
 stage decoder is a module whose
 ``TestOneInput`` calls one of these with the stage's name, plus a ``seeds()`` list (see ``fuzz_codebook_decode.py``).
 :func:`fuzz` runs a target under atheris.
@@ -51,7 +51,7 @@ from crafting import reseal  # noqa: E402
 
 __all__ = ["atheris", "LIMITS", "BACKENDS", "outcome", "run_decode", "run_roundtrip", "import_instrumented",
            "split_count", "join_count", "run_stream_decode", "run_coding_decode", "run_transform_decode",
-           "transform_input", "run_layout_decode", "layout_input", "fuzz"]
+           "transform_input", "run_layout_decode", "layout_input", "layout_seeds", "fuzz"]
 
 # small enough that no input can make a fuzz iteration slow or memory-hungry, large enough for real containers
 LIMITS = nncodec.DecodeLimits(
@@ -284,13 +284,26 @@ def layout_input(shape, params, streams):
     return bytes(out)
 
 
+def layout_seeds(name, arrays, **options):
+    """Fuzz inputs of :func:`run_layout_decode` holding ``arrays`` as the layout ``name`` encodes them (small
+    arrays only: every stream must fit the one-byte count and length fields)."""
+    from nncodec.dtypes import code_of
+    from nncodec.stages import stage_by_name
+
+    layout, out = stage_by_name(name), []
+    for array in arrays:
+        params, streams = layout.encode(array, **options)
+        out.append(layout_input(array.shape, params, [(code_of(s.dtype), s.size, s.tobytes()) for s in streams]))
+    return out
+
+
 def _read_layout_input(data):
     ndim = data[0] % 4 if data else 0
     shape = tuple(b % 9 for b in data[1:1 + ndim]) + (0,) * max(0, ndim - len(data[1:1 + ndim]))
     pos = 1 + ndim
     n = data[pos] if pos < len(data) else 0
     params, pos = data[pos + 1:pos + 1 + n], pos + 1 + n
-    count = data[pos] % 5 if pos < len(data) else 0
+    count = data[pos] % 6 if pos < len(data) else 0
     pos += 1
     streams = []
     for _ in range(count):
@@ -302,7 +315,7 @@ def _read_layout_input(data):
 
 
 def run_layout_decode(name, data, limits):
-    """Differential check of the layout stage ``name`` (spec 4.1: dense; the sparse layouts when they exist):
+    """Differential check of the layout stage ``name`` (spec 4.1 dense, 4.6-4.9 relidx, csr, cer, cser):
     ``check`` on the declaration, then ``decode`` of raw-coded streams (see :func:`layout_input`). The layout must
     give an array of the node's shape and of the element type ``check`` returned, or a DecodeError."""
     from nncodec.dtypes import numpy_dtype
@@ -312,12 +325,14 @@ def run_layout_decode(name, data, limits):
     shape, params, triples = _read_layout_input(bytes(data))
     layout, raw = stage_by_name(name), coding_by_name("raw")
     streams = tuple(Stream(raw.coding_id, e, 0, c, len(b), 0) for e, c, b in triples)
-    node = Node(streams[0].elem_type if streams else 12, shape, Chain(streams, (Stage(layout.stage_id, params),)))
+    values = streams[layout.values_stream].elem_type if len(streams) > layout.values_stream else 12
+    node = Node(values, shape, Chain(streams, (Stage(layout.stage_id, params),)))
 
     def attempt(backend):
         code = layout.check(node, params, streams)
         arrays = [raw.decode(memoryview(b), s, limits, backend) for (_, _, b), s in zip(triples, streams)]
-        return _array_facts(layout.decode(node, params, arrays), numpy_dtype(code), shape, f"{backend} {name} layout")
+        out = layout.decode(node, params, arrays, backend)  # the sparse layouts' kernels run on this backend
+        return _array_facts(out, numpy_dtype(code), shape, f"{backend} {name} layout")
 
     return _differential(f"{name} layout of {list(shape)}, params {params.hex()}, {len(streams)} streams", attempt)
 

@@ -19,7 +19,7 @@ import strategies
 from crafting import header, reseal, with_header
 from nncodec.container import HEADER_SIZE
 from nncodec.limits import DecodeLimits
-from nncodec.records import Chain, Composite, Directory, TensorRecord, serialize_directory
+from nncodec.records import Alias, Chain, Composite, Directory, TensorRecord, serialize_directory
 from nncodec.reference.directory import parse_directory
 
 U64 = (1 << 64) - 1
@@ -41,6 +41,8 @@ def _visit(node, visit):
     if isinstance(node.body, Chain):
         body = Chain(tuple(visit("stream", s) for s in node.body.streams),
                      tuple(visit("stage", s) for s in node.body.stages))
+    elif isinstance(node.body, Alias):
+        body = visit("alias", node.body)
     else:
         body = Composite(node.body.combine, tuple(_visit(c, visit) for c in node.body.children))
     return replace(node, body=body)
@@ -64,6 +66,8 @@ def _edit(draw, kind, obj):
         name = draw(st.sampled_from(("coding", "elem_type", "align_log2", "count", "length")))
         return replace(obj, **{name: _value(draw, getattr(obj, name), 255 if name in ("coding", "elem_type",
                                                                                         "align_log2") else U64)})
+    if kind == "alias":  # §3.5.4: an index that may point at itself, later records, other aliases or nowhere
+        return Alias(_value(draw, obj.target, U64))
     if kind == "stage":
         if draw(st.booleans()):
             return replace(obj, stage_id=_value(draw, obj.stage_id, 255))
@@ -127,6 +131,8 @@ def mutate(blob, draw):
 def _collect(node):
     if isinstance(node.body, Chain):
         return list(node.body.streams)
+    if isinstance(node.body, Alias):
+        return []
     return [s for c in node.body.children for s in _collect(c)]
 
 

@@ -14,7 +14,9 @@ dest=${1:-/tmp/nncodec-asan}
 nice -n 19 "$root/fuzz/instrumented_build.sh" asan "$dest"
 cd "$dest"
 rm -f sanitizer.*
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"  # libubsan comes in as a dependency of the .so files
+# libubsan comes in as a dependency of the .so files; libstdc++ is preloaded with libasan so that ASan's
+# __cxa_throw interceptor finds it (else the first C++ exception, e.g. in matplotlib's ft2font, aborts the run)
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$dest/sanitizer.asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$dest/sanitizer.ubsan"
 export NNCODEC_REQUIRE_CYTHON=1
@@ -23,7 +25,7 @@ nice -n 19 python -m pytest -q -p no:cacheprovider || status=$?
 for spec in "$@"; do
   nice -n 19 python fuzz/replay.py "${spec%%=*}" "${spec#*=}" || status=$?
 done
-reports=$(cat sanitizer.* 2>/dev/null | grep -c "ERROR: \|runtime error:" || true)
+reports=$(cat sanitizer.* 2>/dev/null | grep -c "ERROR: \|runtime error:\|CHECK failed" || true)
 echo "sanitizer reports: $reports (files: $(ls sanitizer.* 2>/dev/null | tr '\n' ' '))"
 [ "$reports" -eq 0 ] || status=1
 exit $status

@@ -19,6 +19,7 @@ __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_contai
            "Container", "PendingStream"]
 
 _FLOAT_CODES = frozenset((10, 11, 12, 13))
+VERIFY_CHUNK = 1 << 16  # elements per piece when verify_all(materialize=False) runs elementwise transforms
 
 
 class PendingStream:
@@ -119,14 +120,66 @@ class Container:
                                     f"stored {stream.crc32:08x}, computed {crc32(data):08x}")
         return data
 
-    def verify_all(self):
-        """Check every stream's padding and CRC and decode every tensor; raises DecodeError on the first fault."""
+    def verify_all(self, materialize=True):
+        """Check every stream's padding and CRC and every rule a decode checks; raises DecodeError on the first
+        fault, and refuses exactly what decoding every tensor one by one would refuse.
+
+        ``materialize=True`` decodes every tensor and discards it. ``materialize=False`` builds no tensor: see
+        :meth:`_verify_node` for what it allocates at most."""
+        for name in self._records:
+            if not materialize:
+                self.verify_tensor(name)
+                continue
+            saved, self.verify = self.verify, True
+            try:
+                self.decode_tensor(name)
+            finally:
+                self.verify = saved
+
+    def verify_tensor(self, name):
+        """Every check decoding tensor ``name`` makes (CRCs and padding always), without building it; an alias is
+        left to its target's own record, as the parser already checked it points there (§3.5.4)."""
+        node = self.record(name).node
+        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
         saved, self.verify = self.verify, True
         try:
-            for record in self.directory.tensors:
-                self._decode_node(record.node, record.name)
+            self._verify_node(node, name)
         finally:
             self.verify = saved
+
+    def _verify_node(self, node, name):
+        """Every check of :meth:`_decode_node` on ``node``, without producing it, one chain at a time; nothing is
+        kept. Allocates at most, for one chain: its decoded streams (their declared counts, which the directory
+        parser bounded by ``max_elements`` and ``max_expansion``; a dense chain's one stream is the tensor's
+        elements in their stored type); for a sparse layout, its index structure
+        (O(stored entries + rows), never m x n); the chain's elementwise transforms run on the stored values in
+        pieces of VERIFY_CHUNK elements. Only a transform whose output depends on the element's position (dq,
+        per-channel uniform) gets the whole tensor, decoded and dropped. Composites are checked (combine rules,
+        ``max_product_macs``) and their children verified, but never combined; an alias is checked by the
+        parser and its target is verified as its own record."""
+        if isinstance(node.body, Alias):
+            return
+        if not isinstance(node.body, Chain):
+            _check_composite(node, name)
+            if node.body.combine in (PRODUCT, SEPARABLE):
+                left, right = node.body.children
+                self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
+            for child in node.body.children:
+                self._verify_node(child, name)
+            return
+        layout, codings, plan = self._check_chain(node, name)
+        params = node.body.stages[0].params
+        arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
+                  for coding, s in zip(codings, node.body.streams)]
+        if hasattr(layout, "structure"):
+            values = getattr(layout.structure(node, params, arrays, self.backend), layout.values_attr)
+        else:
+            values = arrays[layout.values_stream]
+        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
+            for start in range(0, values.size, VERIFY_CHUNK):
+                self._run_transforms(node, plan, values[start:start + VERIFY_CHUNK])
+        else:
+            self._run_transforms(node, plan, layout.decode(node, params, arrays, self.backend))
 
     def _decode_node(self, node, name):
         if isinstance(node.body, Chain):

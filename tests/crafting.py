@@ -80,7 +80,7 @@ def _stream_crcs_fixed(directory_bytes, blob):
                                    crc32(blob[s.offset:s.offset + s.length]))
                             for s in node.body.streams)
             return Node(node.dtype, node.shape, Chain(streams, node.body.stages))
-        if isinstance(node.body, Alias):  # no streams of its own
+        if isinstance(node.body, Alias):  # §3.5.4: no streams
             return node
         return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fix(c) for c in node.body.children)))
 

@@ -11,8 +11,9 @@ Public API (keep it small and stable; other test modules build on it):
   per-tensor mapping over ``names``, entropy for integer streams, chunk_elements, zstd_level).
 - ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
 - ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.records``: node trees
-  of concat/sum/product composites (up to 3 deep) over raw or zstd chains at Align_Log2 0..8, some ending in a
-  uniform, dq, codebook or cast transform.
+  of concat/sum/product/separable composites (up to 3 deep) over chains in any layout (dense, relidx, csr, cer,
+  cser) whose streams are raw or zstd at Align_Log2 0..8, some ending in a uniform, dq, codebook or cast
+  transform; now and then an alias of an earlier record.
 """
 
 import numpy as np
@@ -209,28 +210,41 @@ def _transform_stages(draw, dtype, shape):
     return "int8", [Stage(16 if kind == "uniform" else 19, bytes(params))]
 
 
+# the layouts a chain may start with (spec 4.1, 4.6-4.9), with the encode options each takes
+_LAYOUTS = (("dense", {}), ("relidx", {"gap_bits": 1}), ("relidx", {"gap_bits": 3}), ("csr", {}), ("cer", {}),
+            ("cser", {}))
+
+
 @st.composite
 def _chain_node(draw, dtype, shape):
-    """(node, pending streams): a dense chain over small values, raw or zstd, maybe followed by a transform."""
+    """(node, pending streams): a chain over small values in any layout, each stream raw or zstd at its own
+    alignment, maybe followed by a transform."""
     import zstandard
     from nncodec.container import PendingStream, crc32
-    from nncodec.dtypes import DTYPE_CODES
+    from nncodec.dtypes import DTYPE_CODES, code_of
     from nncodec.records import Chain, Node, Stage, Stream
+    from nncodec.stages import stage_by_name
 
     stream_dtype, transforms = draw(_transform_stages(dtype, shape))
     low, high = (0, 1) if stream_dtype == "bool" else (0, 8) if stream_dtype == "uint8" else (-8, 8)
     small = draw(hnp.arrays(np.int8, shape, elements=st.integers(low, high)))
     storage = np.uint16 if stream_dtype == "bfloat16" else np.dtype(stream_dtype).newbyteorder("<")
     values = small.astype(storage)
-    data = values.tobytes()
-    coding = draw(st.sampled_from((0, 1))) if values.size else 0
-    if coding == 1:
-        data = zstandard.ZstdCompressor(level=1, write_content_size=True, write_checksum=False).compress(data)
-    align = draw(st.integers(0, 8))
-    code = DTYPE_CODES[stream_dtype]
-    stream = Stream(coding, code, align, values.size, len(data), crc32(data))
-    node = Node(DTYPE_CODES[dtype], tuple(shape), Chain((stream,), (Stage(1),) + tuple(transforms)))
-    return node, [PendingStream(coding, code, align, values.size, data)]
+    name, options = draw(st.sampled_from(_LAYOUTS))
+    layout = stage_by_name(name)
+    params, arrays = layout.encode(values, **options)
+    streams, pending = [], []
+    for i, array in enumerate(arrays):
+        code = DTYPE_CODES[stream_dtype] if i == layout.values_stream else code_of(array.dtype)
+        data = np.ascontiguousarray(array).tobytes()
+        coding = draw(st.sampled_from((0, 1))) if array.size else 0
+        if coding == 1:
+            data = zstandard.ZstdCompressor(level=1, write_content_size=True, write_checksum=False).compress(data)
+        align = draw(st.integers(0, 8))
+        streams.append(Stream(coding, code, align, array.size, len(data), crc32(data)))
+        pending.append(PendingStream(coding, code, align, array.size, data))
+    chain = Chain(tuple(streams), (Stage(layout.stage_id, params),) + tuple(transforms))
+    return Node(DTYPE_CODES[dtype], tuple(shape), chain), pending
 
 
 def _split(draw, total, parts):
@@ -241,7 +255,7 @@ def _split(draw, total, parts):
 @st.composite
 def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
     """(node, pending streams): a chain, or a composite obeying its combine rule over smaller trees."""
-    from nncodec.records import CONCAT, PRODUCT, SUM, Composite, Node
+    from nncodec.records import CONCAT, PRODUCT, SEPARABLE, SUM, Composite, Node
     from nncodec.dtypes import DTYPE_CODES
 
     choices = ["chain"]
@@ -249,7 +263,7 @@ def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
         if len(shape) >= 1:
             choices.append("concat")
         if dtype in _COMBINE_FLOATS:
-            choices += ["sum", "product"]
+            choices += ["sum", "product"] + (["separable"] if len(shape) == 4 else [])
     kind = draw(st.sampled_from(choices))
     if kind == "chain":
         return draw(_chain_node(dtype, shape))
@@ -260,6 +274,11 @@ def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
     elif kind == "sum":
         shapes_ = [tuple(shape)] * draw(st.integers(1, 3))
         combine = SUM
+    elif kind == "separable":  # §3.5.2: (O*KW, R) by (R, I*KH) for a node (O, I, KH, KW)
+        o, i, kh, kw = shape
+        rank = draw(st.integers(0, 3))
+        shapes_ = [(o * kw, rank), (rank, i * kh)]
+        combine = SEPARABLE
     else:
         count = int(np.prod(shape, dtype=np.int64))
         m = draw(st.sampled_from([d for d in range(count + 1) if d and count % d == 0] or [0]))
@@ -276,12 +295,19 @@ def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
 def record_containers(draw, max_tensors=3):
     """Valid container bytes built from records (see the module docstring)."""
     from nncodec.container import write_container
-    from nncodec.records import TensorRecord
+    from nncodec.records import Alias, Node, TensorRecord
 
     names = draw(st.lists(tensor_names(), unique=True, max_size=max_tensors))
     tensors = []
     for name in names:
+        targets = [i for i, (record, _) in enumerate(tensors) if not isinstance(record.node.body, Alias)]
+        if targets and draw(st.integers(0, 3)) == 0:  # §3.5.4 an alias of an earlier, non-alias record
+            index = draw(st.sampled_from(targets))
+            target = tensors[index][0].node
+            tensors.append((TensorRecord(name, Node(target.dtype, target.shape, Alias(index))), []))
+            continue
         dtype = draw(st.sampled_from(tuple(n for n in DTYPE_NAMES)))
-        node, pending = draw(_node_tree(dtype, draw(shapes(max_dims=3, max_side=4))))
+        shape = draw(shapes(max_dims=4, max_side=3) if dtype in _COMBINE_FLOATS else shapes(max_dims=3, max_side=4))
+        node, pending = draw(_node_tree(dtype, shape))
         tensors.append((TensorRecord(name, node), pending))
     return write_container(tensors, tuple(draw(metadata()).items()))

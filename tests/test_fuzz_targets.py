@@ -24,7 +24,7 @@ import fuzz_structured  # noqa: E402
 from nncodec.stages.uniform import UniformDequant  # noqa: E402
 
 SMOKE_TARGETS = ("decode", "structured", "roundtrip", "huffman", "cabac", "codebook", "uniform", "dq", "cast",
-                 "zstd", "dense")
+                 "zstd", "dense", "relidx", "csr", "cer", "cser", "safetensors", "architecture", "trailer")
 
 
 def test_structured_mutations_reach_deep_checks():
@@ -70,7 +70,7 @@ def test_fuzz_smoke(target, tmp_path):
     script = FUZZ / f"fuzz_{target}.py"
     script = script if script.exists() else FUZZ / f"fuzz_{target}_decode.py"
     corpus = [str(FUZZ / "corpus" / target)] if (FUZZ / "corpus" / target).is_dir() else []
-    result = subprocess.run([sys.executable, str(script), "-max_total_time=3", "-timeout=10", "-rss_limit_mb=2048",
+    result = subprocess.run([sys.executable, str(script), "-max_total_time=2", "-timeout=10", "-rss_limit_mb=2048",
                              f"-artifact_prefix={tmp_path}/", str(tmp_path)] + corpus,
                             capture_output=True, text=True, cwd=FUZZ.parent, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
