@@ -233,6 +233,17 @@ def transform_input(in_code, shape, params, values=b""):
     return bytes((in_code - 1, len(shape), *shape, len(params))) + bytes(params) + bytes(values)
 
 
+def step_transform_seeds(stage):
+    """Valid inputs for a step stage (uniform or dq, which share their params): per-tensor and per-channel steps,
+    int8..int64 levels, the extreme levels dq allows."""
+    levels = np.array([0, 1, -1, 2, -3, 5, 127, -128], dtype=np.int8)
+    huge = np.array([(1 << 62) - 1, -(1 << 62) + 1, 3], dtype="<i8")
+    return [transform_input(2, (8,), stage.stage(12, [0.5]).params, levels.tobytes()),
+            transform_input(2, (2, 4), stage.stage(10, [0.25, 2.0], axis=0).params, levels.tobytes()),
+            transform_input(4, (4, 2), stage.stage(13, [1e-3, 7.0], axis=1).params, levels.astype("<i2").tobytes()),
+            transform_input(8, (3,), stage.stage(12, [1.0]).params, huge.tobytes())]
+
+
 def _read_transform_input(data):
     in_code = 1 + data[0] % 13 if data else 2
     ndim = data[1] % 4 if len(data) > 1 else 0
