@@ -215,6 +215,14 @@ def worth_factoring(factors):
             or factors.left.size + factors.right.size < factors.left.shape[0] * factors.right.shape[1])
 
 
+def encode_factored(weights, factors, quantize, meta):
+    """The model's container with the layers whose factors are worth it (see worth_factoring) stored factored, every
+    part quantized by ``quantize`` and CABAC-coded in the smallest layout."""
+    factors = {n: f for n, f in factors.items() if worth_factoring(f)}
+    return nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
+                          quantize=quantize, entropy="cabac", layout="auto", metadata=meta)
+
+
 def admm_scales(w, b, inputs):
     """lam_rank per unit of c for each layer: its ReLU response energy over its weights' nuclear norm."""
     scale = {}
@@ -263,9 +271,7 @@ def digits_mlp(repeat=100):
                              layout={"*.weight": "csr"}, metadata=meta))
 
     def encode(factors):
-        factors = {n: f for n, f in factors.items() if worth_factoring(f)}
-        return nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
-                              quantize=quantize, entropy="cabac", layout="auto", metadata=meta)
+        return encode_factored(weights, factors, quantize, meta)
 
     names = ("fc1", "fc2")
     w = {n: weights[f"{n}.weight"].astype(np.float64) for n in names}
@@ -292,9 +298,7 @@ def lenet(repeat=30):
               nncodec.encode(weights, quantize=quantize, keep_small=0, entropy="cabac", metadata=meta))
 
     def encode(factors):
-        factors = {n: f for n, f in factors.items() if worth_factoring(f)}
-        return nncodec.encode(weights, factorize={f"{n}.weight": f for n, f in factors.items()}, keep_small=0,
-                              quantize=quantize, entropy="cabac", layout="auto", metadata=meta)
+        return encode_factored(weights, factors, quantize, meta)
 
     names = ("conv2", "fc1")
     w = {n: weights[f"{n}.weight"].astype(np.float64) for n in names}
