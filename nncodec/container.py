@@ -161,9 +161,7 @@ class Container:
             return
         if not isinstance(node.body, Chain):
             _check_composite(node, name)
-            if node.body.combine in (PRODUCT, SEPARABLE):
-                left, right = node.body.children
-                self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
+            self._check_product_work(node)
             for child in node.body.children:
                 self._verify_node(child, name)
             return
@@ -188,9 +186,7 @@ class Container:
             target = self.directory.tensors[node.body.target]
             return self._decode_node(target.node, target.name)
         _check_composite(node, name)
-        if node.body.combine in (PRODUCT, SEPARABLE):  # time, not memory: m x k by k x n is m * k * n multiply-adds
-            left, right = node.body.children
-            self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
+        self._check_product_work(node)
         parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
         if node.body.combine == CONCAT:
             return np.concatenate(parts, axis=0)
@@ -259,10 +255,16 @@ class Container:
                   else np.array(self._decode_chain(sparse_node, name)))
         return SparsePlusLowRank(sparse, self._low_rank(body.children[1], name), tensor_shape=node.shape)
 
+    def _check_product_work(self, node):
+        """A checked product or separable composite's multiply-adds against ``max_product_macs`` (time, not
+        memory: m x k by k x n costs m * k * n)."""
+        if node.body.combine in (PRODUCT, SEPARABLE):
+            left, right = node.body.children
+            self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
+
     def _low_rank(self, node, name):
         _check_composite(node, name)
-        left, right = node.body.children
-        self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])  # as todense() would
+        self._check_product_work(node)  # as todense() would
         left, right = (np.array(self._decode_node(child, name)) for child in node.body.children)
         return LowRankMatrix(left, right, tensor_shape=node.shape)
 
