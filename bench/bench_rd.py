@@ -1,8 +1,10 @@
 """Rate-distortion against Fraunhofer NNCodec 2.1.3 on the same tensors (issue 4, figure 1).
 
-Our points: uniform and dependent (trellis) quantization, CABAC-coded, 1-D tensors kept lossless (the default),
-in two families: one step shared by all tensors (NNCodec's own allocation: one qp for every tensor; step
-2^(qp/4), halved for dq whose union grid is twice as fine) and per-channel SQNR targets. NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
+Our points: uniform and dependent (trellis) quantization, CABAC-coded, in two families: one step shared by all
+tensors (NNCodec's own allocation: one qp for every tensor; step 2^(qp/4), halved for dq whose union grid is twice
+as fine) and per-channel SQNR targets. 1-D tensors (here the LSTM biases) are kept lossless (our default), or, in
+two more global-step families, quantized uniformly like NNCodec does by default (its ``nonweight_qp = -75``:
+step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights). NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
 and without dependent quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer
 venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
 elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
@@ -25,6 +27,7 @@ sys.path.append(str(ROOT))
 import nncodec  # noqa: E402
 from nncodec.quant import sqnr_db  # noqa: E402
 
+NNCODEC_NONWEIGHT_STEP = 2.0 ** (-75 / 4)   # NNCodec 2.1.3's default step for 1-D tensors (nonweight_qp = -75)
 RECORDED = [  # (dq, bits/weight, SQNR dB, enc MB/s, dec MB/s) measured in the issue
     {"dq": 1, "bits_per_weight": 7.275, "sqnr_db": 42.51, "enc_MBps": 3.7, "dec_MBps": 18.2},
     {"dq": 0, "bits_per_weight": 8.238, "sqnr_db": 47.41},
@@ -80,7 +83,7 @@ def main():
     parser.add_argument("--peer-json", default=DEFAULT_PEER_JSON)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--targets", default="20,25,30,35,40,45", help="per-channel SQNR targets, dB")
-    parser.add_argument("--qps", default="-22,-26,-30,-34,-38,-42", help="global steps 2**(qp/4)")
+    parser.add_argument("--qps", default="-18,-22,-26,-30,-34,-38,-42", help="global steps 2**(qp/4)")
     parser.add_argument("--plot", help="write the RD curves to this PNG (needs matplotlib)")
     args = parser.parse_args()
     label, weights = load_weights(args.npz)
@@ -91,14 +94,20 @@ def main():
     peer_dq = [p for p in peer if p["dq"] == 1]
     rows = []
     configs = []
+    one_d = [name for name, w in weights.items() if w.ndim < 2]
     for qp in [int(q) for q in args.qps.split(",") if q]:
         step = 2.0 ** (qp / 4)
-        configs += [("uniform, global step", f"uniform:step={step:.9g}"), ("dq, global step", f"dq:step={step / 2:.9g}")]
+        dq = f"dq:step={step / 2:.9g}"
+        configs += [("uniform, global step", f"uniform:step={step:.9g}", f"uniform:step={step:.9g}"),
+                    ("dq, global step", dq, dq)]
+        for family, one_d_spec in (("dq, global step, 1-D at NNCodec's step", f"uniform:step={NNCODEC_NONWEIGHT_STEP:.9g}"),
+                                   ("dq, global step, 1-D at step/8", f"uniform:step={step / 16:.9g}")):
+            configs.append((family, f"{dq}; 1-D {one_d_spec}", {**dict.fromkeys(one_d, one_d_spec), "*": dq}))
     for target in [int(t) for t in args.targets.split(",") if t]:
-        configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0"),
-                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0")]
-    for family, spec in configs:
-        config = {"quantize": spec, "entropy": "cabac"}
+        configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0", f"uniform:sqnr={target},axis=0"),
+                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0", f"dq:sqnr={target},axis=0")]
+    for family, spec, quantize in configs:
+        config = {"quantize": quantize, "entropy": "cabac"}
         t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
         t_dec, decoded = median_time(lambda: nncodec.decode(blob), args.repeat)
         bpw = 8 * len(blob) / n
@@ -117,6 +126,12 @@ def main():
         ratio = f"{bpw / theirs:.3f}" if theirs else "outside its curve"
         theirs_s = f"{theirs:.3f}" if theirs else "-"
         print(f"| {spec} + cabac | {size} | {bpw:.3f} | {sqnr:.2f} | {theirs_s} | {ratio} | {enc:.1f} | {dec:.1f} |")
+    print("\nPer family, over the points inside NNCodec's curve: ours / NNCodec at equal SQNR\n")
+    print("| family | points | best | worst |\n|---|---:|---:|---:|")
+    for family in dict.fromkeys(r[0] for r in rows):
+        ratios = [r[3] / r[5] for r in rows if r[0] == family and r[5]]
+        if ratios:
+            print(f"| {family} | {len(ratios)} | {min(ratios):.3f} | {max(ratios):.3f} |")
     print("\nNNCodec points (bits/weight, SQNR dB, enc/dec MB/s as measured by the peer script):\n")
     print("| dq | qp | bits/weight | SQNR dB | enc MB/s | dec MB/s |\n|---|---:|---:|---:|---:|---:|")
     for p in sorted(peer, key=lambda p: (p["dq"], p["sqnr_db"])):
