@@ -48,7 +48,7 @@ cdef uint64_t INT64_MAX_MAG = 0x7FFFFFFFFFFFFFFF
 cdef struct Context:
     uint32_t a          # fast estimate of P(bin = 0), units of 2**-22
     uint32_t b          # slow estimate
-    uint16_t p          # max(1, (a + b) >> 8), kept up to date by _adapt: off the coder's critical path
+    uint16_t p          # max(1, (a + b) >> 8), refreshed by every update: coding a bin reads it directly
     uint16_t countdown  # bins until warm grows: warm = bitlen(seen + 2) - 1 without counting seen
     uint8_t warm
     uint8_t shift_a     # min(fast, warm)
