@@ -10,7 +10,7 @@ every byte of each stream (tables, headers); H0 is the zeroth-order empirical en
 Speeds are MB/s of the original float32 bytes (4 bytes per weight): medians over --repeat runs of the sum over
 tensors, by wall clock and by process CPU time (robust to a loaded machine; a multi-threaded coder's CPU time is
 the sum over its threads). DeepCABAC figures come from bench/peer_deepcabac.py run under $NNCODEC_PEER_PYTHON on
-the same levels, or else the recorded ones.
+the same levels (wall clock and CPU time, one thread), or else the recorded ones (wall clock).
 """
 
 import argparse
@@ -143,8 +143,10 @@ def run_peer(levels, repeat):
             return None
         with open(out_path) as f:
             total = json.load(f)["total"]
+    mb = 4 * total["n"] / 1e6
     return {"bits_per_weight": total["bits_per_weight"], "enc_MBps": total["enc_MBps_f32"],
-            "dec_MBps": total["dec_MBps_f32"], "source": "measured now"}
+            "dec_MBps": total["dec_MBps_f32"], "enc_cpu_MBps": mb / total["enc_cpu_s"],
+            "dec_cpu_MBps": mb / total["dec_cpu_s"], "source": "measured now"}
 
 
 def report(bits, label, levels, results, peer):
@@ -165,8 +167,9 @@ def report(bits, label, levels, results, peer):
         bpw = 8 * r["total_bytes"] / n
         print(f"| {r['coder']} | {r['backend']} (x{r['repeat']}) | {bpw:.4f} | {8 * r['total_bytes'] / h0_total:.4f} | "
               f"{r['enc_MBps']:.1f} | {r['dec_MBps']:.1f} | {r['enc_cpu_MBps']:.1f} | {r['dec_cpu_MBps']:.1f} |")
+    cpu = " | ".join(f"{peer[k]:.1f}" if k in peer else "" for k in ("enc_cpu_MBps", "dec_cpu_MBps"))
     print(f"| DeepCABAC (NNCodec 2.1.3, {peer['source']}) | C++ | {peer['bits_per_weight']:.4f} | "
-          f"{peer['bits_per_weight'] * n / h0_total:.4f} | {peer['enc_MBps']:.1f} | {peer['dec_MBps']:.1f} | | |")
+          f"{peer['bits_per_weight'] * n / h0_total:.4f} | {peer['enc_MBps']:.1f} | {peer['dec_MBps']:.1f} | {cpu} |")
     return {"bits": bits, "weights": n, "h0_bits_per_weight": h0_total / n, "results": results, "deepcabac": peer}
 
 

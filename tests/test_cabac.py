@@ -139,6 +139,17 @@ def test_roundtrip_integer_types(dtype, enc_backend, dec_backend):
     check_stream_roundtrip(CabacCoding(), values, enc_backend, dec_backend)
 
 
+@pytest.mark.parametrize("values", [
+    [1] * 3000 + [0, 0, 1],     # sig contexts driven to a = b = 1: p = max(1, 2 >> 8) = 1, then 0 bins at p = 1
+    [0] * 3000 + [5, 0, -5],    # and to a = b = 2**22 - 1: p = 32767, then 1 bins against it
+], ids=["floor", "ceiling"])
+def test_probability_extremes(values, enc_backend, dec_backend):
+    """§5.3.2.4 with the fastest rates (1, 1): the probability reaches both ends of 1..32767 and the rare bin
+    after the run is coded against it; every encoder gives the same bytes, every decoder the same levels."""
+    check_stream_roundtrip(CabacCoding(rates=((1, 1),) * 5), np.array(values, dtype=np.int64),
+                           enc_backend, dec_backend)
+
+
 def test_large_stream_two_segments(enc_backend):
     """2**17 levels: two segments coded and decoded on two threads; both encoders agree, Cython decodes."""
     rng = np.random.default_rng(5)
