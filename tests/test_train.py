@@ -257,6 +257,8 @@ def test_distillation_loss_limits():
     hard = -np.mean(np.log(softmax(logits)[[0, 1], labels]))
     assert distillation_loss(logits, labels, logits + 7.0, 3.0, 0.0) == pytest.approx(hard)
     assert distillation_loss(logits, labels, logits + 7.0, 3.0, 1.0) == pytest.approx(0.0, abs=1e-12)  # same soft
+    far = np.array([[900.0, 0.0, -900.0]])  # softmax underflows to exactly 0: the loss stays finite
+    assert np.isfinite(distillation_loss(far, np.array([2]), -far, 1.0, 0.5))
     for temperature, alpha in ((0.0, 0.5), (np.nan, 0.5), (2.0, 1.5), (2.0, -0.1)):
         with pytest.raises(EncodeError):
             distillation_logit_gradient(logits, labels, logits, temperature, alpha)

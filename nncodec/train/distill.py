@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import EncodeError
 
 __all__ = ["check_distillation", "distillation_logit_gradient", "distillation_loss", "distilled_gradients",
-           "softmax"]
+           "log_softmax", "softmax"]
 
 
 def softmax(logits, temperature=1.0):
@@ -25,6 +25,13 @@ def softmax(logits, temperature=1.0):
     z = np.asarray(logits, dtype=np.float64) / temperature
     p = np.exp(z - z.max(axis=1, keepdims=True))
     return p / p.sum(axis=1, keepdims=True)
+
+
+def log_softmax(logits, temperature=1.0):
+    """Row-wise ``log(softmax(logits / temperature))`` in float64, finite where the softmax underflows to 0."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def check_distillation(temperature, alpha):
@@ -39,10 +46,9 @@ def distillation_loss(logits, labels, teacher_logits, temperature, alpha):
     """The batch loss of the module docstring (float)."""
     check_distillation(temperature, alpha)
     n = len(logits)
-    hard = -np.log(softmax(logits)[np.arange(n), labels])
-    teacher = softmax(teacher_logits, temperature)
-    student = softmax(logits, temperature)
-    kl = np.sum(teacher * (np.log(teacher) - np.log(student)), axis=1)
+    hard = -log_softmax(logits)[np.arange(n), labels]
+    teacher = log_softmax(teacher_logits, temperature)
+    kl = np.sum(np.exp(teacher) * (teacher - log_softmax(logits, temperature)), axis=1)
     return float(np.mean((1 - alpha) * hard + alpha * temperature ** 2 * kl))
 
 
