@@ -18,7 +18,7 @@ Selection protocol (training split only; the test split is used once, for the ch
 The chosen recipe is then rerun from a float model trained on the full training split, and that model's test
 accuracy is the one reported.
 
-    python bench/bench_trained.py [--no-torch] [--no-cnn] [--json out.json]
+    python bench/bench_trained.py [--no-torch] [--no-mlp] [--no-cnn] [--json out.json]
 
 Needs scikit-learn; torch for the adapter comparison.
 """
@@ -392,6 +392,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-mlp", action="store_true", help="skip the MLP (its cross-validation) and the adapter")
     parser.add_argument("--no-cnn", action="store_true", help="skip the LeNet-5 (its selection takes ~10 minutes)")
     args = parser.parse_args()
     split = mlp.load_digits_split()
@@ -399,13 +400,15 @@ def main():
     print(f"# Trained compression on digits (issue 8)\n\n{datetime.date.today()}, {machine()}\n"
           f"command: nice python bench/bench_trained.py {' '.join(sys.argv[1:])}; {len(y_test)} test images (1 image = "
           f"{100 / len(y_test):.2f} pp)")
-    mlp_recipe, mlp_weights, _, mlp_result = select_and_run(
-        "MLP 64-300-100-10", MLP_GRID, mlp.train_mlp, mlp.accuracy, compress_trained, mlp.architecture(), split,
-        cross_validation_selection)
-    print(f"\nthe example's MLP_RECIPE is the chosen recipe: {mlp_recipe == MLP_RECIPE}")
-    results = [mlp_result]
+    results = []
+    if not args.no_mlp:
+        mlp_recipe, mlp_weights, _, mlp_result = select_and_run(
+            "MLP 64-300-100-10", MLP_GRID, mlp.train_mlp, mlp.accuracy, compress_trained, mlp.architecture(), split,
+            cross_validation_selection)
+        print(f"\nthe example's MLP_RECIPE is the chosen recipe: {mlp_recipe == MLP_RECIPE}")
+        results.append(mlp_result)
 
-    if not args.no_torch:
+    if not args.no_mlp and not args.no_torch:
         t0 = time.perf_counter()
         torch_weights, torch_args = torch_mlp(mlp_weights, X_train, y_train, mlp_recipe)
         seconds = time.perf_counter() - t0
