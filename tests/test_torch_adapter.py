@@ -149,3 +149,72 @@ def test_numpy_adam_matches_torch_adam(weight_decay):
         theirs.grad = torch.from_numpy(g.copy())
         torch_adam.step()
     np.testing.assert_allclose(ours["p"], theirs.detach().numpy(), rtol=0, atol=1e-15)
+
+
+def test_torch_distillation_loss_equals_the_numpy_loss_and_gradient():
+    from nncodec.torch import distillation_loss as torch_loss
+    from nncodec.train import distillation_logit_gradient, distillation_loss
+    rng = np.random.default_rng(5)
+    logits, teacher, labels = 2 * rng.standard_normal((6, 4)), 2 * rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    z = torch.tensor(logits, requires_grad=True)
+    loss = torch_loss(z, torch.from_numpy(labels), torch.from_numpy(teacher), 3.0, 0.4)
+    loss.backward()
+    assert loss.item() == pytest.approx(distillation_loss(logits, labels, teacher, 3.0, 0.4), rel=1e-12)
+    np.testing.assert_allclose(z.grad.numpy(), distillation_logit_gradient(logits, labels, teacher, 3.0, 0.4),
+                               rtol=1e-10, atol=1e-15)
+    with pytest.raises(nncodec.errors.EncodeError):
+        torch_loss(z, torch.from_numpy(labels), torch.from_numpy(teacher), -1.0, 0.4)
+
+
+def test_adapter_reproduces_the_numpy_loop_with_distillation_and_cosine_decay():
+    """The loop-level options (a distillation loss, cosine lr decay) written in a torch loop with the adapter give
+    the NumPy loop's weights: the loss is nncodec.torch.distillation_loss, the lr comes from decayed_lr."""
+    from nncodec.examples.mlp import forward_backward
+    from nncodec.torch import distillation_loss
+    from nncodec.train import decayed_lr, distilled_gradients
+    X, y = problem(6)
+    model, teacher = sequential(6), sequential(7)
+    names = {"fc1.weight": "0.weight", "fc1.bias": "0.bias", "fc2.weight": "2.weight", "fc2.bias": "2.bias"}
+
+    def ours(m):
+        named = dict(m.named_parameters())
+        return {n: named[t].detach().numpy().copy() for n, t in names.items()}
+
+    params = ours(model)
+    gradients = distilled_gradients(forward_backward, ours(teacher), temperature=2.0, alpha=0.5)
+    state = CompressionState()
+    state.prune({n: params[n] for n in ("fc1.weight", "fc2.weight")}, 0.6)
+    state.apply_masks(params)
+    train_epochs(params, gradients, X, y, 2, np.random.default_rng(7), Adam(0.01), state, batch=16,
+                 lr_decay="cosine")
+    state.cluster(params, 4)
+    for n, w in state.weights().items():
+        params[n][...] = w
+    train_epochs(params, gradients, X, y, 2, np.random.default_rng(8), Adam(0.01), state, Adam(1e-3),
+                 batch=16, lr_decay="cosine")
+
+    comp = TorchCompression(model)
+    comp.prune(0.6)
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
+    for seed, clustered in ((7, False), (8, True)):
+        if clustered:
+            comp.cluster(4, Adam(1e-3))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        comp.attach(optimizer)
+        rng, step = np.random.default_rng(seed), 0
+        for _ in range(2):
+            for idx in minibatches(len(X), 16, rng):
+                optimizer.param_groups[0]["lr"] = decayed_lr(0.01, step, 12, "cosine")
+                if clustered:
+                    comp.centroid_optimizer.lr = decayed_lr(1e-3, step, 12, "cosine")
+                step += 1
+                optimizer.zero_grad()
+                with torch.no_grad():
+                    teacher_logits = teacher(inputs[idx])
+                distillation_loss(model(inputs[idx]), targets[idx], teacher_logits, 2.0, 0.5).backward()
+                optimizer.step()
+        comp.detach()
+    got = ours(model)
+    for name in names:
+        np.testing.assert_allclose(got[name], params[name], rtol=0, atol=1e-6)
+    assert not np.allclose(got["fc1.bias"], ours(sequential(6))["fc1.bias"])  # it did train

@@ -9,8 +9,10 @@ import nncodec
 from nncodec.errors import EncodeError
 from nncodec.examples.mlp import loss_gradients
 from nncodec.quant import FixedCodebook
-from nncodec.train import (SGD, Adam, CompressionState, PruningSchedule, SharedTensor, next_masks,
+from nncodec.train import (SGD, Adam, CompressionState, PruningSchedule, SharedTensor, decayed_lr,
+                           distillation_logit_gradient, distillation_loss, distilled_gradients, next_masks,
                            train_compressed, train_epochs)
+from nncodec.train.distill import softmax
 
 from checkers import check_roundtrip
 
@@ -232,3 +234,90 @@ def test_digits_example_files_run_in_the_runtime(tmp_path):
     compressed = nncodec.load(rows[1][1])
     kept = sum(np.count_nonzero(compressed[name]) for name in digits.WEIGHTS)
     assert kept <= 0.1 * sum(compressed[name].size for name in digits.WEIGHTS)
+
+
+@given(seed=st.integers(0, 2 ** 16), temperature=st.sampled_from([0.5, 1.0, 4.0]),
+       alpha=st.sampled_from([0.0, 0.3, 1.0]))
+def test_distillation_gradient_matches_finite_differences(seed, temperature, alpha):
+    rng = np.random.default_rng(seed)
+    logits, teacher = 3 * rng.standard_normal((5, 4)), 3 * rng.standard_normal((5, 4))
+    labels = rng.integers(0, 4, 5)
+    grad = distillation_logit_gradient(logits, labels, teacher, temperature, alpha)
+    for i, j in [(0, 0), (2, 3), (4, 1)]:
+        step = np.zeros_like(logits)
+        step[i, j] = 1e-6
+        numeric = (distillation_loss(logits + step, labels, teacher, temperature, alpha)
+                   - distillation_loss(logits - step, labels, teacher, temperature, alpha)) / 2e-6
+        assert numeric == pytest.approx(grad[i, j], rel=1e-5, abs=1e-8)
+
+
+def test_distillation_loss_limits():
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 0.3, -0.2]])
+    labels = np.array([0, 2])
+    hard = -np.mean(np.log(softmax(logits)[[0, 1], labels]))
+    assert distillation_loss(logits, labels, logits + 7.0, 3.0, 0.0) == pytest.approx(hard)
+    assert distillation_loss(logits, labels, logits + 7.0, 3.0, 1.0) == pytest.approx(0.0, abs=1e-12)  # same soft
+    far = np.array([[900.0, 0.0, -900.0]])  # softmax underflows to exactly 0: the loss stays finite
+    assert np.isfinite(distillation_loss(far, np.array([2]), -far, 1.0, 0.5))
+    for temperature, alpha in ((0.0, 0.5), (np.nan, 0.5), (2.0, 1.5), (2.0, -0.1)):
+        with pytest.raises(EncodeError):
+            distillation_logit_gradient(logits, labels, logits, temperature, alpha)
+
+
+def test_distilled_gradients_train_the_mlp_through_its_backward():
+    """alpha=0 gives exactly the cross-entropy gradients; with alpha>0 the gradients equal finite differences
+    of the distillation loss of the MLP's logits (teacher = another MLP)."""
+    from nncodec.examples.mlp import forward_backward
+    params, X, y = tiny_problem(11, n=20)
+    teacher = tiny_problem(12)[0]
+    plain = distilled_gradients(forward_backward, teacher, alpha=0.0)(params, X, y)
+    for name, g in loss_gradients(params, X, y).items():
+        np.testing.assert_allclose(plain[name], g, rtol=1e-12, atol=1e-15)
+    grads = distilled_gradients(forward_backward, teacher, temperature=3.0, alpha=0.6)(params, X, y)
+    teacher_logits = forward_backward(teacher, X)[0]
+
+    def loss(p):
+        return distillation_loss(forward_backward(p, X)[0], y, teacher_logits, 3.0, 0.6)
+
+    for name, idx in (("fc1.weight", (2, 1)), ("fc2.weight", (0, 5)), ("fc2.bias", (1,))):
+        shifted = {k: v.copy() for k, v in params.items()}
+        shifted[name][idx] += 1e-6
+        up = loss(shifted)
+        shifted[name][idx] -= 2e-6
+        assert (up - loss(shifted)) / 2e-6 == pytest.approx(grads[name][idx], rel=1e-5, abs=1e-9)
+
+
+def test_cosine_lr_decay_steps_each_optimizer():
+    assert decayed_lr(0.1, 5, 10) == 0.1
+    assert [decayed_lr(2.0, s, 4, "cosine") for s in range(4)] == pytest.approx(
+        [2.0, 1 + np.cos(np.pi / 4), 1.0, 1 + np.cos(3 * np.pi / 4)])
+    with pytest.raises(EncodeError, match="decay"):
+        decayed_lr(0.1, 0, 1, "linear")
+    # a constant gradient of 1 moves the parameter by the sum of the step sizes: 2 epochs x 3 batches
+    params = {"w": np.zeros(1)}
+    optimizer = SGD(0.5)
+    train_epochs(params, lambda p, X, y: {"w": np.ones(1)}, np.zeros((5, 1)), np.zeros(5), 2,
+                 np.random.default_rng(0), optimizer, batch=2, lr_decay="cosine")
+    assert params["w"][0] == pytest.approx(-sum(decayed_lr(0.5, s, 6, "cosine") for s in range(6)))
+    assert optimizer.lr == 0.5  # restored
+    with pytest.raises(EncodeError, match="decay"):
+        train_epochs(params, None, np.zeros((2, 1)), np.zeros(2), 1, np.random.default_rng(0), optimizer,
+                     lr_decay="step")
+
+
+def test_train_compressed_with_distillation_and_cosine_decay():
+    from nncodec.examples.mlp import forward_backward
+    params, X, y = tiny_problem(13, n=160)
+    teacher = {k: v.copy() for k, v in params.items()}
+    train_epochs(teacher, loss_gradients, X, y, 5, np.random.default_rng(0), Adam(0.01), batch=32)
+    for k, v in teacher.items():
+        params[k][...] = v
+    state = train_compressed(params, distilled_gradients(forward_backward, teacher, 2.0, 0.5), X, y,
+                             PruningSchedule((0.5, 0.7), epochs=2), {n: 4 for n in params}, WEIGHTS,
+                             quant_epochs=2, lr=0.01, centroid_lr=1e-3, batch=32, lr_decay="cosine")
+    for n in WEIGHTS:
+        assert np.all(params[n][~state.masks[n]] == 0) and state.sparsity(n) == pytest.approx(0.7, abs=0.02)
+    for n, w in state.weights().items():
+        np.testing.assert_array_equal(params[n], w)
+    decoded = nncodec.decode(nncodec.encode(**state.encode_arguments(params), entropy="auto"))
+    assert all(decoded[n].tobytes() == params[n].astype(np.float32).tobytes() for n in params)

@@ -7,8 +7,8 @@ float32 model, uncompressed) and DIR/compressed.nnc. Without ``--trained`` the c
 (:data:`MLP_RECIPE`: iterative pruning with retraining, then trained quantization; ``entropy="auto"``,
 ``layout="auto"``). Both files carry the architecture under metadata key ``nncodec.architecture``; weights are
 stored (out, in). Each file is then run by ``nncodec.runtime.load`` on the test split and its accuracy printed.
-:data:`MLP_RECIPE` was chosen on a validation split of the training data (``bench/bench_trained.py``); the test
-split plays no part in it. Needs scikit-learn.
+:data:`MLP_RECIPE` was chosen by 5-fold cross-validation on the training split (``bench/bench_trained.py``,
+BENCHMARKS.md section 7); the test split plays no part in it. Needs scikit-learn.
 """
 
 import argparse
@@ -18,8 +18,14 @@ import pathlib
 import numpy as np
 
 from .. import runtime, save
-from ..train import PruningSchedule, train_compressed
-from .mlp import architecture, load_digits_split, loss_gradients, train_mlp
+from ..train import PruningSchedule, distilled_gradients, train_compressed
+from .mlp import (
+    architecture,
+    forward_backward,
+    load_digits_split,
+    loss_gradients,
+    train_mlp,
+)
 
 __all__ = ["MLP_RECIPE", "compress_trained", "metadata", "runtime_accuracy", "save_post_training", "write_models"]
 
@@ -28,7 +34,8 @@ MLP_RECIPE = {
     "schedule": PruningSchedule((0.5, 0.7, 0.8, 0.9, 0.92, 0.93), rule="magnitude", scope="global", epochs=8),
     "clusters": {"fc1.weight": 8, "fc2.weight": 8, "fc3.weight": 8, "fc1.bias": 4, "fc2.bias": 4,
                  "fc3.bias": 4},
-    "quant_epochs": 6, "lr": 1e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0,
+    "quant_epochs": 6, "lr": 2e-3, "weight_decay": 1e-4, "centroid_lr": 1e-4, "seed": 0,
+    "lr_decay": "constant", "distillation": None,
 }
 
 
@@ -45,12 +52,17 @@ def save_post_training(path, weights, meta):
 
 def compress_trained(weights, X, y, recipe=MLP_RECIPE, log=None):
     """(params, state): float64 copies of ``weights`` compressed by :func:`nncodec.train.train_compressed` with
-    ``recipe`` on the training data ``X``, ``y``."""
+    ``recipe`` on the training data ``X``, ``y``. A recipe's ``distillation`` (None, or the keyword arguments
+    ``temperature``, ``alpha`` of :func:`nncodec.train.distilled_gradients`) retrains against ``weights`` as the
+    teacher."""
     params = {name: np.asarray(w, dtype=np.float64).copy() for name, w in weights.items()}
-    state = train_compressed(params, loss_gradients, X, y, recipe["schedule"], recipe["clusters"],
+    gradients = loss_gradients
+    if recipe["distillation"]:
+        gradients = distilled_gradients(forward_backward, weights, **recipe["distillation"])
+    state = train_compressed(params, gradients, X, y, recipe["schedule"], recipe["clusters"],
                              [n for n in WEIGHTS if n in params], quant_epochs=recipe["quant_epochs"],
                              lr=recipe["lr"], centroid_lr=recipe["centroid_lr"], weight_decay=recipe["weight_decay"],
-                             seed=recipe["seed"], log=log)
+                             seed=recipe["seed"], lr_decay=recipe["lr_decay"], log=log)
     return params, state
 
 

@@ -7,8 +7,8 @@ as ``{"fc{i}.weight": (out, in), "fc{i}.bias": (out,)}`` float32 arrays (PyTorch
 
 import numpy as np
 
-__all__ = ["accuracy", "architecture", "load_digits_split", "loss_gradients", "predict", "train_mlp",
-           "validation_split"]
+__all__ = ["accuracy", "architecture", "forward_backward", "load_digits_split", "loss_gradients", "predict",
+           "train_mlp", "validation_split"]
 
 
 def load_digits_split():
@@ -71,7 +71,7 @@ def train_mlp(X, y, sizes=(64, 300, 100, 10), epochs=40, batch=64, lr=2e-3, seed
         order = rng.permutation(len(X))
         for start in range(0, len(X), batch):
             idx = order[start:start + batch]
-            grads = _gradients(params, X[idx], onehot[idx], len(sizes) - 1)
+            grads = _gradients(params, X[idx], onehot[idx])
             step += 1
             for k, g in grads.items():
                 m, v = moments[k]
@@ -87,22 +87,33 @@ def loss_gradients(params, X, y):
     """float64 gradients of the mean softmax cross-entropy of the MLP ``params`` on inputs ``X``, labels ``y``."""
     depth = len([k for k in params if k.endswith(".weight")])
     classes = params[f"fc{depth}.bias"].shape[0]
-    return _gradients(params, np.asarray(X, dtype=np.float64), np.eye(classes)[y], depth)
+    return _gradients(params, X, np.eye(classes)[y])
 
 
-def _gradients(params, X, targets, depth):
-    activations = [X]
+def forward_backward(params, X):
+    """(logits, backward) of the MLP ``params`` (float64 arrays) on inputs ``X``: float64 logits (N, classes) and
+    ``backward(dlogits)`` -> name -> float64 gradient of ``sum(dlogits * logits)`` (a vector-Jacobian product).
+    Any loss of the logits trains the MLP through it (:func:`nncodec.train.distilled_gradients`)."""
+    depth = len([k for k in params if k.endswith(".weight")])
+    activations = [np.asarray(X, dtype=np.float64)]
     for i in range(1, depth + 1):
         z = activations[-1] @ params[f"fc{i}.weight"].T + params[f"fc{i}.bias"]
         activations.append(np.maximum(z, 0) if i < depth else z)
-    logits = activations[-1]
+
+    def backward(dlogits):
+        delta, grads = dlogits, {}
+        for i in range(depth, 0, -1):
+            grads[f"fc{i}.weight"] = delta.T @ activations[i - 1]
+            grads[f"fc{i}.bias"] = delta.sum(axis=0)
+            if i > 1:
+                delta = (delta @ params[f"fc{i}.weight"]) * (activations[i - 1] > 0)
+        return grads
+
+    return activations[-1], backward
+
+
+def _gradients(params, X, targets):
+    logits, backward = forward_backward(params, X)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    delta = (p - targets) / len(X)
-    grads = {}
-    for i in range(depth, 0, -1):
-        grads[f"fc{i}.weight"] = delta.T @ activations[i - 1]
-        grads[f"fc{i}.bias"] = delta.sum(axis=0)
-        if i > 1:
-            delta = (delta @ params[f"fc{i}.weight"]) * (activations[i - 1] > 0)
-    return grads
+    return backward((p - targets) / len(X))

@@ -5,6 +5,6 @@ torch is imported only when one of these functions or classes is used; without i
 """
 
 from ..io.torch_io import encode_state_dict, load_state_dict
-from .training import TorchCompression, diagonal_fisher
+from .training import TorchCompression, diagonal_fisher, distillation_loss
 
-__all__ = ["TorchCompression", "diagonal_fisher", "encode_state_dict", "load_state_dict"]
+__all__ = ["TorchCompression", "diagonal_fisher", "distillation_loss", "encode_state_dict", "load_state_dict"]

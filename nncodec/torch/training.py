@@ -14,8 +14,9 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, EncodeError
 from ..train import CompressionState
+from ..train.distill import check_distillation
 
-__all__ = ["TorchCompression", "diagonal_fisher"]
+__all__ = ["TorchCompression", "diagonal_fisher", "distillation_loss"]
 
 
 def _torch():
@@ -130,3 +131,17 @@ def diagonal_fisher(model, loss_fn, batches):
     if count == 0:
         raise EncodeError("diagonal_fisher needs at least one batch")
     return {name: (t / count).cpu().numpy() for name, t in total.items()}
+
+
+def distillation_loss(logits, labels, teacher_logits, temperature=4.0, alpha=0.7):
+    """The knowledge-distillation loss of :func:`nncodec.train.distillation_loss` as a torch scalar (same value
+    and gradient): ``(1 - alpha) * cross_entropy(logits, labels) + alpha * temperature**2 * KL(teacher || student)``
+    at ``temperature``, batch means. ``teacher_logits`` are detached (the float model's outputs)."""
+    torch = _torch()
+    check_distillation(temperature, alpha)
+    functional = torch.nn.functional
+    hard = functional.cross_entropy(logits, labels)
+    soft = functional.kl_div(functional.log_softmax(logits / temperature, dim=1),
+                             functional.log_softmax(teacher_logits.detach() / temperature, dim=1),
+                             reduction="batchmean", log_target=True)
+    return (1 - alpha) * hard + alpha * temperature ** 2 * soft

@@ -1,9 +1,26 @@
 """Optimizers over dicts of float64 NumPy arrays, updated in place: for the reference training loop's weights
 and for the shared centroids of trained quantization."""
 
+import math
+
 import numpy as np
 
-__all__ = ["SGD", "Adam"]
+from ..errors import EncodeError
+
+__all__ = ["LR_DECAYS", "SGD", "Adam", "decayed_lr"]
+
+LR_DECAYS = ("constant", "cosine")
+
+
+def decayed_lr(base, step, total, decay="constant"):
+    """The learning rate of step ``step`` (0-based) of ``total``: ``base`` for ``"constant"``; for ``"cosine"``
+    (Loshchilov and Hutter 2017, one cycle without restart) ``base * (1 + cos(pi * step / total)) / 2``, from
+    ``base`` at step 0 down towards 0 at the last step."""
+    if decay == "constant":
+        return base
+    if decay == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * step / total))
+    raise EncodeError(f"lr decay must be one of {', '.join(LR_DECAYS)}, got {decay!r}")
 
 
 class SGD:
