@@ -24,27 +24,17 @@ cdef inline double _rate(const double[::1] bits, int64_t half, int64_t k) noexce
     return bits[2 * half] + 2 * bit_length(k - half)
 
 
-cdef inline int _candidates(double u, int odd, int64_t* cand) noexcept nogil:
-    # the reference's _candidates: the two nearest levels of the quantizer's grid, then 0, without repeats;
-    # returns how many
-    cdef int64_t k, below
-    cdef int n = 0, q
-    cdef int64_t found[3]
+cdef inline void _candidates(double u, int odd, int64_t* cand) noexcept nogil:
+    # the reference's _candidates: the two nearest levels of the quantizer's grid, then 0
+    cdef int64_t below
     if not odd:
-        k = <int64_t>floor(u / 2)
-        found[0] = k
-        found[1] = k + 1
+        cand[0] = <int64_t>floor(u / 2)
+        cand[1] = cand[0] + 1
     else:
         below = 2 * <int64_t>floor((u - 1) / 2) + 1
-        found[0] = (below + 1) // 2 if below > 0 else (below - 1) // 2
-        found[1] = (below + 3) // 2 if below + 2 > 0 else (below + 1) // 2
-    found[2] = 0
-    for q in range(3):
-        if (n > 0 and cand[0] == found[q]) or (n > 1 and cand[1] == found[q]):
-            continue
-        cand[n] = found[q]
-        n += 1
-    return n
+        cand[0] = (below + 1) // 2 if below > 0 else (below - 1) // 2
+        cand[1] = (below + 3) // 2 if below + 2 > 0 else (below + 1) // 2
+    cand[2] = 0
 
 
 cdef void _search(const double[::1] w, const double[::1] step, const double[::1] bits, double lam,
@@ -54,39 +44,56 @@ cdef void _search(const double[::1] w, const double[::1] step, const double[::1]
     # of s's quantizer; the level is recomputed from the candidates when tracing back
     cdef double cost[MAX_STATES]
     cdef double new[MAX_STATES]
-    cdef int64_t cand[2][3]
-    cdef double d[2][3]
-    cdef int ncand[2]
+    cdef int quantizer[MAX_STATES]
+    cdef int from_state[MAX_STATES][2]   # the two incoming branches of each state, in increasing source state ...
+    cdef int branch[MAX_STATES][2]       # ... and their 2 * quantizer + parity, the index into best
+    cdef int incoming[MAX_STATES]
+    cdef int64_t cand[3]
+    cdef double best[4]                  # [2 * quantizer + parity]: the cheapest candidate's cost ...
+    cdef int best_j[4]                   # ... and its index in the candidate list
     cdef Py_ssize_t i, n = w.shape[0]
-    cdef int s, t, j, q, states = odd.shape[0]
+    cdef int s, t, j, q, p, a, b, states = odd.shape[0]
     cdef int64_t k, m, half = (bits.shape[0] - 1) // 2
-    cdef double wi, di, u, diff, c
-    for s in range(states):
+    cdef double u, diff, d, ca, cb
+    cdef uint8_t* row
+    for t in range(states):
+        incoming[t] = 0
+    for s in range(states):  # the tables in local arrays (states <= MAX_STATES, checked by the caller)
         cost[s] = INFINITY
+        quantizer[s] = odd[s]
+        for p in range(2):  # every state has exactly two incoming branches (nncodec.dq_machine's trellises)
+            t = trans[s, p]
+            from_state[t][incoming[t]] = s
+            branch[t][incoming[t]] = 2 * odd[s] + p
+            incoming[t] += 1
     cost[0] = 0.0
     for i in range(n):
-        wi = w[i]
-        di = step[i]
-        u = wi / di
+        u = w[i] / step[i]
         for q in range(2):
-            ncand[q] = _candidates(u, q, cand[q])
-            for j in range(ncand[q]):
-                k = cand[q][j]
+            best[2 * q] = INFINITY
+            best[2 * q + 1] = INFINITY
+            _candidates(u, q, cand)
+            for j in range(3):
+                k = cand[j]
                 m = 2 * k - ((k > 0) - (k < 0)) if q else 2 * k
-                diff = (wi - <double>m * di) / di
-                d[q][j] = diff * diff + lam * _rate(bits, half, k)
+                diff = u - <double>m
+                d = diff * diff + lam * _rate(bits, half, k)
+                p = 2 * q + <int>(k & 1)
+                if d < best[p]:
+                    best[p] = d
+                    best_j[p] = j
+        row = &back[i, 0]
         for t in range(states):
-            new[t] = INFINITY
-        for s in range(states):
-            if cost[s] == INFINITY:
-                continue
-            q = odd[s]
-            for j in range(ncand[q]):
-                c = cost[s] + d[q][j]
-                t = trans[s, cand[q][j] & 1]
-                if c < new[t]:
-                    new[t] = c
-                    back[i, t] = <uint8_t>((s << 2) | j)
+            a = from_state[t][0]
+            b = from_state[t][1]
+            ca = cost[a] + best[branch[t][0]]
+            cb = cost[b] + best[branch[t][1]]
+            if cb < ca:
+                new[t] = cb
+                row[t] = <uint8_t>((b << 2) | best_j[branch[t][1]])
+            else:
+                new[t] = ca
+                row[t] = <uint8_t>((a << 2) | best_j[branch[t][0]])
         for t in range(states):
             cost[t] = new[t]
     s = 0
@@ -95,9 +102,8 @@ cdef void _search(const double[::1] w, const double[::1] step, const double[::1]
             s = t
     for i in range(n - 1, -1, -1):
         t = back[i, s] >> 2
-        q = odd[t]
-        _candidates(w[i] / step[i], q, cand[q])
-        levels[i] = cand[q][back[i, s] & 3]
+        _candidates(w[i] / step[i], quantizer[t], cand)
+        levels[i] = cand[back[i, s] & 3]
         s = t
 
 
@@ -108,7 +114,7 @@ def trellis_levels(w, step, bits, double lam, states=4):
     cdef const double[::1] bv = np.ascontiguousarray(bits, dtype=np.float64)
     if sv.shape[0] != wv.shape[0] or bv.shape[0] % 2 != 1:
         raise ValueError("step must match w, and bits must have an odd length")
-    odd, transition = machine(states)
+    odd, transition = machine(states)  # KeyError for a State_Count outside spec 4.5, so len(odd) <= MAX_STATES
     n = wv.shape[0]
     back = np.zeros((n, states), dtype=np.uint8)
     levels = np.zeros(n, dtype=np.int64)

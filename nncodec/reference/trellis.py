@@ -5,10 +5,11 @@
 (C order), ``bits`` a float64 table of the estimated cost of levels ``-K..K`` (index ``k + K``; larger levels cost
 ``bits[0 or 2K] + 2 * bit_length(|k| - K)``), ``states`` a State_Count of spec 4.5 (4, 8, 16 or 32).
 
-Each element has at most three candidate levels per quantizer (the two nearest points of its grid, then 0), each
-with the cost ``d = diff^2 + lam * bits(k)``; a path from state ``s`` through candidate ``k`` costs
-``cost[s] + d``. Both twins visit states in increasing order and candidates in that order, and keep the first
-strictly smaller cost, so they return identical levels.
+At each element, with ``u = w / step``, a quantizer has three candidate levels (the two nearest points of its grid,
+then 0), each costing ``d = (u - m)^2 + lam * bits(k)`` (``m`` the level's multiple of the step); of those with
+the same parity the cheapest goes on (the first on a tie). Every state has two incoming branches (from a state
+``s`` with a level parity ``p``): a state keeps the branch of smaller ``cost[s] + d``, the one from the smaller
+``s`` on a tie (add-compare-select). Both twins follow these rules, so they return identical levels.
 """
 
 import math
@@ -23,15 +24,12 @@ INF = float("inf")
 
 
 def _candidates(u, odd):
-    """Levels to try for ``u = w / step`` under Q0 (multiples 2k) or Q1 (odd multiples 2k - sgn k), plus 0; a
-    level already listed is not repeated."""
+    """Levels to try for ``u = w / step`` under Q0 (multiples 2k) or Q1 (odd multiples 2k - sgn k), plus 0."""
     if not odd:
         k = math.floor(u / 2)
-        found = (k, k + 1, 0)
-    else:
-        below = 2 * math.floor((u - 1) / 2) + 1  # the odd multiple at or below u
-        found = tuple((m + 1) // 2 if m > 0 else (m - 1) // 2 for m in (below, below + 2)) + (0,)
-    return tuple(dict.fromkeys(found))
+        return k, k + 1, 0
+    below = 2 * math.floor((u - 1) / 2) + 1  # the odd multiple at or below u
+    return tuple((m + 1) // 2 if m > 0 else (m - 1) // 2 for m in (below, below + 2)) + (0,)
 
 
 def _rate(bits, k):
@@ -41,34 +39,45 @@ def _rate(bits, k):
     return bits[0 if k < 0 else -1] + 2 * (abs(k) - half).bit_length()
 
 
-def _branches(wi, di, odd, bits, lam):
-    """``[(k, d)]``: each candidate level under one quantizer and its distortion-plus-rate cost."""
-    u = wi / di
-    out = []
+def _cheapest_by_parity(u, odd, bits, lam):
+    """``{parity: (k, d)}``: under one quantizer, the cheapest candidate level of each parity and its cost, for
+    the weight ``u`` in steps."""
+    best = {}
     for k in _candidates(u, odd):
         m = 2 * k - ((k > 0) - (k < 0)) if odd else 2 * k
-        diff = (wi - m * di) / di
-        out.append((k, diff * diff + lam * _rate(bits, k)))
-    return out
+        diff = u - m
+        d = diff * diff + lam * _rate(bits, k)
+        if k & 1 not in best or d < best[k & 1][1]:
+            best[k & 1] = (k, d)
+    return best
+
+
+def _incoming(transition):
+    """For each state, its two incoming branches ``(s, parity)``, in increasing ``s``."""
+    incoming = [[] for _ in transition]
+    for s, targets in enumerate(transition):
+        for parity, t in enumerate(targets):
+            incoming[t].append((s, parity))
+    return incoming
 
 
 def trellis_levels(w, step, bits, lam, states=4):
     """The int64 levels (one per weight) chosen by the Viterbi search described in the module docstring."""
     odd, transition = machine(states)
+    incoming = _incoming(transition)
     n = len(w)
     cost = [0.0] + [INF] * (states - 1)  # the machine starts in state 0
     back_state = np.zeros((n, states), dtype=np.int8)
     back_level = np.zeros((n, states), dtype=np.int64)
     bits = [float(b) for b in bits]
     for i in range(n):
-        branches = [_branches(float(w[i]), float(step[i]), q, bits, lam) for q in (0, 1)]
+        u = float(w[i]) / float(step[i])
+        cheapest = [_cheapest_by_parity(u, q, bits, lam) for q in (0, 1)]
         new = [INF] * states
-        for s in range(states):
-            if cost[s] == INF:
-                continue
-            for k, d in branches[odd[s]]:
+        for t in range(states):
+            for s, parity in incoming[t]:
+                k, d = cheapest[odd[s]][parity]
                 c = cost[s] + d
-                t = transition[s][k & 1]
                 if c < new[t]:
                     new[t] = c
                     back_state[i, t] = s
