@@ -1,7 +1,7 @@
 """Dependent (trellis-coded) quantization, as NNR's ``dq_flag``: two interleaved quantizers on the grid of
 multiples of a step, chosen per weight by a state machine of spec 4.5 (4, 8, 16 or 32 states), the level sequence
-found by a Viterbi search minimising ``(w - x)^2 / step^2 + lam * bits(k)`` (kernels ``reference/trellis.py`` and its Cython
-twin). The decoder (the ``dq`` stage) runs the state machine once, with no search."""
+found by a Viterbi search minimising ``(w - x)^2 / step^2 + lam * bits(k)`` (kernels ``reference/trellis.py`` and
+its Cython twin). The decoder (the ``dq`` stage) runs the state machine once, with no search."""
 
 from dataclasses import dataclass, replace
 
