@@ -10,8 +10,12 @@ venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor s
 elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
 all of them together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
 
+With ``--states 4,16`` more families per state count: dq with that machine (spec 4.5, State_Count) at one global
+step, the 1-D tensors of >= 1000 elements (the LSTM biases) quantized uniformly at step/8, and (with
+``--states-targets 25,35``) at per-channel SQNR targets.
+
     python bench/bench_rd.py [--peer-json /work/peer-venv/results/rd_easyocr_min1000.json] [--repeat 3]
-                             [--plot rd.png]   (matplotlib)
+                             [--plot rd.png]   (matplotlib)   [--states 4,8,16,32 --states-targets 25,35]
 """
 
 import argparse
@@ -56,6 +60,21 @@ def interpolate(points, sqnr):
     return None
 
 
+def states_families(states, one_d, qps, targets):
+    """(family, label, quantize) of dq with ``states`` states: per qp, step 2^(qp/4)/2 with the 1-D tensors
+    ``one_d`` (the eight LSTM biases of the CRNN) uniform at step/8, where their few weights cost little; per SQNR
+    target, per-channel steps (the deepcabac preset's quantizer)."""
+    rows = []
+    for qp in qps:
+        dq, bias = f"dq:step={2.0 ** (qp / 4) / 2:.9g},states={states}", f"uniform:step={2.0 ** (qp / 4) / 16:.9g}"
+        rows.append((f"dq {states} states, 1-D at step/8, global step", f"{dq}; 1-D {bias}",
+                     {**dict.fromkeys(one_d, bias), "*": dq}))
+    for target in targets:
+        spec = f"dq:sqnr={target},axis=0,states={states}"
+        rows.append((f"dq {states} states, per-channel SQNR", spec, spec))
+    return rows
+
+
 def plot(rows, peer, path):
     """Bits/weight against SQNR for each of our families and NNCodec's two curves."""
     import matplotlib
@@ -85,6 +104,9 @@ def main():
     parser.add_argument("--targets", default="20,25,30,35,40,45", help="per-channel SQNR targets, dB")
     parser.add_argument("--qps", default="-18,-22,-26,-30,-34,-38,-42", help="global steps 2**(qp/4)")
     parser.add_argument("--plot", help="write the RD curves to this PNG (needs matplotlib)")
+    parser.add_argument("--states", default="", help="dq state counts, two families each (global step with "
+                        "biases at step/8, and per-channel SQNR targets)")
+    parser.add_argument("--states-targets", default="", help="per-channel SQNR targets of the --states families")
     args = parser.parse_args()
     label, weights = load_weights(args.npz)
     weights = {k: v for k, v in weights.items() if v.size >= 1000}
@@ -106,6 +128,9 @@ def main():
     for target in [int(t) for t in args.targets.split(",") if t]:
         configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0", f"uniform:sqnr={target},axis=0"),
                     ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0", f"dq:sqnr={target},axis=0")]
+    for states in [int(c) for c in args.states.split(",") if c]:
+        configs += states_families(states, one_d, [int(q) for q in args.qps.split(",") if q],
+                                   [int(t) for t in args.states_targets.split(",") if t])
     for family, spec, quantize in configs:
         config = {"quantize": quantize, "entropy": "cabac"}
         t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
@@ -113,11 +138,12 @@ def main():
         bpw = 8 * len(blob) / n
         sqnr = sqnr_db(weights, decoded)
         theirs = interpolate(peer_dq, sqnr)
+        spec = spec if isinstance(spec, str) else "; ".join(f"{k} {v}" for k, v in spec.items())
         rows.append((family, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
         print(f"{spec}: {bpw:.3f} b/w, {sqnr:.2f} dB", file=sys.stderr)
     print(f"# Rate-distortion against NNCodec 2.1.3\n\n{datetime.date.today()}, {machine()}\n"
           f"data: {label}, {len(weights)} tensors with >= 1000 elements, {n} weights; NNCodec curve: {source}\n"
-          f"command: python bench/bench_rd.py --repeat {args.repeat}\n")
+          f"command: python {' '.join(sys.argv)}\n")
     if args.plot:
         plot(rows, peer, args.plot)
     print("| ours | bytes | bits/weight | SQNR dB | NNCodec DQ b/w at this SQNR | ours / NNCodec | enc MB/s | dec MB/s |")

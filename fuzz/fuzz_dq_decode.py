@@ -7,7 +7,8 @@ differential over the backends.
 Input layout: see ``_harness.run_transform_decode`` (input dtype, shape, params, level bytes).
 """
 
-from _harness import LIMITS, fuzz, import_instrumented, run_transform_decode, step_transform_seeds
+import numpy as np
+from _harness import LIMITS, fuzz, import_instrumented, run_transform_decode, step_transform_seeds, transform_input
 
 from nncodec.stages.dq import DependentDequant
 
@@ -19,8 +20,12 @@ def TestOneInput(data):
 
 
 def seeds():
-    """Valid reconstructions: see ``_harness.step_transform_seeds``."""
-    return step_transform_seeds(DependentDequant())
+    """Valid reconstructions: see ``_harness.step_transform_seeds``; then the machines of 8, 16 and 32 states
+    (the State_Count byte after the steps)."""
+    stage = DependentDequant()
+    levels = np.array([0, 1, -1, 2, -3, 5, 127, -128, 3, 3, -4, 1], dtype=np.int8)
+    return step_transform_seeds(stage) + [transform_input(2, (3, 4), stage.stage(12, [0.5], states=states).params,
+                                                          levels.tobytes()) for states in (8, 16, 32)]
 
 
 if __name__ == "__main__":

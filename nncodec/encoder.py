@@ -166,8 +166,10 @@ def quantized_node(code, quantized, codings):
     if quantized.kind == "codebook":
         levels, codebook = frequent_entry_first(levels, codebook)
     levels = levels.astype(smallest_int_dtype(levels))
-    if quantized.kind in ("uniform", "dq"):
-        transform = stage_by_name(quantized.kind).stage(out_code, quantized.steps, quantized.axis)
+    if quantized.kind == "dq":
+        transform = stage_by_name("dq").stage(out_code, quantized.steps, quantized.axis, quantized.states)
+    elif quantized.kind == "uniform":
+        transform = stage_by_name("uniform").stage(out_code, quantized.steps, quantized.axis)
     else:
         transform = stage_by_name("codebook").stage(out_code, codebook)
     return chain_node(out_code, levels, codings, (transform,), elem_code=code_of(levels.dtype))

@@ -19,11 +19,11 @@ import math
 import zlib
 
 from construct import (Array, Bytes, Check, CheckError, Checksum, Const, ConstError, Construct, ConstructError,
-                       FixedSized, Float32l, GreedyBytes, Int8ul, Int16ul, Int32ul, Int64ul, LazyBound, Prefixed,
+                       FixedSized, Float32l, GreedyBytes, If, Int8ul, Int16ul, Int32ul, Int64ul, LazyBound, Prefixed,
                        Rebuild, StreamError, Struct, Switch, len_, stream_read, stream_write, this)
 
 __all__ = ["MAGIC", "HEADER_SIZE", "DTYPE_SIZES", "CODINGS", "STAGES", "DECLARED_RULES", "RuleError", "VarInt",
-           "Utf8Str", "EndOfData", "UniformParams", "CodebookParams", "CastParams", "Header", "Directory", "TensorRecord", "Node", "Chain", "Composite", "StreamDescriptor",
+           "Utf8Str", "EndOfData", "UniformParams", "DqParams", "CodebookParams", "CastParams", "Header", "Directory", "TensorRecord", "Node", "Chain", "Composite", "StreamDescriptor",
            "Stage", "Payload", "NNCContainer", "parse_container", "build_container", "violated_rule",
            "stream_layout"]
 
@@ -60,6 +60,7 @@ DECLARED_RULES = frozenset((
     "R3.3-a", "R3.3-b", "R3.3-c", "R3.4-a", "R3.4-b", "R3.5-a", "R3.5-b", "R3.5-c", "R3.5-d", "R3.5-e",
     "R3.5-f", "R3.5-g", "R3.5-h", "R3.5-i", "R3.5-j", "R3.5-k", "R3.5-l", "R3.5-m", "R3.7-a", "R3.7-b", "R3.8-a", "R4-a", "R4-b",
     "R4.1-a", "R4.1-b", "R4.2-a", "R4.2-b", "R4.2-c", "R4.2-d", "R4.2-e", "R4.3-a", "R4.3-b", "R4.4-a",
+    "R4.5-b",
     "R4.6-a", "R4.6-b", "R4.7-a", "R4.7-b", "R4.8-a", "R5.1-a",
 ))
 
@@ -329,8 +330,18 @@ CodebookParams = """§4.3 codebook params: Out_Type, Entry_Count, Entries.""" * 
 
 CastParams = """§4.4 cast params: Out_Type.""" * Struct("out_type" / Int8ul, EndOfData("R4.2-d", "the cast params"))
 
-# §4.5: dq params are uniform's
-TRANSFORM_PARAMS = {UNIFORM: UniformParams, CODEBOOK: CodebookParams, CAST: CastParams, DQ: UniformParams}
+DqParams = """§4.5 dq params: uniform's, then the optional State_Count (absent: four states).""" * Struct(
+    "out_type" / Int8ul,
+    "axis" / Int8ul,
+    "step_count" / VARINT,
+    Rule("R4.2-d", lambda ctx: ctx.step_count <= _remaining(ctx) // 4, "the steps fit the params"),
+    "steps" / Array(this.step_count, Float32l),
+    "state_count" / If(lambda ctx: _remaining(ctx) > 0, Int8ul),
+    Rule("R4.5-b", lambda ctx: ctx.state_count in (None, 8, 16, 32), "State_Count absent or 8, 16, 32"),
+    EndOfData("R4.2-d", "the dq params"),
+)
+
+TRANSFORM_PARAMS = {UNIFORM: UniformParams, CODEBOOK: CodebookParams, CAST: CastParams, DQ: DqParams}
 STAGE_NAMES = {DENSE: "dense", UNIFORM: "uniform", CODEBOOK: "codebook", CAST: "cast", DQ: "dq"}
 
 

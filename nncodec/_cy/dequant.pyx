@@ -5,6 +5,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, u
 
 import numpy as np
 
+from ..dq_machine import machine
 from ..errors import InconsistentError
 
 __all__ = ["uniform", "codebook", "dependent"]
@@ -38,14 +39,11 @@ cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t in
                 j = 0
 
 
-cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
-    # spec 4.5: four states, Q0 multiple 2k, Q1 multiple 2k - sgn(k), next = TRANSITION[state][k & 1]; the multiple
-    # times the step as in 4.2. Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
-    cdef int trans[4][2]
-    trans[0][0] = 0; trans[0][1] = 2
-    trans[1][0] = 2; trans[1][1] = 0
-    trans[2][0] = 1; trans[2][1] = 3
-    trans[3][0] = 3; trans[3][1] = 1
+cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, const int[::1] odd,
+                    const int[:, ::1] trans, out_t[::1] out) noexcept nogil:
+    # spec 4.5: Q0 multiple 2k in the even-table states, Q1 multiple 2k - sgn(k) where odd[state], next =
+    # trans[state][k & 1]; the multiple times the step as in 4.2. The tables come from nncodec.dq_machine, so
+    # every next state indexes them. Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
     cdef int state = 0
     cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
     cdef int64_t level, m
@@ -57,9 +55,9 @@ cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t i
         level = <int64_t>lv[i]
         if level >= bound or level <= -bound:
             return 1
-        m = 2 * level if state < 2 else 2 * level - (level > 0) + (level < 0)
+        m = 2 * level - (level > 0) + (level < 0) if odd[state] else 2 * level
         out[i] = <out_t>(<double>m * steps[j])
-        state = trans[state][level & 1]
+        state = trans[state, level & 1]
         k += 1
         if k == inner:
             k = 0
@@ -89,10 +87,11 @@ def _run_uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inne
         _uniform(lv, steps, inner, out)
 
 
-def _run_dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out):
+def _run_dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, const int[::1] odd,
+                   const int[:, ::1] trans, out_t[::1] out):
     cdef int bad
     with nogil:
-        bad = _dependent(lv, steps, inner, out)
+        bad = _dependent(lv, steps, inner, odd, trans, out)
     return bad
 
 
@@ -113,13 +112,14 @@ def _steps_and_inner(levels, steps, axis):
     return np.ascontiguousarray(steps, dtype=np.float64), max(inner, 1)
 
 
-def _to_floats(kernel, levels, steps, axis, out_dtype):
-    """Run a fused level -> float kernel; float16 output goes through binary64 and one rounding, as in the spec."""
+def _to_floats(kernel, levels, steps, axis, out_dtype, *tables):
+    """Run a fused level -> float kernel (``tables``: the dq machine's); float16 output goes through binary64 and
+    one rounding, as in the spec."""
     out_dtype = np.dtype(out_dtype)
     flat = _flat(levels)
     steps64, inner = _steps_and_inner(levels, steps, axis)
     out = np.empty(flat.shape[0], dtype=np.float32 if out_dtype == np.float32 else np.float64)
-    if kernel(flat, steps64, inner, out):  # only the dq kernel can fail (returns 1)
+    if kernel(flat, steps64, inner, *tables, out):  # only the dq kernel can fail (returns 1)
         raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
     return out.reshape(levels.shape).astype(out_dtype, copy=False)
 
@@ -129,9 +129,11 @@ def uniform(levels, steps, axis, out_dtype):
     return _to_floats(_run_uniform, levels, steps, axis, out_dtype)
 
 
-def dependent(levels, steps, axis, out_dtype):
+def dependent(levels, steps, axis, out_dtype, states=4):
     """Same contract as nncodec.reference.dequant.dependent."""
-    return _to_floats(_run_dependent, levels, steps, axis, out_dtype)
+    odd, transition = machine(states)
+    return _to_floats(_run_dependent, levels, steps, axis, out_dtype, np.array(odd, dtype=np.intc),
+                      np.array(transition, dtype=np.intc))
 
 
 def codebook(indices, entries, out_dtype):

@@ -31,7 +31,8 @@ class Quantized:
 
     ``levels`` is int64 with the weights' shape. ``kind == "uniform"``: ``steps`` is float32, shape ``(1,)`` when
     ``axis`` is None, else ``(shape[axis],)``; ``codebook`` is None. ``kind == "codebook"``: ``codebook`` is a
-    float32 1-D table that every level indexes; ``steps`` and ``axis`` are None.
+    float32 1-D table that every level indexes; ``steps`` and ``axis`` are None. ``kind == "dq"``: as uniform, and
+    ``states`` is the State_Count of the machine (spec 4.5: 4, 8, 16 or 32).
     """
 
     levels: np.ndarray
@@ -39,6 +40,7 @@ class Quantized:
     steps: np.ndarray | None = None
     axis: int | None = None
     codebook: np.ndarray | None = None
+    states: int = 4
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -59,7 +61,7 @@ class Quantized:
             return self.codebook.astype(np.float64)[self.levels]
         if self.kind == "dq":  # spec 4.5: the state machine gives each level its multiple of the step
             from .. import _backend
-            return _backend.kernels("dequant").dependent(self.levels, self.steps, self.axis, np.float64)
+            return _backend.kernels("dequant").dependent(self.levels, self.steps, self.axis, np.float64, self.states)
         return self.levels.astype(np.float64) * self.element_steps()
 
     def element_steps(self):

@@ -1,11 +1,13 @@
-"""Dequantization kernels (spec 4.2 and 4.3): integer levels to floats, computed in binary64 and rounded once.
+"""Dequantization kernels (spec 4.2, 4.3 and 4.5): integer levels to floats, computed in binary64 and rounded once.
 
-``uniform(levels, steps, axis, out_dtype)`` and ``codebook(indices, entries, out_dtype)``; the stage modules have
-validated params and types before these run.
+``uniform(levels, steps, axis, out_dtype)``, ``codebook(indices, entries, out_dtype)`` and
+``dependent(levels, steps, axis, out_dtype, states)``; the stage modules have validated params and types before
+these run.
 """
 
 import numpy as np
 
+from ..dq_machine import machine
 from ..errors import InconsistentError
 
 __all__ = ["uniform", "codebook", "dependent"]
@@ -31,22 +33,23 @@ def codebook(indices, entries, out_dtype):
     return entries.astype(np.float64)[indices].astype(out_dtype)
 
 
-TRANSITION = ((0, 2), (2, 0), (1, 3), (3, 1))  # §4.5 next state from (state, level parity)
 DQ_MAX_ABS_LEVEL = 2 ** 62
 
 
-def dependent(levels, steps, axis, out_dtype):
-    """Dependent dequantization (spec 4.5): ``m * step`` with ``m = 2k`` (states 0, 1) or ``2k - sgn(k)`` (2, 3).
+def dependent(levels, steps, axis, out_dtype, states=4):
+    """Dependent dequantization (spec 4.5): ``m * step`` with ``m = 2k`` in the states that use Q0 and
+    ``2k - sgn(k)`` in those that use Q1, the machine of ``states`` states (4, 8, 16 or 32) walked in C order.
 
     A level with ``|k| >= 2**62`` (whose multiple would not fit in 64 bits) is an InconsistentError [R4.5-a]."""
     # exact integer bounds, checked before the int64 conversion (float64 would round 2**62 - 1 up to 2**62, and
     # uint64 levels of 2**63 and above would wrap negative)
     if levels.size and (int(levels.max()) >= DQ_MAX_ABS_LEVEL or int(levels.min()) <= -DQ_MAX_ABS_LEVEL):
         raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    odd, transition = machine(states)
     flat = levels.reshape(-1).astype(np.int64)
     multiples = np.empty(flat.size, dtype=np.int64)
     state = 0  # §4.5 the machine starts in state 0 at the first element, C order
     for i, k in enumerate(flat.tolist()):
-        multiples[i] = 2 * k if state < 2 else 2 * k - (k > 0) + (k < 0)
-        state = TRANSITION[state][k & 1]
+        multiples[i] = 2 * k - (k > 0) + (k < 0) if odd[state] else 2 * k  # §4.5 Q1 or Q0
+        state = transition[state][k & 1]  # §4.5 next state from the level's parity
     return uniform(multiples.reshape(levels.shape), steps, axis, out_dtype)

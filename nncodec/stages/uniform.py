@@ -25,6 +25,13 @@ class UniformDequant:
     def parse(self, node, params, in_code):
         """(out_code, parsed params) after the checks of spec 4.2."""
         r = ParamsReader(params, self.name)
+        out_code, steps, axis = self.read_steps(node, r)
+        r.end()
+        self.check_steps(steps, in_code)
+        return out_code, (steps, axis)
+
+    def read_steps(self, node, r):
+        """(out_code, steps, axis or None): the fields of spec 4.2 from the params reader ``r``."""
         out_code = out_type(r)
         axis = r.u8()
         count = r.varint()
@@ -33,13 +40,14 @@ class UniformDequant:
         expected = 1 if axis == PER_TENSOR else node.shape[axis]
         if count != expected:
             raise InconsistentError(f"[R4.2-b] uniform has {count} steps, the shape needs {expected}")
-        steps = r.float32s(count)
-        r.end()
+        return out_code, r.float32s(count), None if axis == PER_TENSOR else axis
+
+    def check_steps(self, steps, in_code):
+        """The checks of spec 4.2 after the fields are read: finite steps, integer input."""
         if not np.all(np.isfinite(steps)):
             raise FormatError("[R4.2-c] uniform step is not finite")
         if not is_integer_code(in_code) or in_code == 1:
             raise InconsistentError(f"[R4.2-e] uniform input must be integer levels, got dtype code {in_code}")
-        return out_code, (steps, None if axis == PER_TENSOR else axis)
 
     def elementwise(self, parsed):
         """True when each output element depends on its input element alone (one step for the tensor)."""

@@ -426,6 +426,58 @@ def _():
     return container({"dq": node}), {"dq": dependent_dequant(levels, 0.125).astype(np.float32)}
 
 
+# -- dq machines of 8, 16 and 32 states (4.5, State_Count): valid 080-084, invalid 270-279 --------------------------
+
+DQ_FEEDBACK = {8: (0o13 >> 1, 0o04 >> 1), 16: (0o23 >> 1, 0o10 >> 1), 32: (0o45 >> 1, 0o10 >> 1)}  # §4.5 (H0, H1)
+DQ_STATE_LEVELS = np.array([[1, -1, 0, 2, 3, -3], [1, 1, -2, 5, 0, -1], [2, 7, -1, 1, 1, 0]], dtype=np.int8)
+
+
+def dependent_dequant_states(levels, step, states):
+    """§4.5 reconstruction with the machine of ``states`` = 2^v states, written from the spec's feedback rule."""
+    h0, h1 = DQ_FEEDBACK[states]
+    state, out = 0, []
+    for k in np.asarray(levels).reshape(-1).tolist():
+        sign = (k > 0) - (k < 0)
+        m = 2 * k - sign if state & 1 else 2 * k
+        out.append(float(m) * float(step))
+        state = (state >> 1) ^ (h0 if state & 1 else 0) ^ (h1 if abs(k) & 1 else 0)
+    return np.array(out, dtype=np.float64).reshape(np.shape(levels))
+
+
+def _dq_states(states, out_code=12):
+    params = uniform_params(out_code, [0.25]) + bytes((states,))
+    return levels_chain(out_code, DQ_STATE_LEVELS, Stage(DQ, params))
+
+
+@valid(80, "dq-8-states", "4.5", "dq with State_Count 8: int8 levels, one step 0.25, Out_Type float32")
+def _():
+    return container({"dq8": _dq_states(8)}), {
+        "dq8": dependent_dequant_states(DQ_STATE_LEVELS, 0.25, 8).astype(np.float32)}
+
+
+@valid(81, "dq-16-states", "4.5", "dq with State_Count 16: int8 levels, one step 0.25, Out_Type float32")
+def _():
+    return container({"dq16": _dq_states(16)}), {
+        "dq16": dependent_dequant_states(DQ_STATE_LEVELS, 0.25, 16).astype(np.float32)}
+
+
+@valid(82, "dq-32-states", "4.5", "dq with State_Count 32: int8 levels, one step 0.25, Out_Type float32")
+def _():
+    return container({"dq32": _dq_states(32)}), {
+        "dq32": dependent_dequant_states(DQ_STATE_LEVELS, 0.25, 32).astype(np.float32)}
+
+
+@invalid(270, "dq-state-count-4", "4.5", "R4.5-b", nncodec.FormatError,
+         "dq State_Count 4 written out (the four-state machine is written without it)")
+def _():
+    return container({"dq": _dq_states(4)})
+
+
+@invalid(271, "dq-state-count-64", "4.5", "R4.5-b", nncodec.FormatError, "dq State_Count 64")
+def _():
+    return container({"dq": _dq_states(64)})
+
+
 # -- factored weights (section 3.5.3) -----------------------------------------------------------------------------
 
 @valid(70, "lowrank-quantized", "3.5.3", "a low-rank conv kernel (2, 2, 1, 2) = U (2, 1) @ V (1, 4), each factor "
