@@ -9,10 +9,11 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid (070-079 factored weights, 3.5.3); 101-159 invalid, by rule of sections 2 to 5.4;
-160-189 reserved for the huffman and cabac codings (R5.3-*, huffman.md, cabac.md), to be added with them;
+Numbering: 001-099 valid (070-079 factored weights, 3.5.3; 080-089 dq machines of 8 to 32 states, 4.5); 101-159
+invalid, by rule of sections 2 to 5.4; 160-189 the huffman and cabac codings (R5.3-*, huffman.md, cabac.md);
 190-199 limits (R6); 200-229 transform stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts
-(4.6 to 4.9); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4).
+(4.6 to 4.9); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4); 270-279 invalid: the
+dq State_Count (R4.5-b).
 """
 
 import hashlib
