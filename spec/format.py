@@ -310,12 +310,16 @@ def _dense_streams_ok(ctx):
     return len(streams) == 1 and streams[0].element_count == _elements(node.shape)
 
 
-UniformParams = """§4.2 uniform params: Out_Type, Axis, Step_Count, Steps.""" * Struct(
+STEP_FIELDS = (  # §4.2 Out_Type, Axis, Step_Count, Steps: the params of uniform, and the start of dq's (4.5)
     "out_type" / Int8ul,
     "axis" / Int8ul,
     "step_count" / VARINT,
     Rule("R4.2-d", lambda ctx: ctx.step_count <= _remaining(ctx) // 4, "the steps fit the params"),
     "steps" / Array(this.step_count, Float32l),
+)
+
+UniformParams = """§4.2 uniform params: Out_Type, Axis, Step_Count, Steps.""" * Struct(
+    *STEP_FIELDS,
     EndOfData("R4.2-d", "the uniform params"),
 )
 
@@ -331,11 +335,7 @@ CodebookParams = """§4.3 codebook params: Out_Type, Entry_Count, Entries.""" * 
 CastParams = """§4.4 cast params: Out_Type.""" * Struct("out_type" / Int8ul, EndOfData("R4.2-d", "the cast params"))
 
 DqParams = """§4.5 dq params: uniform's, then the optional State_Count (absent: four states).""" * Struct(
-    "out_type" / Int8ul,
-    "axis" / Int8ul,
-    "step_count" / VARINT,
-    Rule("R4.2-d", lambda ctx: ctx.step_count <= _remaining(ctx) // 4, "the steps fit the params"),
-    "steps" / Array(this.step_count, Float32l),
+    *STEP_FIELDS,
     "state_count" / If(lambda ctx: _remaining(ctx) > 0, Int8ul),
     Rule("R4.5-b", lambda ctx: ctx.state_count in (None, 8, 16, 32), "State_Count absent or 8, 16, 32"),
     EndOfData("R4.2-d", "the dq params"),
