@@ -58,7 +58,9 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
     quantize: a quantizer spec (``"uniform:bits=8"``, ``"uniform:step=0.01,axis=0"``, ``"uniform:sqnr=40"``,
       ``"kmeans:k=32"``, ``"log:bits=4"``, ``"binary"``, ``"ternary"``), a ``nncodec.quant.Quantizer``, or a
-      mapping of fnmatch patterns to those (first match wins; ``"*"`` is the default).
+      mapping of fnmatch patterns to those (first match wins; ``"*"`` is the default). ``"dq:sqnr=40,scope=model"``
+      (or ``uniform:``): one step for all the tensors that quantizer applies to, found once per call for SQNR >= 40
+      dB over all of them together (``nncodec.quant.model_scope``).
     prune: a pruning spec (``"magnitude:0.9"``, ``"magnitude:0.8,scope=global"``, ``"std:quality=0.7"``,
       ``"rows:0.25"``) or a callable ``masks(weights) -> {name: bool mask}``; pruned weights become exact zeros.
     lossless: fnmatch patterns of tensors kept bit-exact whatever else is asked.

@@ -165,13 +165,16 @@ def cmd_encode(args):
     return 0
 
 
+RESOLVE_OPTIONS = ("quantize", "lossless", "keep_small", "factorize")
+
+
 def _encode_streaming(args, metadata):
     """``encode --stream``: tensors go one at a time through nncodec.Writer (peak memory about one tensor);
     .safetensors inputs are memory-mapped rather than read. Returns the input weights."""
     from .io import read_weights
     from .io.safetensors import read_safetensors
     from .presets import preset_record
-    from .writer import Writer
+    from .writer import Writer, resolved_quantize
     if args.input.lower().endswith(".safetensors"):
         weights = read_safetensors(args.input, copy=False)[0]
     else:
@@ -180,6 +183,8 @@ def _encode_streaming(args, metadata):
     if args.preset:
         options = {**preset_options(args.preset, args.quality, args.sqnr), **options}
         metadata[PRESET_KEY] = preset_record(args.preset, args.quality, args.sqnr, options)
+    if options.get("prune") is None:  # scope=model steps need every tensor: found in a first pass
+        options["quantize"] = resolved_quantize(weights, **{k: options[k] for k in RESOLVE_OPTIONS if k in options})
     with Writer(args.output, metadata=metadata, backend=args.backend, **options) as writer, \
             _progress(args, "encode", weights.values()) as bar:
         for name, array in weights.items():

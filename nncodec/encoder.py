@@ -16,6 +16,7 @@ from .errors import EncodeError
 from .layout_choice import layout_candidates, parse_layout
 from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from .quant import parse_prune, parse_quantizer
+from .quant.model_scope import resolve_model_scope
 from .records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
                       serialize_directory)
 from .stages import coding_by_name, stage_by_name
@@ -328,6 +329,21 @@ class LossyPlan:
                 self.masks = pruner(eligible, {n: v for n, v in self.importance.items() if n in eligible})
             elif eligible:
                 self.masks = pruner(eligible)
+        self.resolve_model_scope(tensors)
+
+    def resolve_model_scope(self, tensors):
+        """Give every scope=model quantizer its one step over the tensors it applies to (``quant.model_scope``).
+        Tensors stored as factors are left out: each factor is quantized on its own, as a model of one tensor."""
+        def kept_sample(name, start, stride):
+            code, array = tensors[name]
+            values = as_float64(code, array.reshape(-1)[start::stride])
+            mask = self.masks.get(name)
+            return values if mask is None else np.where(mask.reshape(-1)[start::stride], values, 0.0)
+
+        plain = {name: quantizer for name, quantizer in self.quantizers.items()
+                 if name in self.masks or self.factorize_spec(name, *tensors[name]) is None}
+        sizes = {name: tensors[name][1].size for name in plain}
+        self.quantizers.update(resolve_model_scope(plain, sizes, kept_sample))
 
     def factorize_spec(self, name, code, array):
         """The factorize choice for tensor ``name`` (a spec string, "auto", a Factors, or None): float tensors of

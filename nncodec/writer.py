@@ -5,15 +5,17 @@ destination; ``close()`` writes header, directory and payload (spec 3) and renam
 Peak memory is about one tensor plus its encoded streams, whatever the model's size.
 """
 
+import glob
 import os
 import tempfile
+from collections.abc import Mapping
 
 from .api import SINGLE_ARRAY_KEY, _check_utf8, encode_tensor, open as open_container
 from .container import HEADER_SIZE, container_header
 from .dtypes import as_array
 from .encoder import LossyPlan
 from .errors import DecodeError, EncodeError
-from .quant import parse_prune
+from .quant import parse_prune, parse_quantizer
 from .records import Directory, serialize_directory
 
 __all__ = ["Writer"]
@@ -34,7 +36,8 @@ class Writer:
 
     ``options`` are the per-tensor options of :func:`nncodec.encode` (quantize, prune, entropy, compress, lossless,
     keep_small, cast, chunk_elements, zstd_level, backend) and ``metadata``. Pruning with ``scope=global`` needs
-    every tensor at once and is refused; tensors are not checked for shared storage (no aliases, spec 3.5.4).
+    every tensor at once and is refused, and so are quantizers with ``scope=model`` (:func:`resolved_quantize`
+    turns them into per-tensor ones first); tensors are not checked for shared storage (no aliases, spec 3.5.4).
     Leaving the ``with`` block through an exception writes nothing.
     """
 
@@ -45,6 +48,9 @@ class Writer:
         pruner = None if prune is None or callable(prune) else parse_prune(prune)
         if getattr(pruner, "scope", None) == "global":
             raise EncodeError("a streaming Writer sees one tensor at a time: global pruning is not possible")
+        if _has_model_scope(quantize):
+            raise EncodeError("a streaming Writer sees one tensor at a time: quantizers with scope=model need every "
+                              "tensor; resolve them first with nncodec.writer.resolved_quantize")
         self._prune = pruner if pruner is not None else prune
         self._options = dict(quantize=quantize, lossless=lossless, keep_small=keep_small, cast=cast,
                              factorize=factorize)
@@ -135,3 +141,20 @@ class Writer:
             self.close()
         else:
             self.discard()
+
+
+def _has_model_scope(quantize):
+    specs = quantize.values() if isinstance(quantize, Mapping) else [quantize]
+    return any(getattr(parse_quantizer(spec), "scope", "tensor") == "model" for spec in specs if spec is not None)
+
+
+def resolved_quantize(weights, *, quantize=None, lossless=(), keep_small=1024, factorize=None):
+    """The ``quantize`` option for a :class:`Writer` of ``weights`` (name -> array, e.g. memory-mapped): as given
+    when no quantizer has ``scope=model``, else each tensor's step-fixed quantizer by exact name, the steps found
+    over all of ``weights`` as :func:`nncodec.encode` finds them (a first pass reading a sample of each tensor).
+    Pruning needs every mask, so it does not combine with this (the Writer refuses scope=model)."""
+    if not _has_model_scope(quantize):
+        return quantize
+    tensors = {name: as_array(array) for name, array in weights.items()}
+    plan = LossyPlan(tensors, quantize, None, lossless, keep_small, None, None, factorize)
+    return {glob.escape(name): quantizer for name, quantizer in plan.quantizers.items()}

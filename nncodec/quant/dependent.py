@@ -13,7 +13,7 @@ from ..errors import EncodeError
 from .base import Quantized, check_float, spec_value
 from .rate import level_bits
 from .rdoq import OPTIONS, StepLamOptions
-from .uniform import UniformQuantizer
+from .uniform import UniformQuantizer, check_scope, scope_option
 
 RATE_PASSES = 1         # trellis searches, each with the rate model refitted on the previous levels: a second
                         # pass changed the CRNN's size by 0.01% and its SQNR by 0.0003 dB for 55% more encode time
@@ -29,30 +29,39 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
     """Steps as :class:`UniformQuantizer` (``step``, ``bits`` or ``sqnr``, optional ``axis``) define the union grid;
     ``lam`` weighs rate against normalised squared error; ``states`` is the machine's State_Count (spec 4.5). With
     ``sqnr``, the uniform steps are scaled by the factor whose trellis result on a strided sample reaches the
-    target."""
+    target. ``scope="model"`` (with ``sqnr``, no ``axis``): one step for every tensor the quantizer applies to in
+    an encode call (:mod:`nncodec.quant.model_scope`, :meth:`model_step`)."""
 
     states: int = DEFAULT_STATES
+    scope: str = "tensor"
 
     def __post_init__(self):
+        check_scope(self.scope, self.sqnr, self.axis)
         self._uniform()
         object.__setattr__(self, "lam", check_float(self.lam, "lam", 0.0))
         if self.states not in STATE_COUNTS:
             raise EncodeError(f"dq: states={self.states!r} is not one of {', '.join(map(str, STATE_COUNTS))}")
 
     def config(self):
-        base = super().config()
-        return base if self.states == DEFAULT_STATES else f"{base},states={self.states}"
+        extra = ([] if self.states == DEFAULT_STATES else [f"states={self.states}"]) + scope_option(self.scope)
+        return ",".join([super().config()] + extra)
 
     @classmethod
     def from_options(cls, options, spec):
-        states = spec_value(options, "states", int, spec, OPTIONS + ("states",))
-        quantizer = super().from_options({k: v for k, v in options.items() if k != "states"}, spec)
-        return quantizer if states is None else replace(quantizer, states=states)
+        allowed = OPTIONS + ("states", "scope")
+        states = spec_value(options, "states", int, spec, allowed)
+        scope = spec_value(options, "scope", str, spec, allowed)
+        quantizer = super().from_options({k: v for k, v in options.items() if k not in ("states", "scope")}, spec)
+        extra = {k: v for k, v in (("states", states), ("scope", scope)) if v is not None}
+        return replace(quantizer, **extra) if extra else quantizer
 
     def _uniform(self):
         return UniformQuantizer(step=self.step, bits=self.bits, sqnr=self.sqnr, axis=self.axis)
 
     def _quantize(self, w, mask, importance):
+        if self.scope == "model":
+            from .model_scope import resolve_for_tensor
+            return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         plain = self._uniform().quantize(w, mask=mask, importance=importance)
         values = w if mask is None else np.where(mask, w, 0.0)
         steps = self._fit_scale(values, plain) if self.sqnr is not None and w.size else plain.steps
@@ -94,3 +103,27 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
             else:
                 high = middle
         return (plain.steps.astype(np.float64) * low).astype(np.float32)
+
+    def model_step(self, pieces):
+        """The float32 step (a Python float) shared by a model whose kept weights, sampled, are the float64 1-D
+        ``pieces``: the uniform model step times the largest scale in [0.5, 2] (``SQNR_ITERATIONS`` bisections,
+        float32 steps, as :meth:`_fit_scale`) whose trellis levels, searched on each piece as on its tensor,
+        reach ``sqnr`` over all pieces together."""
+        base = self._uniform().model_step(pieces)
+        multiples = _backend.kernels("dequant").dependent
+        signal = sum(float(np.sum(piece * piece)) for piece in pieces)
+        low, high = 0.5, 2.0
+        for _ in range(SQNR_ITERATIONS):
+            middle = (low * high) ** 0.5
+            step = float(np.float32(base * middle))
+            noise = 0.0
+            for piece in pieces:
+                if piece.size:
+                    levels = self._search(piece, np.full(piece.size, step))
+                    x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
+                    noise += float(np.sum((piece - x) ** 2))
+            if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
+                low = middle
+            else:
+                high = middle
+        return float(np.float32(base * low))

@@ -23,7 +23,8 @@ MAX_ABS_LEVEL = 2 ** 24      # keeps float64(level) * float64(float32 step) exac
 SQNR_STEP_RTOL = 1e-4        # the sqnr search stops when the failing step is within this factor of the passing one
 SMALLEST_STEP = float(np.nextafter(np.float32(0), np.float32(1)))  # steps derived from tiny weights stay > 0
 ZERO_CHANNEL_STEP = 1.0      # any positive step would do for a channel whose levels are all 0
-OPTIONS = ("step", "bits", "sqnr", "axis")
+OPTIONS = ("step", "bits", "sqnr", "axis", "scope")
+SCOPES = ("tensor", "model")
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,18 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
     ulp larger where rounding would break the bound, so levels lie in ``±(2**(bits-1) - 1)``) or ``sqnr`` (the largest step whose reconstruction of the kept weights
     reaches ``sqnr`` dB, per channel when ``axis`` is set; ``importance`` weights this SQNR). ``axis`` None means
     one step per tensor, else one per index along ``axis``. A channel with no nonzero kept weight gets step 1.0
-    and levels 0 (with ``bits``/``sqnr``)."""
+    and levels 0 (with ``bits``/``sqnr``). ``scope="model"`` (with ``sqnr``, no ``axis``): one step for every
+    tensor the quantizer applies to in an encode call, found by :mod:`nncodec.quant.model_scope`; quantizing a
+    single tensor directly treats it as the whole model."""
 
     step: float | None = None
     bits: int | None = None
     sqnr: float | None = None
     axis: int | None = None
+    scope: str = "tensor"
 
     def __post_init__(self):
+        check_scope(self.scope, self.sqnr, self.axis)
         given = [name for name in ("step", "bits", "sqnr") if getattr(self, name) is not None]
         if len(given) != 1:
             raise EncodeError(f"UniformQuantizer needs exactly one of step, bits, sqnr; got {given or 'none'}")
@@ -56,6 +61,9 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
             check_int(self.axis, "axis", -64, 63)
 
     def _quantize(self, w, mask, importance):
+        if self.scope == "model":
+            from .model_scope import resolve_for_tensor
+            return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         axis = resolve_axis(self.axis, w.ndim)
         values = channel_matrix(w, axis)
         keep = None if mask is None else channel_matrix(mask, axis)
@@ -72,14 +80,37 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
         return Quantized(levels=from_channel_matrix(levels, w.shape, axis), kind="uniform", steps=steps, axis=axis)
 
     def config(self):
-        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS[:-1]
                  if getattr(self, name) is not None]
-        return "uniform:" + ",".join(parts)
+        return "uniform:" + ",".join(parts + scope_option(self.scope))
 
     @classmethod
     def from_options(cls, options, spec):
-        types = {"step": float, "bits": int, "sqnr": float, "axis": int}
-        return cls(**{key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS})
+        types = {"step": float, "bits": int, "sqnr": float, "axis": int, "scope": str}
+        values = {key: spec_value(options, key, types[key], spec, OPTIONS) for key in OPTIONS}
+        if values["scope"] is None:
+            del values["scope"]
+        return cls(**values)
+
+    def model_step(self, pieces):
+        """The float32 step (a Python float) shared by a model whose kept weights, sampled, are the float64 1-D
+        ``pieces``: the largest (up to ``SQNR_STEP_RTOL``) whose rounding of all pieces together reaches ``sqnr``."""
+        values = np.concatenate([np.zeros(0)] + list(pieces))[None, :]
+        steps, _ = _search_sqnr_steps(values, None, None, self.sqnr)
+        return float(steps[0])
+
+
+def check_scope(scope, sqnr, axis):
+    """EncodeError unless ``scope`` is one of ``SCOPES`` and ``scope="model"`` comes with ``sqnr`` and no ``axis``."""
+    if scope not in SCOPES:
+        raise EncodeError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    if scope == "model" and (sqnr is None or axis is not None):
+        raise EncodeError("scope=model shares one step among all tensors: it needs sqnr=T and takes no axis")
+
+
+def scope_option(scope):
+    """The config items for ``scope``: none for the default (per tensor), ``["scope=model"]`` otherwise."""
+    return [] if scope == "tensor" else [f"scope={scope}"]
 
 
 def uniform_levels(values, steps):
