@@ -42,10 +42,11 @@ def _deep_compression(quality, sqnr):
 
 
 def _deepcabac(quality, sqnr):
-    # Wiedemann et al. 2020 (DeepCABAC) with NNC's dependent quantization: per-channel step for a target weight
-    # SQNR, levels CABAC-coded. quality q targets 10 + 0.4 q dB (75 -> 40 dB).
+    # Wiedemann et al. 2020 (DeepCABAC) with NNC's dependent quantization and NNC's allocation: one step for the
+    # whole model (scope=model), the largest whose reconstruction reaches the target SQNR over all quantized
+    # weights together; levels CABAC-coded. quality q targets 10 + 0.4 q dB (75 -> 40 dB).
     target = sqnr if sqnr is not None else 10 + 0.4 * quality
-    return {"quantize": f"dq:sqnr={target:g},axis=0", "entropy": "cabac", "compress": "auto"}
+    return {"quantize": f"dq:sqnr={target:g},scope=model", "entropy": "cabac", "compress": "auto"}
 
 
 def _runtime(quality, sqnr):
@@ -65,7 +66,7 @@ PRESETS = {
     "bf16": ("float32/64 tensors stored as bfloat16, widened on decode", _bf16, False),
     "deep-compression": ("prune (std rule) + k-means codebook + Huffman (Deep Compression's pipeline)",
                          _deep_compression, True),
-    "deepcabac": ("dependent (trellis) quantization at a target SQNR + CABAC (DeepCABAC / NNC)", _deepcabac, True),
+    "deepcabac": ("dependent (trellis) quantization, one step for the model at a target SQNR + CABAC (DeepCABAC / NNC)", _deepcabac, True),
     "runtime": ("magnitude pruning + small k-means codebook, raw streams: cheap to decode for nncodec.runtime",
                 _runtime, True),
 }

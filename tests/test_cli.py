@@ -60,7 +60,7 @@ def test_stage_options_override_the_preset(tmp_path, capsys, model):
         recorded = json.loads(reader.metadata[presets.PRESET_KEY])
         chains = {r["name"]: r["chain"] for r in reader.info()}
     assert recorded["sqnr"] == 25 and recorded["options"]["entropy"] == "huffman"
-    assert recorded["options"]["quantize"] == "dq:sqnr=25,axis=0"
+    assert recorded["options"]["quantize"] == "dq:sqnr=25,scope=model"
     assert chains["fc.weight"] == "dense+dq<huffman>"
 
 
@@ -126,7 +126,7 @@ def test_presets_quality_mapping_is_monotonic_and_checked():
     assert ks == sorted(ks) and ks[0] == 4 and ks[-1] == 256
     sparsity = [float(presets.preset_options("runtime", q)["prune"].split(":")[1]) for q in (0, 100)]
     assert sparsity[0] > sparsity[1]
-    assert presets.preset_options("deepcabac", sqnr=33)["quantize"] == "dq:sqnr=33,axis=0"
+    assert presets.preset_options("deepcabac", sqnr=33)["quantize"] == "dq:sqnr=33,scope=model"
     for bad in (dict(name="fp16", quality=10), dict(name="runtime", sqnr=30), dict(name="deepcabac", quality=101),
                 dict(name="deepcabac", quality=50, sqnr=30), dict(name="zip")):
         with pytest.raises(EncodeError):
