@@ -2,7 +2,8 @@
 
 Our points: uniform and dependent (trellis) quantization, CABAC-coded, in two families: one step shared by all
 tensors (NNCodec's own allocation: one qp for every tensor; step 2^(qp/4), halved for dq whose union grid is twice
-as fine) and per-channel SQNR targets. 1-D tensors (here the LSTM biases) are kept lossless (our default), or, in
+as fine), per-channel SQNR targets, and one step for the model fitted to a total SQNR target (``scope=model``,
+the deepcabac preset's quantizer). 1-D tensors (here the LSTM biases) are kept lossless (our default), or, in
 two more global-step families, quantized uniformly like NNCodec does by default (its ``nonweight_qp = -75``:
 step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights). NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
 and without dependent quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer
@@ -63,7 +64,7 @@ def interpolate(points, sqnr):
 def states_families(states, one_d, qps, targets):
     """(family, label, quantize) of dq with ``states`` states: per qp, step 2^(qp/4)/2 with the 1-D tensors
     ``one_d`` (the eight LSTM biases of the CRNN) uniform at step/8, where their few weights cost little; per SQNR
-    target, per-channel steps (the deepcabac preset's quantizer)."""
+    target, per-channel steps."""
     rows = []
     for qp in qps:
         dq, bias = f"dq:step={2.0 ** (qp / 4) / 2:.9g},states={states}", f"uniform:step={2.0 ** (qp / 4) / 16:.9g}"
@@ -108,7 +109,8 @@ def main():
     parser.add_argument("--npz")
     parser.add_argument("--peer-json", default=DEFAULT_PEER_JSON)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--targets", default="20,25,30,35,40,45", help="per-channel SQNR targets, dB")
+    parser.add_argument("--targets", default="20,25,30,35,40,45",
+                        help="SQNR targets, dB, of the per-channel and the model-step (scope=model) families")
     parser.add_argument("--qps", default="-18,-22,-26,-30,-34,-38,-42", help="global steps 2**(qp/4)")
     parser.add_argument("--plot", help="write the RD curves to this PNG (needs matplotlib)")
     parser.add_argument("--states", default="", help="dq state counts, two families each (global step with "
@@ -134,7 +136,11 @@ def main():
             configs.append((family, f"{dq}; 1-D {one_d_spec}", {**dict.fromkeys(one_d, one_d_spec), "*": dq}))
     for target in [int(t) for t in args.targets.split(",") if t]:
         configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0", f"uniform:sqnr={target},axis=0"),
-                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0", f"dq:sqnr={target},axis=0")]
+                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0", f"dq:sqnr={target},axis=0"),
+                    ("uniform, one model step for the SQNR", f"uniform:sqnr={target},scope=model",
+                     f"uniform:sqnr={target},scope=model"),
+                    ("dq, one model step for the SQNR", f"dq:sqnr={target},scope=model",
+                     f"dq:sqnr={target},scope=model")]
     for states in [int(c) for c in args.states.split(",") if c]:
         configs += states_families(states, one_d, [int(q) for q in args.qps.split(",") if q],
                                    [int(t) for t in args.states_targets.split(",") if t])
