@@ -66,7 +66,8 @@ PRESETS = {
     "bf16": ("float32/64 tensors stored as bfloat16, widened on decode", _bf16, False),
     "deep-compression": ("prune (std rule) + k-means codebook + Huffman (Deep Compression's pipeline)",
                          _deep_compression, True),
-    "deepcabac": ("dependent (trellis) quantization, one step for the model at a target SQNR + CABAC (DeepCABAC / NNC)", _deepcabac, True),
+    "deepcabac": ("dependent (trellis) quantization, one step for the model at a target SQNR + CABAC (DeepCABAC / NNC)",
+                  _deepcabac, True),
     "runtime": ("magnitude pruning + small k-means codebook, raw streams: cheap to decode for nncodec.runtime",
                 _runtime, True),
 }

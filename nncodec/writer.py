@@ -18,7 +18,7 @@ from .errors import DecodeError, EncodeError
 from .quant import parse_prune, parse_quantizer
 from .records import Directory, serialize_directory
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "resolved_quantize"]
 
 COPY_BLOCK = 1 << 24  # bytes moved from the spool to the container per read
 

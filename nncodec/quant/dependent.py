@@ -11,6 +11,7 @@ from .. import _backend
 from ..dq_machine import STATE_COUNTS
 from ..errors import EncodeError
 from .base import Quantized, check_float, spec_value
+from .model_scope import resolve_for_tensor
 from .rate import level_bits
 from .rdoq import OPTIONS, StepLamOptions
 from .uniform import UniformQuantizer, check_scope, scope_option
@@ -60,7 +61,6 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
 
     def _quantize(self, w, mask, importance):
         if self.scope == "model":
-            from .model_scope import resolve_for_tensor
             return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         plain = self._uniform().quantize(w, mask=mask, importance=importance)
         values = w if mask is None else np.where(mask, w, 0.0)

@@ -16,6 +16,7 @@ from ..errors import EncodeError
 from .base import (Quantized, Quantizer, channel_matrix, check_float, check_int, format_number,
                    from_channel_matrix, resolve_axis, spec_value)
 from .metrics import decibels
+from .model_scope import resolve_for_tensor
 
 __all__ = ["UniformQuantizer", "uniform_levels", "sqnr_step_bracket", "MAX_ABS_LEVEL", "SQNR_STEP_RTOL"]
 
@@ -62,7 +63,6 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
 
     def _quantize(self, w, mask, importance):
         if self.scope == "model":
-            from .model_scope import resolve_for_tensor
             return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         axis = resolve_axis(self.axis, w.ndim)
         values = channel_matrix(w, axis)
@@ -80,8 +80,8 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
         return Quantized(levels=from_channel_matrix(levels, w.shape, axis), kind="uniform", steps=steps, axis=axis)
 
     def config(self):
-        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS[:-1]
-                 if getattr(self, name) is not None]
+        parts = [f"{name}={format_number(getattr(self, name))}" for name in OPTIONS
+                 if name != "scope" and getattr(self, name) is not None]
         return "uniform:" + ",".join(parts + scope_option(self.scope))
 
     @classmethod
