@@ -83,10 +83,8 @@ def test_pruned_weights_stay_zero_and_count_for_nothing(kind):
     blob = nncodec.encode(SCALED_MODEL, quantize=f"{kind}:sqnr=30,scope=model", prune="magnitude:0.5")
     decoded = nncodec.decode(blob)
     assert all(np.all(decoded[n][~masks[n]] == 0) for n in SCALED_MODEL)
-    if kind == "uniform":  # dq misses targets under pruning, per tensor too: its levels at pruned positions
-        # are set to 0 after the trellis search, which changes the state sequence the decoder follows
-        kept = {n: np.where(masks[n], SCALED_MODEL[n], 0) for n in SCALED_MODEL}
-        assert 30 <= sqnr_db(kept, decoded) <= 30.5
+    kept = {n: np.where(masks[n], SCALED_MODEL[n], 0) for n in SCALED_MODEL}
+    assert 30 <= sqnr_db(kept, decoded) <= 30.5
 
 
 @pytest.mark.parametrize("spec", ["dq:sqnr=40,scope=model", "uniform:sqnr=40,scope=model",

@@ -38,7 +38,7 @@ cdef inline void _candidates(double u, int odd, int64_t* cand) noexcept nogil:
 
 
 cdef void _search(const double[::1] w, const double[::1] step, const double[::1] bits, double lam,
-                  const int[::1] odd, const int[:, ::1] trans, uint8_t[:, ::1] back,
+                  const int[::1] odd, const int[:, ::1] trans, const uint8_t[::1] zero, uint8_t[:, ::1] back,
                   int64_t[::1] levels) noexcept nogil:
     # back[i, t] = (s << 2) | j: the best path into state t after element i came from state s through candidate j
     # of s's quantizer; the level is recomputed from the candidates when tracing back
@@ -69,19 +69,27 @@ cdef void _search(const double[::1] w, const double[::1] step, const double[::1]
     cost[0] = 0.0
     for i in range(n):
         u = w[i] / step[i]
-        for q in range(2):
-            best[2 * q] = INFINITY
-            best[2 * q + 1] = INFINITY
-            _candidates(u, q, cand)
-            for j in range(3):
-                k = cand[j]
-                m = 2 * k - ((k > 0) - (k < 0)) if q else 2 * k
-                diff = u - <double>m
-                d = diff * diff + lam * _rate(bits, half, k)
-                p = 2 * q + <int>(k & 1)
-                if d < best[p]:
-                    best[p] = d
-                    best_j[p] = j
+        if zero.shape[0] and zero[i]:  # a forced 0 (even): the only candidate, j = 2 in both quantizers' lists
+            d = u * u + lam * _rate(bits, half, 0)
+            for q in range(2):
+                best[2 * q] = d
+                best_j[2 * q] = 2
+                best[2 * q + 1] = INFINITY
+                best_j[2 * q + 1] = 2
+        else:
+            for q in range(2):
+                best[2 * q] = INFINITY
+                best[2 * q + 1] = INFINITY
+                _candidates(u, q, cand)
+                for j in range(3):
+                    k = cand[j]
+                    m = 2 * k - ((k > 0) - (k < 0)) if q else 2 * k
+                    diff = u - <double>m
+                    d = diff * diff + lam * _rate(bits, half, k)
+                    p = 2 * q + <int>(k & 1)
+                    if d < best[p]:
+                        best[p] = d
+                        best_j[p] = j
         row = &back[i, 0]
         for t in range(states):
             a = from_state[t][0]
@@ -107,13 +115,14 @@ cdef void _search(const double[::1] w, const double[::1] step, const double[::1]
         s = t
 
 
-def trellis_levels(w, step, bits, double lam, states=4):
+def trellis_levels(w, step, bits, double lam, states=4, zero=None):
     """Same contract as nncodec.reference.trellis.trellis_levels."""
     cdef const double[::1] wv = np.ascontiguousarray(w, dtype=np.float64)
     cdef const double[::1] sv = np.ascontiguousarray(step, dtype=np.float64)
     cdef const double[::1] bv = np.ascontiguousarray(bits, dtype=np.float64)
-    if sv.shape[0] != wv.shape[0] or bv.shape[0] % 2 != 1:
-        raise ValueError("step must match w, and bits must have an odd length")
+    cdef const uint8_t[::1] zv = np.zeros(0, np.uint8) if zero is None else np.ascontiguousarray(zero, dtype=np.uint8)
+    if sv.shape[0] != wv.shape[0] or bv.shape[0] % 2 != 1 or zv.shape[0] not in (0, wv.shape[0]):
+        raise ValueError("step and zero must match w, and bits must have an odd length")
     odd, transition = machine(states)  # KeyError for a State_Count outside spec 4.5, so len(odd) <= MAX_STATES
     n = wv.shape[0]
     back = np.zeros((n, states), dtype=np.uint8)
@@ -123,5 +132,5 @@ def trellis_levels(w, step, bits, double lam, states=4):
     cdef uint8_t[:, ::1] bk = back
     cdef int64_t[::1] lv = levels
     with nogil:
-        _search(wv, sv, bv, lam, ov, tv, bk, lv)
+        _search(wv, sv, bv, lam, ov, tv, zv, bk, lv)
     return levels

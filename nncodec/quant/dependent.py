@@ -64,31 +64,34 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
             return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         plain = self._uniform().quantize(w, mask=mask, importance=importance)
         values = w if mask is None else np.where(mask, w, 0.0)
-        steps = self._fit_scale(values, plain) if self.sqnr is not None and w.size else plain.steps
+        # a pruned weight must stay exactly 0 (level 0 reconstructs to 0 in any state): the search is told, so the
+        # states after it follow the level the decoder will see
+        zero = None if mask is None else ~np.asarray(mask, dtype=bool).reshape(-1)
+        steps = self._fit_scale(values, plain, zero) if self.sqnr is not None and w.size else plain.steps
         grid = Quantized(plain.levels, "uniform", steps, plain.axis)
         step = grid.element_steps().reshape(-1)
         flat = values.reshape(-1)
         if flat.size and np.max(np.abs(flat) / step) > MAX_ABS_QUOTIENT:
             raise EncodeError("dq: the step is too small for these weights")
-        levels = self._search(flat, step).reshape(w.shape)
-        if mask is not None:  # a pruned weight must stay exactly 0: level 0 reconstructs to 0 in any state
-            levels = np.where(mask, levels, 0)
+        levels = self._search(flat, step, zero).reshape(w.shape)
         return Quantized(levels=levels, kind="dq", steps=steps, axis=plain.axis, states=self.states)
 
-    def _search(self, flat, step):
-        """Levels for the flat weights on the per-weight float64 steps, the rate model refitted each pass."""
+    def _search(self, flat, step, zero=None):
+        """Levels for the flat weights on the per-weight float64 steps, the rate model refitted each pass; 0 where
+        the boolean ``zero`` is set."""
         search = _backend.kernels("trellis").trellis_levels
         levels = np.rint(flat / (2 * step)).astype(np.int64)  # first rate model: Q0 alone
         for _ in range(RATE_PASSES):
-            levels = search(flat, step, level_bits(levels), self.lam, self.states)
+            levels = search(flat, step, level_bits(levels), self.lam, self.states, zero)
         return levels
 
-    def _fit_scale(self, values, plain):
+    def _fit_scale(self, values, plain, zero=None):
         """float32 steps: the uniform SQNR steps times the largest scale in [0.5, 2] whose trellis result on a
-        strided sample reaches the target."""
+        strided sample (with its forced zeros) reaches the target."""
         flat = values.reshape(-1)
         stride = max(1, flat.size // SQNR_SAMPLE)
         sample = flat[::stride]
+        sample_zero = None if zero is None else zero[::stride]
         base = plain.element_steps().reshape(-1)[::stride]
         multiples = _backend.kernels("dequant").dependent
         signal = np.sum(sample * sample)
@@ -96,7 +99,8 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         for _ in range(SQNR_ITERATIONS):
             middle = (low * high) ** 0.5
             step = (base * middle).astype(np.float32).astype(np.float64)
-            x = multiples(self._search(sample, step), np.ones(1, np.float32), None, np.float64, self.states) * step
+            levels = self._search(sample, step, sample_zero)
+            x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
             noise = np.sum((sample - x) ** 2)
             if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
                 low = middle
@@ -119,7 +123,8 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
             noise = 0.0
             for piece in pieces:
                 if piece.size:
-                    levels = self._search(piece, np.full(piece.size, step))
+                    # a 0 in a piece is a pruned weight (or a 0 weight, for which level 0 is as good): forced 0
+                    levels = self._search(piece, np.full(piece.size, step), piece == 0)
                     x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
                     noise += float(np.sum((piece - x) ** 2))
             if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:

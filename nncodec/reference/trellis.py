@@ -1,12 +1,15 @@
 """Trellis search for dependent quantization (spec 4.5, encoder side): the level sequence that minimises
 ``sum (w - x)^2 / step^2 + lam * bits(k)`` over the paths of the state machine of ``states`` states (Viterbi).
 
-``trellis_levels(w, step, bits, lam, states=4)``: ``w`` and ``step`` are float64 arrays of one element per weight
-(C order), ``bits`` a float64 table of the estimated cost of levels ``-K..K`` (index ``k + K``; larger levels cost
-``bits[0 or 2K] + 2 * bit_length(|k| - K)``), ``states`` a State_Count of spec 4.5 (4, 8, 16 or 32).
+``trellis_levels(w, step, bits, lam, states=4, zero=None)``: ``w`` and ``step`` are float64 arrays of one element
+per weight (C order), ``bits`` a float64 table of the estimated cost of levels ``-K..K`` (index ``k + K``; larger
+levels cost ``bits[0 or 2K] + 2 * bit_length(|k| - K)``), ``states`` a State_Count of spec 4.5 (4, 8, 16 or 32),
+``zero`` None or a boolean array of one element per weight: where True the level must be 0 (a pruned weight), and
+the search plans the states that follow with it, instead of zeroing the level after the search (which would change
+the state sequence the decoder walks, and so the reconstruction of every later weight).
 
 At each element, with ``u = w / step``, a quantizer has three candidate levels (the two nearest points of its grid,
-then 0), each costing ``d = (u - m)^2 + lam * bits(k)`` (``m`` the level's multiple of the step); of those with
+then 0; only 0 where ``zero`` is set), each costing ``d = (u - m)^2 + lam * bits(k)`` (``m`` the level's multiple of the step); of those with
 the same parity the cheapest goes on (the first on a tie). Every state has two incoming branches (from a state
 ``s`` with a level parity ``p``): a state keeps the branch of smaller ``cost[s] + d``, the one from the smaller
 ``s`` on a tie (add-compare-select). Both twins follow these rules, so they return identical levels.
@@ -39,11 +42,11 @@ def _rate(bits, k):
     return bits[0 if k < 0 else -1] + 2 * (abs(k) - half).bit_length()
 
 
-def _cheapest_by_parity(u, odd, bits, lam):
+def _cheapest_by_parity(u, odd, bits, lam, forced_zero):
     """``{parity: (k, d)}``: under one quantizer, the cheapest candidate level of each parity and its cost, for
-    the weight ``u`` in steps."""
+    the weight ``u`` in steps (only level 0 if ``forced_zero``)."""
     best = {}
-    for k in _candidates(u, odd):
+    for k in (0,) if forced_zero else _candidates(u, odd):
         m = 2 * k - ((k > 0) - (k < 0)) if odd else 2 * k
         diff = u - m
         d = diff * diff + lam * _rate(bits, k)
@@ -61,7 +64,7 @@ def _incoming(transition):
     return incoming
 
 
-def trellis_levels(w, step, bits, lam, states=4):
+def trellis_levels(w, step, bits, lam, states=4, zero=None):
     """The int64 levels (one per weight) chosen by the Viterbi search described in the module docstring."""
     odd, transition = machine(states)
     incoming = _incoming(transition)
@@ -72,10 +75,13 @@ def trellis_levels(w, step, bits, lam, states=4):
     bits = [float(b) for b in bits]
     for i in range(n):
         u = float(w[i]) / float(step[i])
-        cheapest = [_cheapest_by_parity(u, q, bits, lam) for q in (0, 1)]
+        forced_zero = zero is not None and bool(zero[i])
+        cheapest = [_cheapest_by_parity(u, q, bits, lam, forced_zero) for q in (0, 1)]
         new = [INF] * states
         for t in range(states):
             for s, parity in incoming[t]:
+                if parity not in cheapest[odd[s]]:  # a forced 0 has no odd level
+                    continue
                 k, d = cheapest[odd[s]][parity]
                 c = cost[s] + d
                 if c < new[t]:
