@@ -111,7 +111,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
         unknown = sorted(set(option) - set(tensors)) if isinstance(option, Mapping) else []
         if unknown:
             raise EncodeError(f"{what} names tensors that are not being encoded: {unknown}")
-    plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance, factorize)
+    plan = LossyPlan(tensors, quantize, prune, lossless, keep_small, cast, importance, factorize, jobs)
 
     def encode_one(item):
         name, (code, array) = item

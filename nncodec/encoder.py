@@ -305,7 +305,7 @@ def auto_factored_node(code, values, quantizer, codings, plain):
 class LossyPlan:
     """Decides, per tensor, whether it is quantized, pruned, cast or kept lossless (see ``nncodec.encode``)."""
 
-    def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance, factorize=None):
+    def __init__(self, tensors, quantize, prune, lossless, keep_small, cast, importance, factorize=None, jobs=None):
         self.quantize, self.cast, self.importance = quantize, cast, importance or {}
         self.factorize = factorize
         self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
@@ -329,11 +329,12 @@ class LossyPlan:
                 self.masks = pruner(eligible, {n: v for n, v in self.importance.items() if n in eligible})
             elif eligible:
                 self.masks = pruner(eligible)
-        self.resolve_model_scope(tensors)
+        self.resolve_model_scope(tensors, jobs)
 
-    def resolve_model_scope(self, tensors):
-        """Give every scope=model quantizer its one step over the tensors it applies to (``quant.model_scope``).
-        Tensors stored as factors are left out: each factor is quantized on its own, as a model of one tensor."""
+    def resolve_model_scope(self, tensors, jobs=None):
+        """Give every scope=model quantizer its one step over the tensors it applies to (``quant.model_scope``, on
+        up to ``jobs`` threads). Tensors stored as factors are left out: each factor is quantized on its own, as a
+        model of one tensor."""
         def kept_sample(name, start, stride):
             code, array = tensors[name]
             values = as_float64(code, array.reshape(-1)[start::stride])
@@ -343,7 +344,7 @@ class LossyPlan:
         plain = {name: quantizer for name, quantizer in self.quantizers.items()
                  if name in self.masks or self.factorize_spec(name, *tensors[name]) is None}
         sizes = {name: tensors[name][1].size for name in plain}
-        self.quantizers.update(resolve_model_scope(plain, sizes, kept_sample))
+        self.quantizers.update(resolve_model_scope(plain, sizes, kept_sample, jobs))
 
     def factorize_spec(self, name, code, array):
         """The factorize choice for tensor ``name`` (a spec string, "auto", a Factors, or None): float tensors of

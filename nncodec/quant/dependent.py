@@ -4,10 +4,11 @@ found by a Viterbi search minimising ``(w - x)^2 / step^2 + lam * bits(k)`` (ker
 its Cython twin). The decoder (the ``dq`` stage) runs the state machine once, with no search."""
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, parallel
 from ..dq_machine import STATE_COUNTS
 from ..errors import EncodeError
 from .base import Quantized, check_float, spec_value
@@ -108,25 +109,28 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
                 high = middle
         return (plain.steps.astype(np.float64) * low).astype(np.float32)
 
-    def model_step(self, pieces):
+    def model_step(self, pieces, jobs=None):
         """The float32 step (a Python float) shared by a model whose kept weights, sampled, are the float64 1-D
         ``pieces``: the uniform model step times the largest scale in [0.5, 2] (``SQNR_ITERATIONS`` bisections,
         float32 steps, as :meth:`_fit_scale`) whose trellis levels, searched on each piece as on its tensor,
-        reach ``sqnr`` over all pieces together."""
+        reach ``sqnr`` over all pieces together. The pieces are searched on up to ``jobs`` threads (the sum of
+        their errors, in piece order, does not depend on it)."""
         base = self._uniform().model_step(pieces)
         multiples = _backend.kernels("dequant").dependent
         signal = sum(float(np.sum(piece * piece)) for piece in pieces)
+        pieces = [piece for piece in pieces if piece.size]
+
+        def piece_noise(piece, step):
+            # a 0 in a piece is a pruned weight (or a 0 weight, for which level 0 is as good): forced 0
+            levels = self._search(piece, np.full(piece.size, step), piece == 0)
+            x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
+            return float(np.sum((piece - x) ** 2))
+
         low, high = 0.5, 2.0
         for _ in range(SQNR_ITERATIONS):
             middle = (low * high) ** 0.5
             step = float(np.float32(base * middle))
-            noise = 0.0
-            for piece in pieces:
-                if piece.size:
-                    # a 0 in a piece is a pruned weight (or a 0 weight, for which level 0 is as good): forced 0
-                    levels = self._search(piece, np.full(piece.size, step), piece == 0)
-                    x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
-                    noise += float(np.sum((piece - x) ** 2))
+            noise = sum(parallel.map_ordered(partial(piece_noise, step=step), pieces, jobs, cost=len))
             if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
                 low = middle
             else:

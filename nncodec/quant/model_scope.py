@@ -38,12 +38,13 @@ def with_step(quantizer, step):
     return dataclasses.replace(quantizer, step=step, sqnr=None, scope="tensor")
 
 
-def resolve_model_scope(quantizers, sizes, kept_sample):
+def resolve_model_scope(quantizers, sizes, kept_sample, jobs=None):
     """``{name: quantizer}`` with each scope=model quantizer replaced by its step-fixed twin; the others as given.
 
     Tensors with equal scope=model quantizers share one step, found by the quantizer's ``model_step`` over all of
     them; different quantizers resolve over their own tensors. ``sizes[name]`` is a tensor's element count and
-    ``kept_sample(name, start, stride)`` its float64 weights ``flat[start::stride]`` with pruned ones set to 0.
+    ``kept_sample(name, start, stride)`` its float64 weights ``flat[start::stride]`` with pruned ones set to 0;
+    ``jobs`` the threads a quantizer's search may use (``nncodec.parallel``).
     Raises EncodeError on non-finite weights or an unreachable target."""
     groups = {}
     for name, quantizer in quantizers.items():
@@ -58,7 +59,7 @@ def resolve_model_scope(quantizers, sizes, kept_sample):
             if not np.all(np.isfinite(piece)):
                 raise EncodeError(f"tensor {name!r}: weights must be finite (found NaN or infinity)")
             pieces.append(piece)
-        twin = with_step(quantizer, quantizer.model_step(pieces))
+        twin = with_step(quantizer, quantizer.model_step(pieces, jobs))
         resolved.update(dict.fromkeys(names, twin))
     return resolved
 

@@ -92,9 +92,10 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
             del values["scope"]
         return cls(**values)
 
-    def model_step(self, pieces):
+    def model_step(self, pieces, jobs=None):
         """The float32 step (a Python float) shared by a model whose kept weights, sampled, are the float64 1-D
-        ``pieces``: the largest (up to ``SQNR_STEP_RTOL``) whose rounding of all pieces together reaches ``sqnr``."""
+        ``pieces``: the largest (up to ``SQNR_STEP_RTOL``) whose rounding of all pieces together reaches ``sqnr``.
+        Rounding is cheap: it runs on the calling thread whatever ``jobs`` allows."""
         values = np.concatenate([np.zeros(0)] + list(pieces))[None, :]
         steps, _ = _search_sqnr_steps(values, None, None, self.sqnr)
         return float(steps[0])
