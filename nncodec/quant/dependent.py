@@ -3,6 +3,7 @@ multiples of a step, chosen per weight by a state machine of spec 4.5 (4, 8, 16 
 found by a Viterbi search minimising ``(w - x)^2 / step^2 + lam * bits(k)`` (kernels ``reference/trellis.py`` and
 its Cython twin). The decoder (the ``dq`` stage) runs the state machine once, with no search."""
 
+import math
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -20,7 +21,11 @@ from .uniform import UniformQuantizer, check_scope, scope_option
 RATE_PASSES = 1         # trellis searches, each with the rate model refitted on the previous levels: a second
                         # pass changed the CRNN's size by 0.01% and its SQNR by 0.0003 dB for 55% more encode time
 SQNR_SAMPLE = 1 << 16   # weights (a strided sample) used to fit the step scale to an SQNR target
-SQNR_ITERATIONS = 10    # bisection steps on the scale, in [0.5, 2]
+SQNR_EVALUATIONS = 12   # at most, per SQNR fit (largest_scale); 3-5 are typical
+SCALE_RESOLUTION = 2.0 ** -9    # octaves: the bracket an SQNR fit ends with (as fine as 10 bisections of [0.5, 2])
+DB_PER_OCTAVE = 6.02    # SQNR lost per doubling of the step at high rate: the fit's model of SQNR(scale)
+SQNR_TOLERANCE_DB = 0.01  # an SQNR fit also ends at a scale that reaches the target by at most this much
+FIRST_SCALE = 0.6       # the fit's first probe: dq's scale came out at 0.57-0.60 on the CRNN at 20-45 dB
 BASE_SUBSAMPLE = 4      # model_step: every 4th sampled weight fits the uniform step that centres the bracket ...
 BASE_SUBSAMPLE_FROM = 1 << 18  # ... when the sample has at least this many weights
 MAX_ABS_QUOTIENT = 2.0 ** 52
@@ -90,7 +95,7 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
 
     def _fit_scale(self, values, plain, zero=None):
         """float32 steps: the uniform SQNR steps times the largest scale in [0.5, 2] whose trellis result on a
-        strided sample (with its forced zeros) reaches the target."""
+        strided sample (with its forced zeros) reaches the target (:func:`largest_scale`)."""
         flat = values.reshape(-1)
         stride = max(1, flat.size // SQNR_SAMPLE)
         sample = flat[::stride]
@@ -98,23 +103,21 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         base = plain.element_steps().reshape(-1)[::stride]
         multiples = _backend.kernels("dequant").dependent
         signal = np.sum(sample * sample)
-        low, high = 0.5, 2.0
-        for _ in range(SQNR_ITERATIONS):
-            middle = (low * high) ** 0.5
-            step = (base * middle).astype(np.float32).astype(np.float64)
+
+        def sqnr_at(scale):
+            step = (base * scale).astype(np.float32).astype(np.float64)
             levels = self._search(sample, step, sample_zero)
             x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
             noise = np.sum((sample - x) ** 2)
-            if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
-                low = middle
-            else:
-                high = middle
+            return np.inf if noise == 0 else 10 * np.log10(signal / noise)
+
+        low = largest_scale(sqnr_at, self.sqnr)
         return (plain.steps.astype(np.float64) * low).astype(np.float32)
 
     def model_step(self, pieces, jobs=None):
         """The float32 step (a Python float) shared by a model whose kept weights, sampled, are the float64 1-D
-        ``pieces``: the uniform model step times the largest scale in [0.5, 2] (``SQNR_ITERATIONS`` bisections,
-        float32 steps, as :meth:`_fit_scale`) whose trellis levels, searched on each piece as on its tensor,
+        ``pieces``: the uniform model step times the largest scale in [0.5, 2] (:func:`largest_scale`, float32
+        steps, as :meth:`_fit_scale`) whose trellis levels, searched on each piece as on its tensor,
         reach ``sqnr`` over all pieces together. The pieces are searched on up to ``jobs`` threads (the sum of
         their errors, in piece order, does not depend on it)."""
         # the uniform step only centres the bracket: on a large sample a quarter of it is plenty (the rounding runs
@@ -131,13 +134,32 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
             x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
             return float(np.sum((piece - x) ** 2))
 
-        low, high = 0.5, 2.0
-        for _ in range(SQNR_ITERATIONS):
-            middle = (low * high) ** 0.5
-            step = float(np.float32(base * middle))
+        def sqnr_at(scale):
+            step = float(np.float32(base * scale))
             noise = sum(parallel.map_ordered(partial(piece_noise, step=step), pieces, jobs, cost=len))
-            if noise == 0 or 10 * np.log10(signal / noise) >= self.sqnr:
-                low = middle
-            else:
-                high = middle
+            return np.inf if noise == 0 else 10 * np.log10(signal / noise)
+
+        low = largest_scale(sqnr_at, self.sqnr)
         return float(np.float32(base * low))
+
+
+def largest_scale(sqnr_at, target):
+    """The largest scale in [0.5, 2] found to reach ``target`` dB, ``sqnr_at(scale)`` giving the SQNR of a scale;
+    0.5 if no scale tested reaches it. A safeguarded Newton search on log2(scale), from ``FIRST_SCALE``: each probe
+    goes where ``DB_PER_OCTAVE`` puts the target, nudged half of ``SCALE_RESOLUTION`` to the side that closes the
+    bracket, or to the bracket's middle when that lands outside it; it ends at a scale that reaches the target by
+    at most ``SQNR_TOLERANCE_DB``, when the bracket (a scale that reaches the target, one that does not) is
+    ``SCALE_RESOLUTION`` octaves wide, or after ``SQNR_EVALUATIONS`` probes."""
+    low, high = -1.0, 1.0   # log2 of the scale: low reaches the target (assumed until a probe says so), high not
+    x = math.log2(FIRST_SCALE)
+    for _ in range(SQNR_EVALUATIONS):
+        margin = sqnr_at(2.0 ** x) - target
+        if margin >= 0:
+            low = x
+        else:
+            high = x
+        if high - low <= SCALE_RESOLUTION or 0 <= margin <= SQNR_TOLERANCE_DB:
+            break
+        guess = x + margin / DB_PER_OCTAVE + (SCALE_RESOLUTION if margin >= 0 else -SCALE_RESOLUTION) / 2
+        x = guess if low < guess < high else (low + high) / 2
+    return 2.0 ** low
