@@ -17,9 +17,9 @@ from ..errors import EncodeError
 
 __all__ = ["MODEL_SAMPLE", "sample_plan", "resolve_model_scope", "resolve_for_tensor"]
 
-MODEL_SAMPLE = 1 << 20  # weights the shared step is fitted on (dq runs its trellis on them 10 times). On the CRNN
+MODEL_SAMPLE = 1 << 20  # weights the shared step is fitted on (dq runs its trellis on them 2-3 times). On the CRNN
                         # (3.8M weights, dq at 25/35/45 dB) 1 << 18 missed the total target by 0.01-0.02 dB,
-                        # 1 << 20 reaches it (+0.01 dB) for about 1 s more encode time
+                        # 1 << 20 reaches it (+0.01 dB)
 
 
 def sample_plan(sizes):
