@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import EncodeError
+from .model_scope import resolve_for_tensor
 
 __all__ = ["Quantized", "Quantizer", "parse_quantizer", "split_spec", "spec_value", "format_number",
            "resolve_axis", "channel_matrix", "from_channel_matrix", "nearest_index", "MAX_ABS_WEIGHT"]
@@ -110,6 +111,8 @@ class Quantizer:
                 raise EncodeError(f"importance must have shape {w.shape}, got {importance.shape}")
             if importance.size and not (np.all(np.isfinite(importance)) and importance.min() >= 0):
                 raise EncodeError("importance must be finite and non-negative")
+        if getattr(self, "scope", "tensor") == "model":  # alone, a tensor is its own model (quant.model_scope)
+            return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         return self._quantize(w, mask, importance)
 
     def _quantize(self, w, mask, importance):

@@ -13,7 +13,6 @@ from .. import _backend, parallel
 from ..dq_machine import STATE_COUNTS
 from ..errors import EncodeError
 from .base import Quantized, check_float, spec_value
-from .model_scope import resolve_for_tensor
 from .rate import level_bits
 from .rdoq import OPTIONS, StepLamOptions
 from .uniform import UniformQuantizer, check_scope, scope_option
@@ -68,8 +67,6 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         return UniformQuantizer(step=self.step, bits=self.bits, sqnr=self.sqnr, axis=self.axis)
 
     def _quantize(self, w, mask, importance):
-        if self.scope == "model":
-            return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         plain = self._uniform().quantize(w, mask=mask, importance=importance)
         values = w if mask is None else np.where(mask, w, 0.0)
         # a pruned weight must stay exactly 0 (level 0 reconstructs to 0 in any state): the search is told, so the
@@ -93,6 +90,13 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
             levels = search(flat, step, level_bits(levels), self.lam, self.states, zero)
         return levels
 
+    def _trellis_noise(self, values, step, zero):
+        """The squared error (a float) of the trellis's reconstruction of the float64 ``values`` on the float64
+        per-value ``step``s, 0 where ``zero`` is set."""
+        levels = self._search(values, step, zero)
+        x = _backend.kernels("dequant").dependent(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
+        return float(np.sum((values - x) ** 2))
+
     def _fit_scale(self, values, plain, zero=None):
         """float32 steps: the uniform SQNR steps times the largest scale in [0.5, 2] whose trellis result on a
         strided sample (with its forced zeros) reaches the target (:func:`largest_scale`)."""
@@ -101,15 +105,11 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         sample = flat[::stride]
         sample_zero = None if zero is None else zero[::stride]
         base = plain.element_steps().reshape(-1)[::stride]
-        multiples = _backend.kernels("dequant").dependent
         signal = np.sum(sample * sample)
 
         def sqnr_at(scale):
             step = (base * scale).astype(np.float32).astype(np.float64)
-            levels = self._search(sample, step, sample_zero)
-            x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
-            noise = np.sum((sample - x) ** 2)
-            return np.inf if noise == 0 else 10 * np.log10(signal / noise)
+            return _sqnr(signal, self._trellis_noise(sample, step, sample_zero))
 
         low = largest_scale(sqnr_at, self.sqnr)
         return (plain.steps.astype(np.float64) * low).astype(np.float32)
@@ -124,20 +124,16 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         # serially); a small one is used whole
         stride = BASE_SUBSAMPLE if sum(piece.size for piece in pieces) >= BASE_SUBSAMPLE_FROM else 1
         base = self._uniform().model_step([piece[::stride] for piece in pieces])
-        multiples = _backend.kernels("dequant").dependent
         signal = sum(float(np.sum(piece * piece)) for piece in pieces)
         pieces = [piece for piece in pieces if piece.size]
 
         def piece_noise(piece, step):
             # a 0 in a piece is a pruned weight (or a 0 weight, for which level 0 is as good): forced 0
-            levels = self._search(piece, np.full(piece.size, step), piece == 0)
-            x = multiples(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
-            return float(np.sum((piece - x) ** 2))
+            return self._trellis_noise(piece, np.full(piece.size, step), piece == 0)
 
         def sqnr_at(scale):
             step = float(np.float32(base * scale))
-            noise = sum(parallel.map_ordered(partial(piece_noise, step=step), pieces, jobs, cost=len))
-            return np.inf if noise == 0 else 10 * np.log10(signal / noise)
+            return _sqnr(signal, sum(parallel.map_ordered(partial(piece_noise, step=step), pieces, jobs, cost=len)))
 
         low = largest_scale(sqnr_at, self.sqnr)
         return float(np.float32(base * low))
@@ -163,3 +159,8 @@ def largest_scale(sqnr_at, target):
         guess = x + margin / DB_PER_OCTAVE + (SCALE_RESOLUTION if margin >= 0 else -SCALE_RESOLUTION) / 2
         x = guess if low < guess < high else (low + high) / 2
     return 2.0 ** low
+
+
+def _sqnr(signal, noise):
+    """``10 log10(signal / noise)`` in dB; infinite when there is no noise (an all-zero sample included)."""
+    return np.inf if noise == 0 else 10 * np.log10(signal / noise)

@@ -16,7 +16,6 @@ from ..errors import EncodeError
 from .base import (Quantized, Quantizer, channel_matrix, check_float, check_int, format_number,
                    from_channel_matrix, resolve_axis, spec_value)
 from .metrics import decibels
-from .model_scope import resolve_for_tensor
 
 __all__ = ["UniformQuantizer", "uniform_levels", "sqnr_step_bracket", "MAX_ABS_LEVEL", "SQNR_STEP_RTOL"]
 
@@ -62,8 +61,6 @@ class UniformQuantizer(Quantizer, spec_name="uniform"):
             check_int(self.axis, "axis", -64, 63)
 
     def _quantize(self, w, mask, importance):
-        if self.scope == "model":
-            return resolve_for_tensor(self, w, mask).quantize(w, mask=mask, importance=importance)
         axis = resolve_axis(self.axis, w.ndim)
         values = channel_matrix(w, axis)
         keep = None if mask is None else channel_matrix(mask, axis)
