@@ -5,9 +5,9 @@ tensors (NNCodec's own allocation: one qp for every tensor; step 2^(qp/4), halve
 as fine), per-channel SQNR targets, and one step for the model fitted to a total SQNR target (``scope=model``,
 the deepcabac preset's quantizer). 1-D tensors (here the LSTM biases) are kept lossless (our default), or, in
 two more global-step families, quantized uniformly like NNCodec does by default (its ``nonweight_qp = -75``:
-step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights). NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with
-and without dependent quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer
-venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
+step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights). NNCodec's curve: its full
+pipeline (``nnc.compress``, default settings per qp, with and without dependent quantization), read from a JSON
+written by ``bench/peer_nncodec_rd.py`` (run it in the peer venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
 elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
 all of them together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
 
@@ -61,19 +61,24 @@ def interpolate(points, sqnr):
     return None
 
 
+def config_row(name, spec, one_d=(), one_d_spec=None):
+    """``(family, row label, quantize)``: ``spec`` for every tensor, or with the 1-D tensors ``one_d`` quantized by
+    ``one_d_spec`` instead of kept lossless."""
+    if one_d_spec is None:
+        return name, spec, spec
+    return name, f"{spec}; 1-D {one_d_spec}", {**dict.fromkeys(one_d, one_d_spec), "*": spec}
+
+
 def states_families(states, one_d, qps, targets):
-    """(family, label, quantize) of dq with ``states`` states: per qp, step 2^(qp/4)/2 with the 1-D tensors
-    ``one_d`` (the eight LSTM biases of the CRNN) uniform at step/8, where their few weights cost little; per SQNR
-    target, per-channel steps."""
+    """The families of dq with ``states`` states: per qp, step 2^(qp/4)/2 with the 1-D tensors ``one_d`` (the eight
+    LSTM biases of the CRNN) uniform at step/8, where their few weights cost little; per SQNR target, per-channel
+    steps."""
     rows = []
     for qp in qps:
         dq, bias = f"dq:step={2.0 ** (qp / 4) / 2:.9g},states={states}", f"uniform:step={2.0 ** (qp / 4) / 16:.9g}"
-        rows.append((f"dq {states} states, 1-D at step/8, global step", f"{dq}; 1-D {bias}",
-                     {**dict.fromkeys(one_d, bias), "*": dq}))
-    for target in targets:
-        spec = f"dq:sqnr={target},axis=0,states={states}"
-        rows.append((f"dq {states} states, per-channel SQNR", spec, spec))
-    return rows
+        rows.append(config_row(f"dq {states} states, 1-D at step/8, global step", dq, one_d, bias))
+    return rows + [config_row(f"dq {states} states, per-channel SQNR", f"dq:sqnr={target},axis=0,states={states}")
+                   for target in targets]
 
 
 def plot(rows, peer, path):
@@ -126,33 +131,29 @@ def main():
     rows = []
     configs = []
     one_d = [name for name, w in weights.items() if w.ndim < 2]
-    for qp in [int(q) for q in args.qps.split(",") if q]:
+    qps = [int(q) for q in args.qps.split(",") if q]
+    for qp in qps:
         step = 2.0 ** (qp / 4)
         dq = f"dq:step={step / 2:.9g}"
-        configs += [("uniform, global step", f"uniform:step={step:.9g}", f"uniform:step={step:.9g}"),
-                    ("dq, global step", dq, dq)]
-        for family, one_d_spec in (("dq, global step, 1-D at NNCodec's step", f"uniform:step={NNCODEC_NONWEIGHT_STEP:.9g}"),
-                                   ("dq, global step, 1-D at step/8", f"uniform:step={step / 16:.9g}")):
-            configs.append((family, f"{dq}; 1-D {one_d_spec}", {**dict.fromkeys(one_d, one_d_spec), "*": dq}))
+        configs += [config_row("uniform, global step", f"uniform:step={step:.9g}"), config_row("dq, global step", dq),
+                    config_row("dq, global step, 1-D at NNCodec's step", dq, one_d,
+                           f"uniform:step={NNCODEC_NONWEIGHT_STEP:.9g}"),
+                    config_row("dq, global step, 1-D at step/8", dq, one_d, f"uniform:step={step / 16:.9g}")]
     for target in [int(t) for t in args.targets.split(",") if t]:
-        configs += [("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0", f"uniform:sqnr={target},axis=0"),
-                    ("dq, per-channel SQNR", f"dq:sqnr={target},axis=0", f"dq:sqnr={target},axis=0"),
-                    ("uniform, one model step for the SQNR", f"uniform:sqnr={target},scope=model",
-                     f"uniform:sqnr={target},scope=model"),
-                    ("dq, one model step for the SQNR", f"dq:sqnr={target},scope=model",
-                     f"dq:sqnr={target},scope=model")]
+        configs += [config_row("uniform, per-channel SQNR", f"uniform:sqnr={target},axis=0"),
+                    config_row("dq, per-channel SQNR", f"dq:sqnr={target},axis=0"),
+                    config_row("uniform, one model step for the SQNR", f"uniform:sqnr={target},scope=model"),
+                    config_row("dq, one model step for the SQNR", f"dq:sqnr={target},scope=model")]
     for states in [int(c) for c in args.states.split(",") if c]:
-        configs += states_families(states, one_d, [int(q) for q in args.qps.split(",") if q],
-                                   [int(t) for t in args.states_targets.split(",") if t])
-    for family, spec, quantize in configs:
+        configs += states_families(states, one_d, qps, [int(t) for t in args.states_targets.split(",") if t])
+    for name, spec, quantize in configs:
         config = {"quantize": quantize, "entropy": "cabac"}
         t_enc, blob = median_time(lambda: nncodec.encode(weights, **config), args.repeat)
         t_dec, decoded = median_time(lambda: nncodec.decode(blob), args.repeat)
         bpw = 8 * len(blob) / n
         sqnr = sqnr_db(weights, decoded)
         theirs = interpolate(peer_dq, sqnr)
-        spec = spec if isinstance(spec, str) else "; ".join(f"{k} {v}" for k, v in spec.items())
-        rows.append((family, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
+        rows.append((name, spec, len(blob), bpw, sqnr, theirs, mb / t_enc, mb / t_dec))
         print(f"{spec}: {bpw:.3f} b/w, {sqnr:.2f} dB", file=sys.stderr)
     print(f"# Rate-distortion against NNCodec 2.1.3\n\n{datetime.date.today()}, {machine()}\n"
           f"data: {label}, {len(weights)} tensors with >= 1000 elements, {n} weights; NNCodec curve: {source}\n"
