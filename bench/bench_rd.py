@@ -1,15 +1,16 @@
 """Rate-distortion against Fraunhofer NNCodec 2.1.3 on the same tensors (issue 4, figure 1).
 
-Our points: uniform and dependent (trellis) quantization, CABAC-coded, in two families: one step shared by all
-tensors (NNCodec's own allocation: one qp for every tensor; step 2^(qp/4), halved for dq whose union grid is twice
-as fine), per-channel SQNR targets, and one step for the model fitted to a total SQNR target (``scope=model``,
-the deepcabac preset's quantizer). 1-D tensors (here the LSTM biases) are kept lossless (our default), or, in
-two more global-step families, quantized uniformly like NNCodec does by default (its ``nonweight_qp = -75``:
-step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights). NNCodec's curve: its full
-pipeline (``nnc.compress``, default settings per qp, with and without dependent quantization), read from a JSON
-written by ``bench/peer_nncodec_rd.py`` (run it in the peer venv, see bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000
-elements, as NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over
-all of them together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
+Our points: uniform and dependent (trellis) quantization, CABAC-coded, in three kinds of family: one step shared by
+all tensors (NNCodec's own allocation: one qp for every tensor; step 2^(qp/4), halved for dq whose union grid is
+twice as fine), per-channel SQNR targets, and one step for the model fitted to a total SQNR target
+(``scope=model``, the deepcabac preset's quantizer). 1-D tensors (here the LSTM biases) are kept lossless (our
+default), or, in two more global-step families, quantized uniformly like NNCodec does by default (its
+``nonweight_qp = -75``: step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights).
+NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with and without dependent
+quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer venv, see
+bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000 elements, as
+NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over all of them
+together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
 
 With ``--states 4,16`` more families per state count: dq with that machine (spec 4.5, State_Count) at one global
 step, the 1-D tensors of >= 1000 elements (the LSTM biases) quantized uniformly at step/8, and (with
