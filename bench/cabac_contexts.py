@@ -1,6 +1,6 @@
 """What cabac could gain from magnitude contexts that look further back than the two previous levels.
 
-    python bench/cabac_contexts.py [--bits 5 8] [--npz PATH]
+    python bench/cabac_contexts.py [--bits 5 8] [--npz PATH] [--designs NAME ...]
 
 For every tensor of bench/levels.py (>= 1000 weights), the levels are walked once per context design with the
 binarization of spec/cabac.md 5.3.2.5 (signed mode, K = 4) and the exact estimator of 5.3.2.4 (the reference's
@@ -10,8 +10,16 @@ size). Designs: the ``mag`` class of 5.3.2.6 (context set 0, from 2|p1| + |p2|),
 scale of |level|: a row EMA (scan order), or the mean of a row EMA and a column EMA over the tensor's matrix view
 (rows = axis 0). EMAs are fixed point (units of 2**-8 of a level, |level| clipped at 63) with a count-based
 warm-up: ``e = e - (e >> k) + (m << (8 - k))``, ``k = min(K, bitlen(n))`` where n counts the values seen (row: 6,
-column: 8); the row EMA restarts at each row; ``mag = class(3 * scale >> 8)``. Pure Python: about 40 s per
-design and setting.
+column: 8); the row EMA restarts at each row; ``mag = class(3 * scale >> 8)``.
+
+Neighbour designs add one more previous level to the sum that gives ``mag``, class(2|p1| + |p2| + |n|), where n is
+the level one kernel row up in the same 2-D kernel ("kernel row above", convolutions; 0 in the kernel's first row),
+the level at the same kernel position of the previous input channel ("previous channel", convolutions; 0 for the
+first input channel), or the
+level in the same column of the previous row of the matrix view ("previous row", 2-D tensors). "kernel position"
+keeps set 0's ``mag`` and gives every kernel position (index mod kh*kw) its own sig and gt contexts. A design that
+does not apply to a tensor codes it as set 0. The last row, "best per tensor", takes each tensor's smallest design
+(an oracle: an encoder would have to signal its choice). Pure Python: about 40 s per design and setting.
 """
 
 import argparse
@@ -38,36 +46,74 @@ def ema_update(value, magnitude, count, shift_cap):
     return value - (value >> shift) + (min(magnitude, CLIP) << (8 - shift))
 
 
-def code_length(levels, row_length, design):
-    """Adaptive code length in bits of ``levels`` (1-D int64) under one context design."""
-    ctx = ref._new_contexts(bytes([(8 << 4) | 12] * 5))
-    bits = 0.0
+NEIGHBOUR_DESIGNS = ("kernel row above", "previous channel", "previous row")
+DESIGNS = ("set 0", "row EMA", "row+column EMA", "kernel position") + NEIGHBOUR_DESIGNS
 
-    def code(context, bin):
+
+def applies(design, shape):
+    """Whether ``design`` differs from set 0 on a tensor of this shape."""
+    if design in ("kernel row above", "previous channel", "kernel position"):
+        return len(shape) == 4 and shape[2] * shape[3] > 1
+    if design == "previous row":
+        return len(shape) == 2
+    return True
+
+
+def neighbour_offset(design, shape, index):
+    """How far back the extra neighbour of a neighbour design is from ``index``, or 0 where it has none."""
+    if design == "kernel row above":
+        return shape[3] if (index // shape[3]) % shape[2] else 0
+    if design == "previous channel":
+        kernel = shape[2] * shape[3]
+        return kernel if (index // kernel) % shape[1] else 0
+    return shape[1]                                     # previous row
+
+
+def code_length(levels, shape, design):
+    """Adaptive code length in bits of ``levels`` (1-D int64, a tensor of ``shape``) under one context design."""
+    ctx = ref._new_contexts(bytes([(8 << 4) | 12] * 5))
+    extra = {}                                          # the per-position sig and gt contexts of "kernel position"
+    bits = 0.0
+    row_length = levels.size // shape[0]
+    kernel = shape[2] * shape[3] if len(shape) == 4 else 1
+    values = levels.tolist()
+
+    def code(model, bin):
         nonlocal bits
-        p = context.probability() / 32768
+        p = model.probability() / 32768
         bits -= math.log2(p if bin == 0 else 1 - p)
-        context.adapt(bin)
+        model.adapt(bin)
+
+    def context(index, position):
+        if design != "kernel position":
+            return ctx[index]
+        return extra.setdefault((index, position), ref._Context((8 << 4) | 12))
 
     rows = row_length if design == "row+column EMA" else 0
     column_ema = [0] * rows
     row_ema = row = column = 0
     p1 = p2 = 0
-    for x in levels.tolist():
+    for i, x in enumerate(values):
         if rows and column == rows:
             row, column, row_ema = row + 1, 0, 0
         m, negative = abs(x), x < 0
         mag, sig, sign = ref._neighbourhood(p1, p2)
-        if design != "set 0":
+        if design in ("row EMA", "row+column EMA"):
             scale = row_ema if not rows or row == 0 else (row_ema + column_ema[column]) >> 1
             mag = ref._mag_class(3 * scale >> 8)
             sig = ref.OFF_SIG + mag * 3 + ref._sign_class(p1)
-        code(ctx[sig], int(m != 0))
+        elif design in NEIGHBOUR_DESIGNS:
+            back = neighbour_offset(design, shape, i)
+            n = abs(values[i - back]) if back and i >= back else 0
+            mag = ref._mag_class(min(2 * abs(p1) + abs(p2) + n, 1 << 18))
+            sig = ref.OFF_SIG + mag * 3 + ref._sign_class(p1)
+        position = i % kernel
+        code(context(sig, position), int(m != 0))
         if m:
             code(ctx[sign], int(negative))
             gt_base = ref.OFF_GT + mag * 3 + ref._relation(p1, negative)
             for k in range(1, K + 1):
-                code(ctx[gt_base + (k - 1) * ref.MAG_CLASSES * 3], int(m > k))
+                code(context(gt_base + (k - 1) * ref.MAG_CLASSES * 3, position), int(m > k))
                 if m == k:
                     break
             if m > K:
@@ -90,20 +136,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, nargs="+", default=[5, 8])
     parser.add_argument("--npz", default=str(SHARED_NPZ))
+    parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS),
+                        help="set 0 is always measured: it is the base")
     args = parser.parse_args()
     print(machine())
     print("| setting | design | adaptive code length b/w | / set 0 |")
     print("|---|---|---:|---:|")
     with np.load(args.npz, allow_pickle=False) as z:
         shapes = {name: z[name].shape for name in z.files}
+    designs = ["set 0"] + [d for d in args.designs if d != "set 0"]
     for bits in args.bits:
         levels = quantized_levels(args.npz, bits)
         n = sum(a.size for a in levels.values())
-        base = None
-        for design in ("set 0", "row EMA", "row+column EMA"):
-            total = sum(code_length(a, a.size // shapes[name][0], design) for name, a in levels.items())
-            base = base or total
-            print(f"| Q{bits} | {design} | {total / n:.5f} | {total / base:.5f} |", flush=True)
+        lengths = {}        # (design, tensor) -> bits
+        for design in designs:
+            for name, a in levels.items():
+                lengths[design, name] = (code_length(a, shapes[name], design) if applies(design, shapes[name])
+                                         else lengths["set 0", name])
+            total = sum(lengths[design, name] for name in levels)
+            print(f"| Q{bits} | {design} | {total / n:.5f} | {total / sum(lengths['set 0', k] for k in levels):.5f} |",
+                  flush=True)
+        best = sum(min(lengths[d, name] for d in designs) for name in levels)
+        print(f"| Q{bits} | best per tensor | {best / n:.5f} | {best / sum(lengths['set 0', k] for k in levels):.5f} |")
 
 
 if __name__ == "__main__":
