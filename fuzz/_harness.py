@@ -295,14 +295,23 @@ def layout_input(shape, params, streams):
     return bytes(out)
 
 
-def layout_seeds(name, arrays, **options):
-    """Fuzz inputs of :func:`run_layout_decode` holding ``arrays`` as the layout ``name`` encodes them (small
-    arrays only: every stream must fit the one-byte count and length fields)."""
+def layout_seed_arrays():
+    """The arrays every layout target seeds with: a sparse 3x4 float32 matrix, an int8 vector, a 2x2x3 tensor with
+    an empty row, all zeros."""
+    return [np.array([[0, 1.5, 0, 0], [0, 0, 0, 0], [2, 0, 0, -1]], np.float32),
+            np.array([0, 0, 0, 7, 0, 0, 0, -3], np.int8),
+            np.array([[[0, 0, 0], [1, 1, 0]], [[0, 0, 0], [0, 0, 0]]], np.int16),
+            np.zeros((2, 3), np.float16)]
+
+
+def layout_seeds(name, arrays=None, **options):
+    """Fuzz inputs of :func:`run_layout_decode` holding ``arrays`` (default :func:`layout_seed_arrays`) as the
+    layout ``name`` encodes them (small arrays only: every stream must fit the one-byte count and length fields)."""
     from nncodec.dtypes import code_of
     from nncodec.stages import stage_by_name
 
     layout, out = stage_by_name(name), []
-    for array in arrays:
+    for array in layout_seed_arrays() if arrays is None else arrays:
         params, streams = layout.encode(array, **options)
         out.append(layout_input(array.shape, params, [(code_of(s.dtype), s.size, s.tobytes()) for s in streams]))
     return out
