@@ -153,11 +153,11 @@ def main():
             for name, a in levels.items():
                 lengths[design, name] = (code_length(a, shapes[name], design) if applies(design, shapes[name])
                                          else lengths["set 0", name])
-            total = sum(lengths[design, name] for name in levels)
-            print(f"| Q{bits} | {design} | {total / n:.5f} | {total / sum(lengths['set 0', k] for k in levels):.5f} |",
-                  flush=True)
-        best = sum(min(lengths[d, name] for d in designs) for name in levels)
-        print(f"| Q{bits} | best per tensor | {best / n:.5f} | {best / sum(lengths['set 0', k] for k in levels):.5f} |")
+        base = sum(lengths["set 0", name] for name in levels)
+        rows = [(design, sum(lengths[design, name] for name in levels)) for design in designs]
+        rows.append(("best per tensor", sum(min(lengths[d, name] for d in designs) for name in levels)))
+        for design, total in rows:
+            print(f"| Q{bits} | {design} | {total / n:.5f} | {total / base:.5f} |")
 
 
 if __name__ == "__main__":
