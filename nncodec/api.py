@@ -185,14 +185,13 @@ def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
     ``@``) whose ``todense()`` equals the materialized array bit for bit, low-rank products (spec 3.5.3) as
     ``LowRankMatrix`` and a sparse part plus a product as ``SparsePlusLowRank``; the others as arrays.
     Raises a :class:`~nncodec.errors.DecodeError` subclass on any malformed input and
-    :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``.
+    :class:`~nncodec.errors.LimitExceededError` when the container exceeds ``limits``; the limits bound the whole
+    call (spec 6), checked before any tensor is decoded. Names that alias one stored tensor (tied weights, spec
+    3.5.4) share one array.
     ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).
     """
     container = Container(locate(blob), limits=limits, backend=backend, jobs=jobs)
-    if materialize:
-        arrays = container.decode_all(copy=True)
-    else:
-        arrays = {name: container.decode_structure(name) for name in container.keys()}
+    arrays = container.decode_tensors(container.keys(), copy=True, materialize=materialize)
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
     return arrays

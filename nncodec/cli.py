@@ -211,10 +211,7 @@ def cmd_decode(args):
         names = reader.keys()
         with Progress("decode", len(names), sum(r["nbytes"] for r in reader.info()),
                       enabled=not (args.quiet or args.json)) as bar:
-            arrays = {}
-            for name in names:
-                arrays[name] = reader.decode_tensor(name, copy=True)
-                bar.advance(name, arrays[name].nbytes)
+            arrays = reader.decode_tensors(names, copy=True, progress=bar.advance)  # one call: limits bound it all
         metadata = {k: v for k, v in reader.metadata.items() if not k.startswith("nncodec.")}
     write_weights(args.output, arrays, metadata=metadata)
     if args.json:
@@ -257,9 +254,8 @@ def cmd_verify(args):
         rows = reader.info()
         with Progress("verify", len(rows), sum(r["nbytes"] for r in rows),
                       enabled=not (args.quiet or args.json)) as bar:
-            for row in rows:  # every stream's padding, CRC and decode, every rule, without building the tensors
-                reader.verify_tensor(row["name"])
-                bar.advance(row["name"], row["nbytes"])
+            # one call: every stream's padding, CRC and decode, every rule and limit, without building the tensors
+            reader.verify_all(materialize=False, progress=bar.advance)
     if args.json:
         _emit_json({"input": args.input, "ok": True, "tensors": len(rows)})
     _say(args, f"{args.input}: OK ({len(rows)} tensors, every checksum and stream verified)")

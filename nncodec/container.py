@@ -4,9 +4,12 @@
 (header, then the whole directory, then lengths) before it decodes anything, and decodes one tensor at a time.
 """
 
+import itertools
+
 import numpy as np
 
 from . import _backend, parallel
+from .budget import CallBudget, node_bytes
 from .dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
 from .errors import ChecksumError, FormatError, InconsistentError, UnsupportedFeatureError
 from .header import FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, MAGIC, container_header, crc32, read_directory
@@ -14,6 +17,7 @@ from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
 from .sparse import LowRankMatrix, SparsePlusLowRank
 from .stages import coding_by_id, stage_by_id
+from .stages.sparse_layout import matrix_shape, zero_view
 
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
            "Container", "PendingStream"]
@@ -69,6 +73,7 @@ class Container:
         self.directory = read_directory(self._buf, self.limits, self.backend)
         self.metadata = dict(self.directory.metadata)
         self._records = {record.name: record for record in self.directory.tensors}
+        self._index = {record.name: i for i, record in enumerate(self.directory.tensors)}
 
     # -- directory access -----------------------------------------------------------------------------------
     def keys(self):
@@ -89,130 +94,14 @@ class Container:
         except KeyError:
             raise KeyError(f"no tensor named {name!r} in the container") from None
 
-    # -- decoding -------------------------------------------------------------------------------------------
+    # -- decoding: each call plans every tensor it touches (all checks, one CallBudget), then decodes ----------
     def decode_tensor(self, name, copy=False):
-        """Decode tensor ``name``; raw dense tensors come back as read-only zero-copy views unless ``copy``."""
-        node = self.record(name).node
-        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
-        array = self._decode_node(node, name)
-        if copy and not array.flags.owndata:
-            array = array.copy()
-        return array
+        """Decode tensor ``name`` (one call); raw dense tensors come back as read-only zero-copy views unless ``copy``."""
+        return self.decode_tensors([name], copy=copy)[name]
 
     def decode_all(self, copy=True):
-        """Every tensor, in directory order, after checking the total output against ``max_output_bytes``."""
-        total = sum(node_elements(r.node.shape) * itemsize(r.node.dtype) for r in self.directory.tensors)
-        self.limits.check("max_output_bytes", total)
-        names = list(self._records)
-        arrays = parallel.map_ordered(lambda name: self.decode_tensor(name, copy=copy), names, self.jobs,
-                                      cost=lambda name: node_elements(self._records[name].node.shape))
-        return dict(zip(names, arrays))
-
-    def stream_bytes(self, stream, name=""):
-        """The stored bytes of ``stream`` (a zero-copy memoryview), after its padding and CRC checks."""
-        data = self._buf[stream.offset:stream.offset + stream.length]
-        if self.verify:
-            pad = self._buf[stream.offset - stream.padding:stream.offset]
-            if any(pad):
-                raise FormatError(f"[R3.4-a] tensor {name!r}: non-zero padding before the stream at {stream.offset}")
-            if crc32(data) != stream.crc32:
-                raise ChecksumError(f"[R3.5-h] tensor {name!r}: stream CRC-32 mismatch at offset {stream.offset}: "
-                                    f"stored {stream.crc32:08x}, computed {crc32(data):08x}")
-        return data
-
-    def verify_all(self, materialize=True):
-        """Check every stream's padding and CRC and every rule a decode checks; raises DecodeError on the first
-        fault, and refuses exactly what decoding every tensor one by one would refuse.
-
-        ``materialize=True`` decodes every tensor and discards it. ``materialize=False`` builds no tensor: see
-        :meth:`_verify_node` for what it allocates at most."""
-        for name in self._records:
-            if not materialize:
-                self.verify_tensor(name)
-                continue
-            saved, self.verify = self.verify, True
-            try:
-                self.decode_tensor(name)
-            finally:
-                self.verify = saved
-
-    def verify_tensor(self, name):
-        """Every check decoding tensor ``name`` makes (CRCs and padding always), without building it; an alias is
-        left to its target's own record, as the parser already checked it points there (§3.5.4)."""
-        node = self.record(name).node
-        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
-        saved, self.verify = self.verify, True
-        try:
-            self._verify_node(node, name)
-        finally:
-            self.verify = saved
-
-    def _verify_node(self, node, name):
-        """Every check of :meth:`_decode_node` on ``node``, without producing it, one chain at a time; nothing is
-        kept. Allocates at most, for one chain: its decoded streams (their declared counts, which the directory
-        parser bounded by ``max_elements`` and ``max_expansion``; a dense chain's one stream is the tensor's
-        elements in their stored type); for a sparse layout, its index structure
-        (O(stored entries + rows), never m x n); the chain's elementwise transforms run on the stored values in
-        pieces of VERIFY_CHUNK elements. Only a transform whose output depends on the element's position (dq,
-        per-channel uniform) gets the whole tensor, decoded and dropped. Composites are checked (combine rules,
-        ``max_product_macs``) and their children verified, but never combined; an alias is checked by the
-        parser and its target is verified as its own record."""
-        if isinstance(node.body, Alias):
-            return
-        if not isinstance(node.body, Chain):
-            _check_composite(node, name)
-            self._check_product_work(node)
-            for child in node.body.children:
-                self._verify_node(child, name)
-            return
-        layout, codings, plan = self._check_chain(node, name)
-        params = node.body.stages[0].params
-        arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
-                  for coding, s in zip(codings, node.body.streams)]
-        if hasattr(layout, "structure"):
-            values = getattr(layout.structure(node, params, arrays, self.backend), layout.values_attr)
-        else:
-            values = arrays[layout.values_stream]
-        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
-            for start in range(0, values.size, VERIFY_CHUNK):
-                self._run_transforms(node, plan, values[start:start + VERIFY_CHUNK])
-        else:
-            self._run_transforms(node, plan, layout.decode(node, params, arrays, self.backend))
-
-    def _decode_node(self, node, name):
-        if isinstance(node.body, Chain):
-            return self._decode_chain(node, name)
-        if isinstance(node.body, Alias):  # §3.5.4 the parser checked the target: an earlier, non-alias record
-            target = self.directory.tensors[node.body.target]
-            return self._decode_node(target.node, target.name)
-        _check_composite(node, name)
-        self._check_product_work(node)
-        parts = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children, self.jobs)
-        if node.body.combine == CONCAT:
-            return np.concatenate(parts, axis=0)
-        # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
-        # floating-point warnings are silenced (a caller's warnings-as-errors filter must not turn them into crashes)
-        with np.errstate(all="ignore"):
-            if node.dtype == BFLOAT16:  # §3.5.2: bfloat16 arithmetic goes through binary32, rounded back each time
-                parts = [bfloat16_to_float32(p) for p in parts]
-            if node.body.combine == SUM:
-                out = parts[0].copy()
-                for part in parts[1:]:
-                    out += part
-                    if node.dtype == BFLOAT16:
-                        out = bfloat16_to_float32(float32_to_bfloat16(out))
-            else:
-                left, right = parts
-                out = np.matmul(left.astype(np.float64), right.astype(np.float64))
-                if node.body.combine == SEPARABLE:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
-                    o, i, kh, kw = node.shape
-                    out = out.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)
-                out = out.reshape(node.shape).copy(order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
-                if node.dtype == BFLOAT16:
-                    out = out.astype(np.float32)
-            if node.dtype == BFLOAT16:
-                return float32_to_bfloat16(out).view(numpy_dtype(BFLOAT16))
-            return out.astype(numpy_dtype(node.dtype), copy=False)
+        """Every tensor, in directory order (one call: see :meth:`decode_tensors`)."""
+        return self.decode_tensors(self.keys(), copy=copy)
 
     def decode_structure(self, name):
         """Tensor ``name`` as its stored layout's :mod:`nncodec.sparse` matrix (spec 4.6 to 4.9), or as an ndarray
@@ -227,62 +116,261 @@ class Container:
         result laid out again in the same layout, over the elements' bit patterns. Either way ``todense()``
         equals the materialized decode bit for bit.
         """
-        node = self.record(name).node
-        self.limits.check("max_output_bytes", node_elements(node.shape) * itemsize(node.dtype))
-        factored = self._factored_structure(node, name)
-        if factored is not None:
-            return factored
-        layout = stage_by_id(node.body.stages[0].stage_id) if isinstance(node.body, Chain) else None
-        if layout is None or not hasattr(layout, "structure"):
-            return self.decode_tensor(name, copy=True)
-        return self._chain_structure(node, name, layout)
+        return self.decode_tensors([name], materialize=False)[name]
 
-    def _factored_structure(self, node, name):
-        """A :class:`~nncodec.sparse.LowRankMatrix` for a low-rank product node (see ``_is_low_rank``), a
-        :class:`~nncodec.sparse.SparsePlusLowRank` for a sum of a chain and such a product (the chain's stored
-        layout kept), or None for any other node. Checks and decodes in the order the materialized decode does
-        (so both raise the same error); the factors are decoded as arrays (copies), their product never formed."""
-        body = node.body
-        if _is_low_rank(node):
-            return self._low_rank(node, name)
-        if (isinstance(body, Chain) or isinstance(body, Alias) or body.combine != SUM or len(body.children) != 2
-                or not isinstance(body.children[0].body, Chain) or not _is_low_rank(body.children[1])):
-            return None
+    def decode_tensors(self, names, copy=False, materialize=True, progress=None):
+        """``{name: array}`` for ``names``, decoded as one call.
+
+        Every check that needs no stream (chain types, combine rules) and the call's budget
+        (:class:`~nncodec.budget.CallBudget`: returned and built bytes, decoded stream bytes, multiply-adds) run
+        over all the tensors before any is decoded. A tensor stored once for several names (aliases, spec 3.5.4)
+        is decoded once, and those names share the result. ``materialize=False`` gives what
+        :meth:`decode_structure` gives. ``progress(name, nbytes)`` is called after each name is ready.
+        """
+        names = list(dict.fromkeys(names))
+        stored = {name: self._stored_index(name) for name in names}
+        targets = list(dict.fromkeys(stored.values()))
+        budget = CallBudget(self.limits)
+        plan = self._plan_tensor if materialize else self._plan_structure
+        for index in targets:
+            record = self.directory.tensors[index]
+            plan(budget, record.node, record.name)
+        sharing = {index: [name for name in names if stored[name] == index] for index in targets}
+
+        def decode(index):
+            record = self.directory.tensors[index]
+            if materialize:
+                result = self._decode_node(record.node, record.name)
+                if copy and not result.flags.owndata:
+                    result = result.copy()
+            else:
+                result = self._structure(record.node, record.name)
+            if progress is not None:
+                for name in sharing[index]:
+                    progress(name, node_bytes(record.node))
+            return result
+
+        results = parallel.map_ordered(decode, targets, self.jobs,
+                                       cost=lambda index: node_bytes(self.directory.tensors[index].node))
+        by_index = dict(zip(targets, results))
+        return {name: by_index[stored[name]] for name in names}
+
+    def _stored_index(self, name):
+        """Index of the record that stores tensor ``name``: its own, or its alias target's (spec 3.5.4)."""
+        self.record(name)
+        index = self._index[name]
+        body = self.directory.tensors[index].node.body
+        return body.target if isinstance(body, Alias) else index
+
+    def _plan_tensor(self, budget, node, name):
+        """Check ``node`` and add to ``budget`` what decoding it to an array returned by the call takes."""
+        budget.add_output(node_bytes(node))
+        self._plan_node(budget, node, name)
+
+    def _plan_node(self, budget, node, name):
+        """Check ``node`` (chain types, combine rules) and add to ``budget`` what building it takes besides its own
+        output: its streams, the children it builds as arrays of their own, its multiply-adds."""
+        if isinstance(node.body, Chain):
+            self._check_chain(node, name)
+            for stream in node.body.streams:
+                budget.add_stream(stream)
+            return
         _check_composite(node, name)
-        sparse_node = body.children[0]
-        layout = stage_by_id(sparse_node.body.stages[0].stage_id)
-        sparse = (self._chain_structure(sparse_node, name, layout) if hasattr(layout, "structure")
-                  else np.array(self._decode_chain(sparse_node, name)))
-        return SparsePlusLowRank(sparse, self._low_rank(body.children[1], name), tensor_shape=node.shape)
-
-    def _check_product_work(self, node):
-        """A checked product or separable composite's multiply-adds against ``max_product_macs`` (time, not
-        memory: m x k by k x n costs m * k * n)."""
-        if node.body.combine in (PRODUCT, SEPARABLE):
+        combine = node.body.combine
+        if combine in (PRODUCT, SEPARABLE):
             left, right = node.body.children
-            self.limits.check("max_product_macs", left.shape[0] * left.shape[1] * right.shape[1])
+            budget.add_macs(left.shape[0] * left.shape[1] * right.shape[1])
+        for child in node.body.children:
+            if combine != CONCAT:  # a concat's children are written into its output
+                budget.add_built(node_bytes(child))
+            self._plan_node(budget, child, name)
 
-    def _low_rank(self, node, name):
-        _check_composite(node, name)
-        self._check_product_work(node)  # as todense() would
-        left, right = (np.array(self._decode_node(child, name)) for child in node.body.children)
-        return LowRankMatrix(left, right, tensor_shape=node.shape)
+    def _plan_structure(self, budget, node, name):
+        """As :meth:`_plan_tensor`, for the result :meth:`_structure` gives."""
+        if _is_low_rank(node):
+            _check_composite(node, name)
+            for child in node.body.children:  # the factors are returned, their product is not formed
+                self._plan_tensor(budget, child, name)
+        elif _is_sparse_plus_low_rank(node):
+            _check_composite(node, name)
+            for child in node.body.children:
+                self._plan_structure(budget, child, name)
+        elif _has_structure(node):
+            layout, _, plan = self._check_chain(node, name)
+            for stream in node.body.streams:
+                budget.add_stream(stream)
+            budget.add_output(_structure_bytes(node, layout))
+            if not self._keeps_structure(node, layout, plan):
+                budget.add_built(node_bytes(node))
+        else:
+            self._plan_tensor(budget, node, name)
 
-    def _chain_structure(self, node, name, layout):
+    def stream_bytes(self, stream, name=""):
+        """The stored bytes of ``stream`` (a zero-copy memoryview), after its padding and CRC checks."""
+        data = self._buf[stream.offset:stream.offset + stream.length]
+        if self.verify:
+            pad = self._buf[stream.offset - stream.padding:stream.offset]
+            if any(pad):
+                raise FormatError(f"[R3.4-a] tensor {name!r}: non-zero padding before the stream at {stream.offset}")
+            if crc32(data) != stream.crc32:
+                raise ChecksumError(f"[R3.5-h] tensor {name!r}: stream CRC-32 mismatch at offset {stream.offset}: "
+                                    f"stored {stream.crc32:08x}, computed {crc32(data):08x}")
+        return data
+
+    def verify_all(self, materialize=True, progress=None):
+        """Check every stream's padding and CRC and every rule a decode checks; raises DecodeError on the first
+        fault, and refuses exactly what :meth:`decode_all` would refuse (one call, planned the same way).
+
+        ``materialize=True`` decodes every tensor and discards it. ``materialize=False`` builds no tensor: see
+        :meth:`_verify_node` for what it allocates at most. ``progress(name, nbytes)`` after each tensor."""
+        self._verify(self.keys(), materialize, progress)
+
+    def verify_tensor(self, name):
+        """Every check decoding tensor ``name`` makes (CRCs and padding always), without building it; an alias is
+        left to its target's own record, as the parser already checked it points there (§3.5.4)."""
+        self.record(name)
+        self._verify([name], False, None)
+
+    def _verify(self, names, materialize, progress):
+        records = [self.directory.tensors[self._index[name]] for name in names]
+        records = [r for r in records if not isinstance(r.node.body, Alias)]
+        budget = CallBudget(self.limits)
+        for record in records:
+            self._plan_tensor(budget, record.node, record.name)
+        saved, self.verify = self.verify, True
+        try:
+            for record in records:
+                if materialize:
+                    self._decode_node(record.node, record.name)
+                else:
+                    self._verify_node(record.node, record.name)
+                if progress is not None:
+                    progress(record.name, node_bytes(record.node))
+        finally:
+            self.verify = saved
+
+    def _verify_node(self, node, name):
+        """Every check of :meth:`_decode_node` on ``node`` (planned already), without producing it, one chain at a
+        time; nothing is kept. Allocates at most, for one chain: its decoded streams (their declared counts,
+        bounded by the call's budget); for a sparse layout, its index structure (O(stored entries + rows), never
+        m x n); the chain's elementwise transforms run on the stored values in pieces of VERIFY_CHUNK elements.
+        Only a transform whose output depends on the element's position (dq, per-channel uniform) gets the whole
+        tensor, decoded and dropped. Composites' children are verified, never combined."""
+        if not isinstance(node.body, Chain):
+            for child in node.body.children:
+                self._verify_node(child, name)
+            return
+        layout, codings, plan = self._check_chain(node, name)
+        params = node.body.stages[0].params
+        arrays = self._decode_streams(node, name, codings)
+        if hasattr(layout, "structure"):
+            values = getattr(layout.structure(node, params, arrays, self.backend), layout.values_attr)
+        else:
+            values = arrays[layout.values_stream]
+        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
+            for start in range(0, values.size, VERIFY_CHUNK):
+                self._run_transforms(node, plan, values[start:start + VERIFY_CHUNK])
+        else:
+            self._run_transforms(node, plan, layout.decode(node, params, arrays, self.backend))
+
+    def _decode_node(self, node, name, out=None):
+        """The node's output array (the node was planned); written into ``out``, a parent concat's slice, if given."""
+        body = node.body
+        if isinstance(body, Chain):
+            array = self._decode_chain(node, name)
+        elif body.combine == CONCAT:
+            return self._decode_concat(node, name, out)
+        elif body.combine == SUM:
+            array = self._decode_sum(node, name)
+        else:
+            array = self._decode_product(node, name)
+        if out is None:
+            return array
+        out[...] = array
+        return out
+
+    def _decode_concat(self, node, name, out):
+        """§3.5.2 concat: each child decoded straight into its rows of the output (independent chunks, in parallel)."""
+        if out is None:
+            out = np.empty(node.shape, dtype=numpy_dtype(node.dtype))
+        children = node.body.children
+        starts = [0, *itertools.accumulate(child.shape[0] for child in children)]
+        parallel.map_ordered(lambda k: self._decode_node(children[k], name, out[starts[k]:starts[k + 1]]),
+                             range(len(children)), self.jobs)
+        return out
+
+    def _decode_sum(self, node, name):
+        """§3.5.2 sum, left to right in the node's dtype, one child at a time (bfloat16: each step through binary32)."""
+        bfloat16 = node.dtype == BFLOAT16
+        children = node.body.children
+        # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
+        # floating-point warnings are silenced (a caller's warnings-as-errors filter must not turn them into crashes)
+        with np.errstate(all="ignore"):
+            first = self._decode_node(children[0], name)
+            out = bfloat16_to_float32(first) if bfloat16 else first.copy()
+            for child in children[1:]:
+                part = self._decode_node(child, name)
+                out += bfloat16_to_float32(part) if bfloat16 else part
+                if bfloat16:
+                    out = bfloat16_to_float32(float32_to_bfloat16(out))
+        if bfloat16:
+            return float32_to_bfloat16(out).view(numpy_dtype(BFLOAT16))
+        return out
+
+    def _decode_product(self, node, name):
+        """§3.5.2 product and separable: binary64 products of the two children, rounded once to the node's dtype."""
+        left, right = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children,
+                                           self.jobs)
+        with np.errstate(all="ignore"):
+            if node.dtype == BFLOAT16:
+                left, right = bfloat16_to_float32(left), bfloat16_to_float32(right)
+            out = np.matmul(left.astype(np.float64), right.astype(np.float64))
+            if node.body.combine == SEPARABLE:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
+                o, i, kh, kw = node.shape
+                out = out.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)
+            out = out.reshape(node.shape).copy(order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
+            if node.dtype == BFLOAT16:
+                return float32_to_bfloat16(out.astype(np.float32)).view(numpy_dtype(BFLOAT16))
+            return out.astype(numpy_dtype(node.dtype), copy=False)
+
+    def _structure(self, node, name):
+        """The result :meth:`decode_structure` describes, for a planned node."""
+        if _is_low_rank(node):
+            left, right = (_owned(self._decode_node(child, name)) for child in node.body.children)
+            return LowRankMatrix(left, right, tensor_shape=node.shape)
+        if _is_sparse_plus_low_rank(node):
+            sparse, low_rank = (self._structure(child, name) for child in node.body.children)
+            return SparsePlusLowRank(sparse, low_rank, tensor_shape=node.shape)
+        if _has_structure(node):
+            return self._chain_structure(node, name)
+        return _owned(self._decode_node(node, name))
+
+    def _keeps_structure(self, node, layout, plan):
+        """Whether a sparse layout's structure stands for the chain's output with its transforms applied to the
+        stored values: every transform is elementwise, and csr/relidx's implicit zero stays the all-zero pattern."""
+        if not all(transform.elementwise(parsed) for transform, parsed, _ in plan):
+            return False
+        if not layout.implicit_is_zero:
+            return True
+        values = node.body.streams[layout.values_stream]
+        return not np.any(zero_view(self._run_transforms(node, plan, np.zeros(1, numpy_dtype(values.elem_type)))))
+
+    def _chain_structure(self, node, name):
         """The :mod:`nncodec.sparse` matrix of a chain node whose layout has a structure (see decode_structure)."""
         params = node.body.stages[0].params
-        _, codings, plan = self._check_chain(node, name)
-        if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
-            arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
-                      for coding, s in zip(codings, node.body.streams)]
-            structure = layout.with_values(layout.structure(node, params, arrays, self.backend),
-                                           lambda values: self._run_transforms(node, plan, values))
-            if structure is not None:
-                return structure
+        layout, codings, plan = self._check_chain(node, name)
+        if self._keeps_structure(node, layout, plan):
+            structure = layout.structure(node, params, self._decode_streams(node, name, codings), self.backend)
+            return layout.with_values(structure, lambda values: self._run_transforms(node, plan, values))
         dense = self._decode_chain(node, name)
         options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
         _, arrays = layout.encode(dense, **options)
         return layout.structure(node, params, arrays, self.backend)
+
+    def _decode_streams(self, node, name, codings):
+        """The chain's streams, decoded (after their padding and CRC checks)."""
+        return [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
+                for coding, s in zip(codings, node.body.streams)]
 
     def _check_chain(self, node, name):
         """Type-check the whole chain (spec 4) before any stream is decoded: (layout, codings, transform plan)."""
@@ -309,8 +397,7 @@ class Container:
         """Type-check the whole chain (spec 4), then decode its streams and run its stages."""
         chain = node.body
         layout, codings, plan = self._check_chain(node, name)
-        arrays = [coding.decode(self.stream_bytes(s, name), s, self.limits, self.backend)
-                  for coding, s in zip(codings, chain.streams)]
+        arrays = self._decode_streams(node, name, codings)
         array = self._run_transforms(node, plan, layout.decode(node, chain.stages[0].params, arrays, self.backend))
         if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
@@ -336,6 +423,33 @@ def _is_low_rank(node):
             and len(node.shape) >= 2 and len(body.children) == 2 and len(body.children[0].shape) == 2
             and len(body.children[1].shape) == 2 and body.children[0].shape[0] == node.shape[0]
             and body.children[1].shape[1] == node_elements(node.shape[1:]))
+
+
+def _is_sparse_plus_low_rank(node):
+    """Whether ``node`` is a sum of a chain (the sparse part) and a low-rank product (spec 3.5.3)."""
+    body = node.body
+    return (not isinstance(body, (Chain, Alias)) and body.combine == SUM and len(body.children) == 2
+            and isinstance(body.children[0].body, Chain) and _is_low_rank(body.children[1]))
+
+
+def _has_structure(node):
+    """Whether ``node`` is a chain whose layout has a :mod:`nncodec.sparse` structure."""
+    return isinstance(node.body, Chain) and hasattr(stage_by_id(node.body.stages[0].stage_id), "structure")
+
+
+def _structure_bytes(node, layout):
+    """An upper bound of the bytes of a sparse layout's structure: its values, two int64 arrays per index entry
+    and int64 row pointers (none for a tensor without elements)."""
+    m, n = matrix_shape(node.shape)
+    streams = node.body.streams
+    values = streams[layout.values_stream]
+    index_entries = sum(s.count for i, s in enumerate(streams) if i != layout.values_stream)
+    return values.count * itemsize(values.elem_type) + 16 * index_entries + (8 * (m + 1) if m * n else 0)
+
+
+def _owned(array):
+    """``array`` if it owns its memory, else a copy (a raw tensor is a view of the container's buffer)."""
+    return array if array.flags.owndata else array.copy()
 
 
 def _check_composite(node, name):

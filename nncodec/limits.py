@@ -46,11 +46,12 @@ class DecodeLimits:
                 limit=name, declared=declared, maximum=maximum)
 
     def check_expansion(self, decoded_bytes, stored_bytes):
-        """Raise LimitExceededError if a stream of ``stored_bytes`` would decode to too many bytes."""
+        """Raise LimitExceededError if streams of ``stored_bytes`` (one stream, or all a call reads) would decode
+        to too many bytes."""
         allowed = self.max_expansion * stored_bytes + self.expansion_slack
         if decoded_bytes > allowed:
             raise LimitExceededError(
-                f"[R6] max_expansion: a stream of {stored_bytes} bytes declares {decoded_bytes} decoded bytes, "
+                f"[R6] max_expansion: {stored_bytes} stored bytes declare {decoded_bytes} decoded bytes, "
                 f"more than {self.max_expansion} x {stored_bytes} + {self.expansion_slack}",
                 limit="max_expansion", declared=decoded_bytes, maximum=allowed)
 

@@ -156,11 +156,16 @@ def test_relidx_forced_bits_and_fillers():
     assert_same_array(row, s.todense())
 
 
-def test_lazy_decode_respects_max_output_bytes(backend):
-    blob = nncodec.encode({"w": np.eye(8, dtype=np.float32)}, layout="csr")
-    nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=256))
+def test_lazy_decode_charges_the_structure_not_the_dense_tensor(backend):
+    blob = nncodec.encode({"w": np.eye(256, dtype=np.float32)}, layout="csr")  # 256 KiB dense
+    limits = nncodec.DecodeLimits(max_output_bytes=2**16)
     with pytest.raises(nncodec.errors.LimitExceededError):
-        nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=255))
+        nncodec.decode(blob, backend=backend, limits=limits)
+    structure = nncodec.decode(blob, materialize=False, backend=backend, limits=limits)["w"]
+    assert 0 < structure.nbytes <= 2**16
+    with pytest.raises(nncodec.errors.LimitExceededError):
+        nncodec.decode(blob, materialize=False, backend=backend,
+                       limits=nncodec.DecodeLimits(max_output_bytes=structure.nbytes - 1))
 
 
 def test_cli_encode_layout(tmp_path):

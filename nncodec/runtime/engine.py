@@ -5,7 +5,6 @@ linear/conv weight as an operator in the chosen layout, and returns a :class:`Mo
 float32 batch of shape (B, *input_shape). Convolutions are im2col followed by one sparse (or dense) product.
 """
 
-import inspect
 
 import numpy as np
 
@@ -190,20 +189,22 @@ def _dense_float32(value, name):
     return np.array(value, dtype=np.float32)
 
 
-def _get(reader, name, sparse_ok):
-    if name not in reader:
-        raise InconsistentError(f"tensor {name!r} named by the architecture is not in the container")
-    value = reader.get(name, materialize=False) if sparse_ok else reader.get(name)
-    if isinstance(value, np.ndarray):
-        return _dense_float32(value, name)  # copy: the model must not keep the file's memory map alive
-    return value
+def _weights(reader, names):
+    """The tensors ``names`` as decoded structures (dense ones as float32 copies), in one decoding call."""
+    missing = [name for name in names if name not in reader]
+    if missing:
+        raise InconsistentError(f"tensor {missing[0]!r} named by the architecture is not in the container")
+    values = reader.decode_tensors(names, materialize=False)
+    # dense ones are copied: the model must not keep the file's memory map alive
+    return {name: _dense_float32(value, name) if isinstance(value, np.ndarray) else value
+            for name, value in values.items()}
 
 
 def load(source, *, layout="stored", batch=1, backend=None, threads=None, limits=None):
     """The :class:`Model` stored in a container (path, bytes-like or file object; see ``nncodec.open``).
 
-    Weights are read with ``reader.get(name, materialize=False)`` when the reader supports it (stored sparse
-    layouts then arrive as structures) and otherwise as dense arrays; each is prepared in ``layout`` (see
+    Weights are read in one decoding call (its limits bound the whole load; a weight several layers name is decoded
+    once) with ``materialize=False``: stored sparse layouts arrive as structures; each is prepared in ``layout`` (see
     :meth:`Model.from_arrays`). The default, "stored", computes on the stored layouts as decoded: a container
     written with ``layout="cer"`` runs on CER without ever holding a dense copy of its weights.
     """
@@ -213,6 +214,5 @@ def load(source, *, layout="stored", batch=1, backend=None, threads=None, limits
         if text is None:
             raise FormatError(f"the container has no {METADATA_KEY!r} metadata")
         arch = parse_architecture(text)
-        sparse_ok = "materialize" in inspect.signature(reader.get).parameters
-        weights = {name: _get(reader, name, sparse_ok) for name in arch.weight_names()}
+        weights = _weights(reader, arch.weight_names())
     return Model.from_arrays(arch, weights, layout=layout, batch=batch, backend=backend, threads=threads)

@@ -1,0 +1,64 @@
+"""Whole-call decode budgets (spec 6 and 8.2).
+
+Every decoding call (``decode``, one ``Reader`` access, ``verify``, ``runtime.load``, a CLI verb) makes one
+:class:`CallBudget`. Before it decodes anything, the container adds to it, from the directory alone, everything
+the call will do for every tensor it touches: the bytes the call returns, the node outputs it builds, the bytes
+its streams decode to and the multiply-adds of its products. The first total over its limit raises
+:class:`~nncodec.errors.LimitExceededError`, so a call is refused before any of its work, not halfway through.
+"""
+
+from .errors import LimitExceededError
+from .identifiers import itemsize
+from .records import node_elements
+
+__all__ = ["CallBudget", "BUILD_FACTOR", "node_bytes"]
+
+BUILD_FACTOR = 4  # node outputs one call may build, in units of max_output_bytes (spec 6)
+
+
+def node_bytes(node):
+    """Bytes of the node's output as a dense array."""
+    return node_elements(node.shape) * itemsize(node.dtype)
+
+
+class CallBudget:
+    """The running totals of one call, each checked against ``limits`` as it grows (spec 6, "per call"):
+
+    - ``output``: bytes the call returns (tensors, or a lazy structure's arrays): ``max_output_bytes``;
+    - ``built``: bytes of every node output the call builds (what it returns, every child of a sum, product or
+      separable node, a tensor densified to be laid out again): ``BUILD_FACTOR * max_output_bytes``;
+    - ``decoded`` against ``stored``: the call's streams decode to at most ``max_expansion * stored +
+      expansion_slack`` bytes, one slack per call however many streams it reads;
+    - ``macs``: multiply-adds of every product and separable node it computes: ``max_product_macs``.
+    """
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.output = self.built = self.decoded = self.stored = self.macs = 0
+
+    def add_output(self, nbytes):
+        """Bytes the call returns (they are built, too)."""
+        self.output += nbytes
+        self.limits.check("max_output_bytes", self.output)
+        self.add_built(nbytes)
+
+    def add_built(self, nbytes):
+        """Bytes of a node output the call builds as an array of its own."""
+        self.built += nbytes
+        allowed = BUILD_FACTOR * self.limits.max_output_bytes
+        if self.built > allowed:
+            raise LimitExceededError(
+                f"[R6] max_output_bytes: the call builds {self.built} bytes of node outputs, more than "
+                f"{BUILD_FACTOR} x {self.limits.max_output_bytes}", limit="max_output_bytes", declared=self.built,
+                maximum=allowed)
+
+    def add_stream(self, stream):
+        """A stream the call decodes (its declared Element_Count and Stored_Length)."""
+        self.decoded += stream.count * itemsize(stream.elem_type)
+        self.stored += stream.length
+        self.limits.check_expansion(self.decoded, self.stored)
+
+    def add_macs(self, macs):
+        """Multiply-adds of a product the call computes."""
+        self.macs += macs
+        self.limits.check("max_product_macs", self.macs)

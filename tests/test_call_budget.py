@@ -1,0 +1,162 @@
+"""Whole-call budgets (spec 6, 8.2): every limit bounds one call, summed over all the tensors it touches, and is
+checked before any of them is decoded; an alias target is decoded once per call."""
+
+import numpy as np
+import pytest
+
+import nncodec
+from nncodec import cli, runtime
+from nncodec.container import Container, PendingStream, write_container
+from nncodec.errors import LimitExceededError, UnsupportedFeatureError
+from nncodec.header import crc32
+from nncodec.records import PRODUCT, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord
+
+FLOAT32, UINT8 = 12, 3
+
+
+def zeros_node(shape):
+    """A float32 node of ``shape`` stored as an empty relidx chain: all zeros from two empty streams."""
+    empty = Stream(0, UINT8, 0, 0, 0, crc32(b"")), Stream(0, FLOAT32, 0, 0, 0, crc32(b""))
+    return Node(FLOAT32, tuple(shape), Chain(empty, (Stage(2, bytes((4,))),)))
+
+
+def composite(combine, shape, children):
+    return Node(FLOAT32, tuple(shape), Composite(combine, tuple(children)))
+
+
+def product(m, k, n):
+    return composite(PRODUCT, (m, n), (zeros_node((m, k)), zeros_node((k, n))))
+
+
+def pending(node):
+    """The (empty) PendingStreams of ``node``'s streams."""
+    if isinstance(node.body, Chain):
+        return [PendingStream(s.coding, s.elem_type, s.align_log2, s.count, b"") for s in node.body.streams]
+    if isinstance(node.body, Alias):
+        return []
+    return [p for child in node.body.children for p in pending(child)]
+
+
+def container(*tensors):
+    """Container bytes of ``(name, node)`` pairs; an alias node is ``("name", index)``."""
+    records = []
+    for name, node in tensors:
+        if isinstance(node, int):
+            target = records[node][0].node
+            node = Node(target.dtype, target.shape, Alias(node))
+        records.append((TensorRecord(name, node), pending(node)))
+    return write_container(records)
+
+
+def count_chain_decodes(monkeypatch):
+    calls = []
+    original = Container._decode_chain
+
+    def spy(self, node, name):
+        calls.append(name)
+        return original(self, node, name)
+    monkeypatch.setattr(Container, "_decode_chain", spy)
+    return calls
+
+
+def test_alias_target_is_decoded_once_per_call(monkeypatch, backend):
+    aliases = [(f"alias{i}", 0) for i in range(4096)]
+    blob = container(("w", product(8, 4, 8)), *aliases)
+    calls = count_chain_decodes(monkeypatch)
+    limits = nncodec.DecodeLimits(max_product_macs=8 * 4 * 8)  # one product's worth: the aliases add nothing
+    decoded = nncodec.decode(blob, backend=backend, limits=limits)
+    assert len(decoded) == 4097 and calls == ["w", "w"]  # the two factors, once
+    assert all(decoded[name] is decoded["w"] for name, _ in aliases)
+    calls.clear()
+    structures = nncodec.decode(blob, backend=backend, limits=limits, materialize=False)
+    assert calls == ["w", "w"] and structures["alias4095"] is structures["w"]
+
+
+def test_product_macs_are_counted_per_call(backend):
+    blob = container(("a", product(8, 4, 8)), ("b", product(8, 4, 8)))
+    limits = nncodec.DecodeLimits(max_product_macs=2 * 8 * 4 * 8)
+    assert set(nncodec.decode(blob, backend=backend, limits=limits)) == {"a", "b"}
+    limits = nncodec.DecodeLimits(max_product_macs=2 * 8 * 4 * 8 - 1)
+    with pytest.raises(LimitExceededError, match="max_product_macs"):
+        nncodec.decode(blob, backend=backend, limits=limits)
+    with nncodec.open(blob, backend=backend, limits=limits) as reader:  # each access is a call of its own
+        assert reader["a"].shape == reader["b"].shape == (8, 8)
+        with pytest.raises(LimitExceededError):
+            reader.decode_tensors(["a", "b"])
+        with pytest.raises(LimitExceededError):
+            reader.verify_all()
+
+
+def test_sum_children_count_as_built_bytes(monkeypatch, backend):
+    child = (1 << 16,)  # 256 KiB of float32 zeros from 0 stored bytes
+    blob = container(("s", composite(SUM, child, [zeros_node(child) for _ in range(4096)])))
+    calls = count_chain_decodes(monkeypatch)
+    with pytest.raises(LimitExceededError, match="max_output_bytes"):  # 1 GiB of children for a 256 KiB output
+        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=2**26))
+    assert calls == []  # refused before any child was decoded
+    # N and N + 1: the output plus its 4 children fit 4 x the limit exactly
+    blob = container(("s", composite(SUM, child, [zeros_node(child) for _ in range(4)])))
+    exact = nncodec.DecodeLimits(max_output_bytes=5 * 4 * (1 << 16) // 4)
+    assert nncodec.decode(blob, backend=backend, limits=exact)["s"].shape == child
+    with pytest.raises(LimitExceededError):
+        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=exact.max_output_bytes - 1))
+
+
+def test_product_factors_count_as_built_bytes(backend):
+    blob = container(("p", product(1, 1 << 28, 1)))  # a 4-byte output from two 1 GiB factors
+    with pytest.raises(LimitExceededError, match="max_output_bytes"):
+        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=2**26))
+    with pytest.raises(LimitExceededError, match="max_output_bytes"):
+        nncodec.decode(blob, backend=backend, materialize=False, limits=nncodec.DecodeLimits(max_output_bytes=2**26))
+
+
+def test_every_tensor_is_checked_before_any_is_decoded(monkeypatch, backend):
+    bad = Node(FLOAT32, (4,), Chain(zeros_node((4,)).body.streams, (Stage(99, b""),)))
+    blob = container(("big", zeros_node((1 << 20,))), ("bad", bad))
+    calls = count_chain_decodes(monkeypatch)
+    with pytest.raises(UnsupportedFeatureError, match="R4-a"):
+        nncodec.decode(blob, backend=backend)
+    with pytest.raises(UnsupportedFeatureError, match="R4-a"):
+        with nncodec.open(blob, backend=backend) as reader:
+            reader.verify_all(materialize=False)
+    assert calls == []
+
+
+def test_stream_expansion_slack_is_per_call(backend):
+    frame = nncodec.stages.coding_by_name("zstd").encode(np.zeros(1 << 20, np.float32))  # 4 MiB from a few bytes
+    stream = Stream(1, FLOAT32, 0, 1 << 20, len(frame), crc32(frame))
+    node = Node(FLOAT32, (1 << 20,), Chain((stream,), (Stage(1, b""),)))
+    records = [(TensorRecord(f"t{i}", node), [PendingStream(1, FLOAT32, 0, 1 << 20, frame)]) for i in range(8)]
+    blob = write_container(records)
+    stored, decoded = 8 * len(frame), 8 * 4 << 20
+    exact = nncodec.DecodeLimits(max_expansion=1, expansion_slack=decoded - stored)
+    assert len(nncodec.decode(blob, backend=backend, limits=exact)) == 8
+    over = nncodec.DecodeLimits(max_expansion=1, expansion_slack=decoded - stored - 1)
+    with nncodec.open(blob, backend=backend, limits=over) as reader:
+        assert reader["t0"].shape == (1 << 20,)  # one stream alone is within the slack
+        with pytest.raises(LimitExceededError, match="max_expansion"):
+            reader.decode_all()
+        with pytest.raises(LimitExceededError, match="max_expansion"):
+            reader.verify_all(materialize=False)
+
+
+def test_runtime_load_decodes_a_shared_weight_once(monkeypatch, backend):
+    w = np.eye(16, dtype=np.float32)
+    arch = {"format": "nncodec.sequential/1", "input_shape": [16],
+            "layers": [{"type": "linear", "weight": "w"}, {"type": "linear", "weight": "w"}]}
+    blob = nncodec.encode({"w": w}, compress="zstd", metadata=runtime.architecture_metadata(arch))
+    calls = count_chain_decodes(monkeypatch)
+    model = runtime.load(blob, backend=backend)
+    assert calls == ["w"]
+    np.testing.assert_array_equal(model(np.ones((1, 16), np.float32)), np.ones((1, 16), np.float32))
+
+
+def test_cli_decode_and_verify_refuse_the_call_total(tmp_path, monkeypatch):
+    # three products of 2**35 multiply-adds each: each alone is within the default 2**36, the file's total is not
+    blob = container(*((f"p{i}", product(1 << 12, 1 << 11, 1 << 12)) for i in range(3)))
+    path = tmp_path / "m.nnc"
+    path.write_bytes(blob)
+    calls = count_chain_decodes(monkeypatch)
+    assert cli.main(["-q", "decode", str(path), "-o", str(tmp_path / "out.npz")]) == 1
+    assert cli.main(["-q", "verify", str(path)]) == 1
+    assert calls == [] and not (tmp_path / "out.npz").exists()
