@@ -135,7 +135,9 @@ class Container:
         for index in targets:
             record = self.directory.tensors[index]
             plan(budget, record.node, record.name)
-        sharing = {index: [name for name in names if stored[name] == index] for index in targets}
+        sharing = {}
+        for name in names:
+            sharing.setdefault(stored[name], []).append(name)
 
         def decode(index):
             record = self.directory.tensors[index]
