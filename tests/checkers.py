@@ -3,8 +3,11 @@
 - check_roundtrip: encode on one backend, decode on another, compare exactly (or within a bound for lossy chains).
 - check_identical_bytes: every backend, twice each, gives the same bytes.
 - check_stream_roundtrip: the same for one integer stream coding (stage level).
-- check_rejects: a blob raises exactly the given DecodeError subclass on a backend.
+- rule_of / error_of: the rule id that starts a DecodeError's message; (class name, rule id) of an error;
+  case_rule: the rule id a rejection-table key names.
+- check_rejects: a blob raises exactly the given DecodeError subclass (and rule, if given) on a backend.
 - check_prefixes / check_bitflips: truncations and bit flips either decode or raise a DecodeError, nothing else.
+- check_same_outcome: every backend gives equal arrays or the same error class and rule id.
 - check_out_of_range_stream: a container whose int8 stream decodes to 300 is an InconsistentError.
 - check_stream_fuzz_target: a stream decoder's fuzz target runs without atheris on its seeds and given inputs.
 """
@@ -12,6 +15,7 @@
 import importlib
 import pathlib
 import random
+import re
 import sys
 
 import numpy as np
@@ -80,11 +84,35 @@ def check_stream_roundtrip(coding, values, enc_backend, dec_backend, limits=None
     return data
 
 
-def check_rejects(blob, error, backend, **kwargs):
-    """Decoding ``blob`` raises exactly ``error`` (the class itself, not a sibling) on ``backend``."""
+def rule_of(error):
+    """The rule id (``"R4.8-b"``) in brackets at the start of a DecodeError's message; fails if there is none."""
+    found = re.match(r"\[(R[0-9][0-9.]*(?:-[a-z])?)\]", str(error))
+    assert found, f"{type(error).__name__} whose message does not start with a rule id: {error}"
+    return found.group(1)
+
+
+def error_of(error):
+    """(class name, rule id) of a DecodeError: what two backends must agree on."""
+    return type(error).__name__, rule_of(error)
+
+
+def case_rule(key, coding_rule):
+    """The rule id a rejection-table key starts with: ``"c-..."`` is ``<coding_rule>-c``, ``"R2-a-..."`` is R2-a,
+    ``"R6-..."`` is R6."""
+    head = key.split("-")
+    if head[0] == "R6":
+        return "R6"
+    return "-".join(head[:2]) if head[0].startswith("R") else f"{coding_rule}-{head[0]}"
+
+
+def check_rejects(blob, error, backend, rule=None, **kwargs):
+    """Decoding ``blob`` raises exactly ``error`` (the class itself, not a sibling) on ``backend``, with ``rule``
+    at the start of its message when given."""
     with pytest.raises(DecodeError) as info:
         nncodec.decode(blob, backend=backend, **kwargs)
     assert type(info.value) is error, f"expected {error.__name__}, got {type(info.value).__name__}: {info.value}"
+    if rule is not None:
+        assert rule_of(info.value) == rule, f"expected [{rule}], got: {info.value}"
     return info.value
 
 
@@ -144,7 +172,7 @@ def check_stream_fuzz_target(name, rejections, step):
 
 
 def check_same_outcome(data):
-    """Differential check: every backend gives equal arrays or the same error class."""
+    """Differential check: every backend gives equal arrays or the same error class and rule id."""
     outcomes = []
     for b in nncodec.available_backends():
         try:
@@ -152,7 +180,7 @@ def check_same_outcome(data):
             out = out if isinstance(out, dict) else {"": out}
             outcomes.append(("ok", {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in out.items()}))
         except DecodeError as exc:
-            outcomes.append(("error", type(exc).__name__))
+            outcomes.append(("error", error_of(exc)))
     assert all(o == outcomes[0] for o in outcomes), outcomes
     return outcomes[0]
 

@@ -1,8 +1,8 @@
 """The fuzz targets themselves: the structure-aware mutator reaches the deep checks, the stage harnesses reject
 what they must, and (opt-in) a short libFuzzer run of every target.
 
-The smoke run needs atheris and ``NNCODEC_FUZZ_SMOKE=1``; CI runs it as its own step:
-``NNCODEC_FUZZ_SMOKE=1 python -m pytest -q -m fuzz_smoke`` (about 60 s in all).
+The smoke run needs atheris and ``NNCODEC_FUZZ_SMOKE=1`` and is run by hand, not by CI (which installs no
+atheris): ``NNCODEC_FUZZ_SMOKE=1 python -m pytest -q -m fuzz_smoke``.
 """
 
 import collections

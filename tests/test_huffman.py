@@ -17,8 +17,8 @@ from nncodec.records import write_varint
 from nncodec.reference import huffman as reference
 from nncodec.stages.huffman import HuffmanCoding
 
-from checkers import (assert_same_array, check_bitflips, check_out_of_range_stream, check_prefixes,
-                      check_stream_fuzz_target, check_stream_roundtrip)
+from checkers import (assert_same_array, case_rule, check_bitflips, check_out_of_range_stream, check_prefixes,
+                      check_stream_fuzz_target, check_stream_roundtrip, error_of)
 from crafting import craft, dense_tensor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,16 +33,19 @@ def kernel(backend):
 
 
 def outcome(data, count, backend, limits=DEFAULT_LIMITS):
-    """("ok", values bytes) or ("error", class); anything but a DecodeError propagates (and fails the test)."""
+    """("ok", values bytes) or ("error", (class name, rule id)); anything but a DecodeError propagates (and fails
+    the test)."""
     try:
         return "ok", kernel(backend).decode(data, count, limits).tobytes()
     except DecodeError as exc:
-        return "error", type(exc)
+        return "error", error_of(exc)
 
 
-def assert_rejects(data, count, error, backend, limits=DEFAULT_LIMITS):
+def assert_rejects(data, count, error, backend, limits=DEFAULT_LIMITS, rule=None):
+    """The stream is rejected with exactly ``error``, and the rule id ``rule`` when given."""
     result = outcome(data, count, backend, limits)
-    assert result == ("error", error), f"expected {error.__name__}, got {result}"
+    assert result[0] == "error" and result[1][0] == error.__name__, f"expected {error.__name__}, got {result}"
+    assert rule in (None, result[1][1]), f"expected [{rule}], got {result}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +271,7 @@ REJECTIONS = {
 @pytest.mark.parametrize("rule", sorted(REJECTIONS))
 def test_rejects(rule, backend):
     data, count, error = REJECTIONS[rule]
-    assert_rejects(data, count, error, backend)
+    assert_rejects(data, count, error, backend, rule=case_rule(rule, "R5.3.1"))
 
 
 def test_rule_order_is_per_substream(backend):

@@ -91,23 +91,62 @@ def test_safetensors_hostile_headers_raise_decode_errors(blob):
         parse_safetensors(memoryview(blob))
 
 
+ITEMSIZES = {"F32": 4, "U8": 1, "BF16": 2}  # the dtypes the header strategy names
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=4),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
                     max_leaves=12)
 
 
-@given(st.dictionaries(st.sampled_from(["a", "b", "__metadata__"]),
-                       st.fixed_dictionaries({}, optional={"dtype": st.sampled_from(["F32", "U8", "BF16", "Q"]) | JSON,
-                                                           "shape": st.lists(st.integers(-1, 4), max_size=3) | JSON,
-                                                           "data_offsets": st.lists(st.integers(-1, 20), max_size=3)
-                                                           | JSON}) | JSON),
-       st.binary(max_size=24))
+@st.composite
+def safetensors_files(draw):
+    """(header, data): a well-formed file whose tensors tile the data in another order than the header's, at times
+    with one field of one tensor replaced by any value or the data one byte off; else a hostile header."""
+    if draw(st.booleans()):
+        header = draw(st.dictionaries(st.sampled_from(["a", "b", "__metadata__"]), st.fixed_dictionaries({}, optional={
+            "dtype": st.sampled_from(["F32", "U8", "BF16", "Q"]) | JSON,
+            "shape": st.lists(st.integers(-1, 4), max_size=3) | JSON,
+            "data_offsets": st.lists(st.integers(-1, 20), max_size=3) | JSON}) | JSON))
+        return header, draw(st.binary(max_size=24))
+    names = draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3))
+    tensors, offset = {}, 0
+    for name in draw(st.permutations(names)):
+        dtype, shape = draw(st.sampled_from(sorted(ITEMSIZES))), draw(st.lists(st.integers(0, 3), max_size=3))
+        size = ITEMSIZES[dtype] * int(np.prod(shape, dtype=np.int64))
+        tensors[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    header = {name: tensors[name] for name in names}
+    if draw(st.booleans()):
+        header["__metadata__"] = draw(st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+    if names and draw(st.booleans()):
+        field = header[draw(st.sampled_from(names))]
+        field[draw(st.sampled_from(sorted(field)))] = draw(st.sampled_from(sorted(ITEMSIZES)) | JSON
+                                                           | st.lists(st.integers(-1, 24), max_size=3))
+    return header, bytes(max(0, offset + draw(st.sampled_from([0, 0, 0, 1, -1]))))
+
+
+@given(safetensors_files())
 @settings(max_examples=300)
-def test_safetensors_parser_raises_only_decode_errors(header, data):
+def test_safetensors_parser_rejects_or_parses_exactly(file):
+    """Any header either raises a DecodeError or is parsed to exactly what it declares: every tensor with its
+    dtype, shape and offsets, each span the size its shape needs, the spans tiling the data bytes."""
+    header, data = file
     try:
-        parse_safetensors(memoryview(_file(header, data)))
+        metadata, entries, start = parse_safetensors(memoryview(_file(header, data)))
     except DecodeError:
-        pass
+        return
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    assert metadata == (header.get("__metadata__") or {})
+    assert [name for name, *_ in entries] == list(tensors)
+    for name, dtype, shape, begin, end in entries:
+        declared = tensors[name]
+        assert list(shape) == declared["shape"] and [begin, end] == declared["data_offsets"]
+        assert declared["dtype"] in ITEMSIZES and dtype.itemsize == ITEMSIZES[declared["dtype"]]
+        assert end - begin == dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    position = 0
+    for begin, end in sorted((begin, end) for *_, begin, end in entries):
+        assert begin == position
+        position = end
+    assert position == len(data) and start == len(_file(header, data)) - len(data)
 
 
 def test_npz_and_dispatch(tmp_path):

@@ -16,7 +16,8 @@ from nncodec.errors import DecodeError, EncodeError, InconsistentError
 from nncodec.stages import stage_by_name
 
 import strategies
-from checkers import assert_same_array, check_bitflips, check_identical_bytes, check_prefixes, check_roundtrip
+from checkers import (assert_same_array, check_bitflips, check_identical_bytes, check_prefixes, check_roundtrip,
+                      rule_of)
 
 LAYOUTS = ("csr", "relidx", "relidx:bits=1", "cer", "cser", "auto")
 STRUCTURES = {"csr": sparse.CSRMatrix, "relidx": sparse.RelIdxMatrix, "cer": sparse.CERMatrix,
@@ -192,14 +193,14 @@ def test_truncations_and_bitflips_are_detected(layout, backend):
     check_bitflips(blob, backend, count=60)
 
 
-# -- the kernels: both backends agree on any index streams, and raise only InconsistentError -------------------
+# -- the kernels: both backends agree on any index streams, and raise only InconsistentError (same rule id) -----
 
 def _outcome(func):
     try:
         return ("ok", [np.asarray(a).tobytes() for a in func()])
     except DecodeError as exc:
         assert type(exc) is InconsistentError, exc
-        return ("error", type(exc).__name__)
+        return ("error", rule_of(exc))
 
 
 def _twins(name, *args):

@@ -298,6 +298,8 @@ BAD_ARCHITECTURES = [
     (_with(MLP, l1__kernel=2), FormatError),
     (_with(MLP, l0__weight=KeyError), FormatError),
     (_with(MLP, l0__weight=7), FormatError),
+    (_with(MLP, l0__weight=None), FormatError),
+    (_with(MLP, l0__bias=None), None),  # valid: null is the default of an optional name
     (_with(MLP, l0__weight="missing"), InconsistentError),
     (_with(MLP, top__input_shape=[21]), InconsistentError),
     (_with(MLP, l0__bias="fc1.weight"), InconsistentError),
@@ -305,6 +307,9 @@ BAD_ARCHITECTURES = [
     (_with(CNN, l0__padding=-1), FormatError),
     (_with(CNN, l0__stride=0), FormatError),
     (_with(CNN, l0__stride=2.0), FormatError),
+    (_with(CNN, l0__stride=None), FormatError),
+    (_with(CNN, l2__kernel=None), FormatError),
+    (_with(CNN, l2__stride=None), None),  # valid: a pooling stride of null is the kernel
     (_with(CNN, l0__padding=900000), LimitExceededError),
     (_with(CNN, l2__kernel=20), InconsistentError),
     (_with(CNN, l6__type="relu"), InconsistentError),
@@ -335,25 +340,80 @@ def test_bad_architecture_in_container():
         runtime.load(blob)
 
 
+@st.composite
+def sequential_models(draw):
+    """A valid description and its weights: a (C, H, W) input through a conv2d, then conv2d, relu and pooling layers
+    (any kernel, stride and padding that fit) and flatten, or a flat input; then linear layers (biases optional, a relu between)
+    and maybe a softmax. Weights are pruned, so the sparse layouts see empty rows and repeated values."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    weights, layers = {}, []
+
+    def named(name, shape, bias):
+        weights[name + ".weight"] = _pruned(rng, shape, keep=0.5)
+        layer = {"weight": name + ".weight"}
+        if bias:
+            weights[name + ".bias"] = rng.standard_normal(shape[0]).astype(np.float32)
+            layer["bias"] = name + ".bias"
+        return layer
+
+    if draw(st.booleans()):
+        shape = input_shape = (draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+        for i in range(draw(st.integers(1, 3))):
+            kind = draw(st.sampled_from(["conv2d", "relu", "maxpool2d", "avgpool2d"])) if i else "conv2d"
+            c, h, w = shape
+            padding = draw(st.integers(0, 2)) if kind == "conv2d" else 0
+            kh, kw = draw(st.integers(1, h + 2 * padding)), draw(st.integers(1, w + 2 * padding))
+            stride = draw(st.integers(1, 3))
+            out_h, out_w = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+            if kind == "conv2d":
+                out = draw(st.integers(1, 4))
+                layers.append({"type": "conv2d", "stride": stride, "padding": padding,
+                               **named(f"conv{i}", (out, c, kh, kw), draw(st.booleans()))})
+                shape = (out, out_h, out_w)
+            elif kind == "relu":
+                layers.append({"type": "relu"})
+            elif kh == kw:  # pools take square windows
+                layers.append({"type": kind, "kernel": kh, "stride": stride})
+                shape = (c, out_h, out_w)
+        layers.append({"type": "flatten"})
+        features = int(np.prod(shape))
+    else:
+        features = draw(st.integers(1, 12))
+        input_shape = (features,)
+    for i in range(draw(st.integers(1, 3))):
+        if i:
+            layers.append({"type": "relu"})
+        out = draw(st.integers(1, 8))
+        layers.append({"type": "linear", **named(f"fc{i}", (out, features), draw(st.booleans()))})
+        features = out
+    if draw(st.booleans()):
+        layers.append({"type": "softmax"})
+    return {"format": "nncodec.sequential/1", "input_shape": list(input_shape), "layers": layers}, weights
+
+
 _JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=False, width=32),
-                          st.sampled_from(["fc1.weight", "fc1.bias", "c1.weight", "relu", ""]))
+                          st.sampled_from(["fc0.weight", "fc0.bias", "conv0.weight", "relu", ""]),
+                          st.sampled_from(list(runtime.architecture.LAYER_TYPES)))
 _FIELDS = st.sampled_from(["type", "weight", "bias", "stride", "padding", "kernel", "extra"])
-_LAYER_OBJECTS = st.dictionaries(_FIELDS, st.one_of(_JSON_SCALARS, st.sampled_from(list(runtime.architecture
-                                                                                        .LAYER_TYPES))),
-                                 max_size=5)
 
 
-@settings(suppress_health_check=FIXTURES_OK)
-@given(layers=st.lists(_LAYER_OBJECTS, min_size=1, max_size=5),
-       shape=st.lists(st.integers(0, 40), min_size=1, max_size=3), data=st.data())
-def test_random_architectures_fail_cleanly(layers, shape, data):
-    """Any description either builds a model that runs or raises a DecodeError subclass; nothing else escapes."""
-    rng = np.random.default_rng(8)
-    weights = {**_mlp_weights(rng), **_cnn_weights(rng)}
-    arch = {"format": "nncodec.sequential/1", "input_shape": shape, "layers": layers}
+@settings(suppress_health_check=FIXTURES_OK, deadline=None)
+@given(model=sequential_models(), layout=st.sampled_from(runtime.LAYOUTS),
+       edit=st.none() | st.tuples(st.integers(0, 20), _FIELDS, _JSON_SCALARS))
+def test_random_models_match_dense_forward(backend, model, layout, edit):
+    """A generated model builds and computes the dense forward pass. With one field of one layer set to any JSON
+    value, the description either still builds and computes its own dense forward pass, or raises a DecodeError
+    subclass: nothing else escapes."""
+    arch, weights = model
+    if edit is not None:
+        at, field, value = edit
+        arch["layers"][at % len(arch["layers"])][field] = value
     try:
-        model = runtime.Model.from_arrays(arch, weights, layout=data.draw(st.sampled_from(["csr", "cer"])))
+        built = runtime.Model.from_arrays(arch, weights, layout=layout, backend=backend)
     except DecodeError:
+        assert edit is not None, "a valid description was refused"
         return
-    y = model(np.ones((2,) + tuple(shape), np.float32))
-    assert y.shape == (2,) + model.output_shape
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(arch["input_shape"])).astype(np.float32)
+    y = built(x)
+    assert y.shape == (2,) + built.output_shape
+    assert np.allclose(y, dense_forward(arch, weights, x), rtol=1e-4, atol=1e-5)

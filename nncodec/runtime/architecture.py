@@ -82,11 +82,14 @@ def _layer(obj, i):
         raise UnsupportedFeatureError(f"layer {i} has unknown type {kind!r} (known: {', '.join(LAYER_TYPES)})")
     required, optional = LAYER_TYPES[kind]
     layer = _fields(obj, ("type",) + required, optional, f"layer {i} ({kind})")
+    # null stands for a member's default only where that default is "none" (bias, a pooling stride)
+    nullable = {key for key, default in optional.items() if default is None}
     for key in _NAMES:
-        if key in layer and layer[key] is not None and (not isinstance(layer[key], str) or not layer[key]):
+        if key in layer and (layer[key] is not None or key not in nullable) and (
+                not isinstance(layer[key], str) or not layer[key]):
             raise FormatError(f"layer {i} ({kind}): {key} must be a non-empty tensor name")
     for key, low in (("stride", 1), ("padding", 0), ("kernel", 1)):
-        if key in layer and layer[key] is not None:
+        if key in layer and (layer[key] is not None or key not in nullable):
             _integer(layer[key], f"layer {i} ({kind}) {key}", low)
     if kind in ("maxpool2d", "avgpool2d") and layer["stride"] is None:
         layer["stride"] = layer["kernel"]

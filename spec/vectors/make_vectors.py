@@ -9,11 +9,12 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid (070-079 factored weights, 3.5.3; 080-089 dq machines of 8 to 32 states, 4.5); 101-159
-invalid, by rule of sections 2 to 5.4; 160-189 the huffman and cabac codings (R5.3-*, huffman.md, cabac.md);
-190-199 limits (R6); 200-229 transform stages (4.2 to 4.5); 050-059 valid and 230-249 invalid: sparse layouts
-(4.6 to 4.9); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4); 270-279 invalid: the
-dq State_Count (R4.5-b).
+Numbering: 001-099 valid (060-069 the huffman and cabac codings; 070-079 factored weights, 3.5.3; 080-089 dq
+machines of 8 to 32 states, 4.5); 101-159 invalid, by rule of sections 2 to 5.4; 160-163 R5.3-*, 164-189 huffman.md
+and 300-329 cabac.md, a vector per rule of their tables; 190-199 limits (R6); 200-229 transform stages (4.2 to 4.5);
+050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9), 280-289 invalid: the rest of cer and cser (every
+sub-case of R4.8-a, R4.8-b, R4.9-a); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4);
+270-279 invalid: the dq State_Count (R4.5-b).
 """
 
 import hashlib
@@ -1159,6 +1160,57 @@ def _():
     omega = np.array([0.0, 1.0], dtype=np.float32)
     return container({"c": sparse_chain(CSER, b"", 12, (1, 3), omega, u8(1), u8(0), u8(1), u8(2))})
 
+# every declaration and structure rule of 4.8 and 4.9, one sub-case each (241-249, 280-289); Omega is float32
+# with Omega[0] = 0, the index streams raw uint8 unless the case is about their type
+
+def _cer(shape, omega, *streams, stage=CER):
+    return container({"c": sparse_chain(stage, b"", 12, shape, np.array(omega, dtype=np.float32), *streams)})
+
+
+_CER_CASES = [
+    (241, "cer-stream-count", "R4.8-a", "cer over 3 streams (Col_Gaps missing)",
+     lambda: _cer((1, 2), [0, 1], u8(1), u8(1))),
+    (242, "cer-index-float", "R4.8-a", "a float32 Row_Groups stream",
+     lambda: _cer((1, 2), [0, 1], np.float32([1]), u8(1), u8(0))),
+    (243, "cser-index-bool", "R4.8-a", "a bool Group_Values stream",
+     lambda: _cer((1, 2), [0, 1], u8(1), np.array([True]), u8(1), u8(0), stage=CSER)),
+    (244, "cer-omega-past-n", "R4.8-a", "Omega of 3 values for a 1 x 2 matrix (K > N)",
+     lambda: _cer((1, 2), [0, 1, 2], u8(1), u8(1), u8(0))),
+    (245, "cer-row-groups-count", "R4.8-a", "Row_Groups of 1 entry for 2 rows",
+     lambda: _cer((2, 2), [0, 1], u8(1), u8(1), u8(0))),
+    (246, "cer-columns-past-n", "R4.8-a", "3 column entries for a 1 x 2 matrix (E > N)",
+     lambda: _cer((1, 2), [0, 1], u8(1), u8(3), u8(0, 0, 0))),
+    (247, "cer-groups-past-bound", "R4.8-a", "2 groups in a 1-row matrix with K = 2 (G > m*(K-1))",
+     lambda: _cer((1, 3), [0, 1], u8(2), u8(1, 1), u8(0, 1))),
+    (248, "cser-group-counts", "R4.8-a", "cser with 2 Group_Values and 1 Group_Sizes",
+     lambda: _cer((1, 3), [0, 1, 2], u8(1), u8(1, 2), u8(1), u8(0), stage=CSER)),
+    (249, "cser-groups-past-columns", "R4.8-a", "cser with 2 groups and 1 column entry (G > E)",
+     lambda: _cer((1, 4), [0, 1, 2], u8(2), u8(1, 2), u8(1, 0), u8(0), stage=CSER)),
+    (280, "cer-row-groups-sum-high", "R4.8-b", "row group counts 1 + 1 for 1 group",
+     lambda: _cer((2, 2), [0, 1], u8(1, 1), u8(1), u8(0))),
+    (281, "cer-row-groups-sum-low", "R4.8-b", "row group counts 0 + 1 for 2 groups",
+     lambda: _cer((2, 2), [0, 1], u8(0, 1), u8(1, 1), u8(0, 1))),
+    (282, "cer-row-too-many-groups", "R4.8-b", "a row of 2 groups with K = 2 (G = m*(K-1) = 2 overall)",
+     lambda: _cer((2, 2), [0, 1], u8(2, 0), u8(1, 1), u8(0, 1))),
+    (283, "cer-column-n", "R4.8-b", "column 2 in a row of 2 columns",
+     lambda: _cer((1, 2), [0, 1], u8(1), u8(1), u8(2))),
+    (284, "cer-column-uint64-top", "R4.8-b", "a uint64 column gap of 2^63 (negative as int64)",
+     lambda: _cer((1, 2), [0, 1], u8(1), u8(1), np.array([2**63], dtype=np.uint64))),
+    (285, "cer-omega0-unused", "R4.8-b", "every element listed in a group: Omega[0] used by none (E = N)",
+     lambda: _cer((1, 2), [0, 1], u8(1), u8(2), u8(0, 0))),
+    (286, "cer-group-sizes-sum", "R4.8-b", "group sizes adding up to 1 for 2 column entries",
+     lambda: _cer((1, 3), [0, 1], u8(1), u8(1), u8(0, 0))),
+    (287, "cser-value-index-k", "R4.9-a", "a cser group naming Omega[2] of a 2-value Omega",
+     lambda: _cer((1, 3), [0, 1], u8(1), u8(2), u8(1), u8(0), stage=CSER)),
+    (288, "cser-empty-group", "R4.9-a", "an empty cser group (values 1 and 2 used by other groups)",
+     lambda: _cer((2, 3), [0, 1, 2], u8(2, 1), u8(1, 2, 1), u8(0, 2, 1), u8(0, 0, 0), stage=CSER)),
+]
+
+for _number, _name, _rule, _text, _make in _CER_CASES:
+    invalid(_number, _name, "4.9" if _name.startswith("cser") else "4.8", _rule, nncodec.InconsistentError,
+            _text)(_make)
+
+
 # -- factored weights (3.5.3): invalid 250-259 ---------------------------------------------------------------
 
 @invalid(250, "separable-shape", "3.5.2", "R3.5-k", nncodec.InconsistentError,
@@ -1177,7 +1229,356 @@ def _():
     return container({"sep": composite(12, (4, 6), SEPARABLE, [left, right])})
 
 
-# -- 160-189: reserved for R5.3-* (huffman.md, cabac.md) --------------------------------------------------------
+# -- the integer codings (huffman.md, cabac.md): valid 060-069, invalid 164-189 (huffman) and 300-329 (cabac) ---
+
+def entropy_stream(coding, values, **params):
+    """Stored bytes of the integer array ``values`` in a huffman or cabac stream coded with ``params``."""
+    return type(coding_by_id(coding))(**params).encode(np.asarray(values).reshape(-1))
+
+
+def entropy_chain(coding, dtype_code, shape, data, count=None):
+    """A dense chain over one ``coding`` stream of ``data`` (Elem_Type the node's dtype, ``count`` elements)."""
+    count = int(np.prod(shape, dtype=np.int64)) if count is None else count
+    return chain(dtype_code, shape, [(coding, dtype_code, 0, count, data)])
+
+
+def entropy_tensors(coding, tensors):
+    """Container bytes and arrays for ``{name: (integer array, coding params)}``, one dense chain each."""
+    nodes = {}
+    for name, (array, params) in tensors.items():
+        code, values = as_array(array)
+        nodes[name] = entropy_chain(coding, code, values.shape, entropy_stream(coding, values, **params))
+    return container(nodes), {name: array for name, (array, _) in tensors.items()}
+
+
+def pack_bits(bits):
+    """Bytes of a bit string ("0101 ...", spaces ignored), first bit in bit 7, zero padded (huffman.md 5.3.1.1)."""
+    bits = bits.replace(" ", "")
+    bits += "0" * (-len(bits) % 8)
+    return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+
+
+def exp_golomb(x):
+    """Order-0 Exp-Golomb bits of ``x >= 0`` (huffman.md 5.3.1.1)."""
+    digits = format(x + 1, "b")
+    return "0" * (len(digits) - 1) + digits
+
+
+def zigzag(v):
+    return ((2 * v) ^ (v >> 63)) % 2**64
+
+
+def canonical_codes(lengths):
+    """{symbol: codeword bits} for code ``lengths``, from the pseudo-code of huffman.md 5.3.1.5."""
+    count = [0] * 16
+    for n in lengths:
+        count[n] += 1
+    count[0] = 0
+    code, next_code = 0, [0] * 16
+    for n in range(1, 16):
+        code = (code + count[n - 1]) << 1
+        next_code[n] = code
+    codes = {}
+    for s, n in enumerate(lengths):
+        if n:
+            codes[s] = format(next_code[n], f"0{n}b")
+            next_code[n] += 1
+    return codes
+
+
+def huffman_substreams(lo, lengths, escape_bits, values):
+    """The four sub-streams (5.3.1.6) of ``values``: symbol ``v - lo`` if it has a codeword, else the escape (the
+    last symbol) and ``escape_bits`` of zigzag(v)."""
+    codes = canonical_codes(lengths)
+    alphabet = len(lengths) - (1 if escape_bits else 0)
+
+    def bits(v):
+        if 0 <= v - lo < alphabet and v - lo in codes:
+            return codes[v - lo]
+        return codes[alphabet] + format(zigzag(v), f"0{escape_bits}b")
+    return [pack_bits("".join(bits(v) for v in values[k::4])) for k in range(4)]
+
+
+def huffman_stream(lo, alphabet, escape_bits, length_items, substreams):
+    """A Mode 2 huffman stream field by field (5.3.1.3): Code_Lengths given as item bits, sub-streams as bytes."""
+    out = bytearray((2,))
+    write_varint(out, zigzag(lo))
+    write_varint(out, alphabet)
+    out.append(escape_bits)
+    out += pack_bits(length_items)
+    for sub in substreams[:3]:
+        write_varint(out, len(sub))
+    return bytes(out) + b"".join(substreams)
+
+
+def hand_huffman(lo, lengths, escape_bits, length_items, values):
+    """A Mode 2 stream of ``values`` with the given code lengths, their items, and the sub-streams they imply."""
+    alphabet = len(lengths) - (1 if escape_bits else 0)
+    return huffman_stream(lo, alphabet, escape_bits, length_items,
+                          huffman_substreams(lo, lengths, escape_bits, values))
+
+
+@valid(60, "huffman-modes", "5.3.1", "huffman Modes 0 (no elements), 1 (constant: int64 -2^63, a 10-byte varint; "
+       "uint64 2^64-1) and 2 (3 elements: sub-stream 3 empty)")
+def _():
+    return entropy_tensors(HUFFMAN, {
+        "empty": (np.zeros(0, dtype=np.int16), {}),
+        "constant": (np.full(5, -2**63, dtype=np.int64), {}),
+        "constant_u64": (np.full((3, 1), 2**64 - 1, dtype=np.uint64), {}),
+        "three": (np.array([5, -5, 5], dtype=np.int8), {})})
+
+
+@valid(61, "huffman-escapes", "5.3.1", "huffman escapes: values outside the window (Escape_Bits 64 for the int64 "
+       "and uint64 extremes), rare window values demoted to the escape (max_length 3), a window of 1 value")
+def _():
+    window = np.arange(-6, 7, dtype=np.int64).repeat(3)
+    return entropy_tensors(HUFFMAN, {
+        "outliers": (np.concatenate([window, [-2**63, 2**63 - 1, 40000, -40000]]), {"max_span": 16}),
+        "demoted": (np.array([0] * 9 + [1] * 7 + [2] * 5 + list(range(3, 15)), dtype=np.int16), {"max_length": 3}),
+        "u64": (np.array([7, 7, 7, 2**64 - 1, 2**63, 7, 0], dtype=np.uint64), {"max_span": 1}),
+    })
+
+
+@valid(62, "huffman-hand-made", "5.3.1", "hand-written huffman streams: every Code_Lengths item (zero run, "
+       "literal, same, +1, -1) with 12 unused symbols first; Alphabet_Size 65536 ending at 2^63-1 (Table size = "
+       "max_alphabet); one direct symbol plus a 1-bit escape")
+def _():
+    items = "111 0001100  1100011  0  101  0  100  0"  # 12 zeros; 3 (literal); 3; 2; 2; 3; 3
+    lengths = [0] * 12 + [3, 3, 2, 2, 3, 3]
+    kraft = np.array([12, 14, 15, 13, 16, 17, 14, 14, 12, 15], dtype=np.uint8)
+    top = 2**63 - 65536
+    edge = np.array([top, 2**63 - 1, 2**63 - 1, top, top], dtype=np.int64)
+    edge_lengths = [1] + [0] * 65534 + [1]
+    edge_items = "100 111" + exp_golomb(65534 - 1) + " 100"
+    one = np.array([0, -1, 0, 0, -1], dtype=np.int16)
+    nodes = {"kraft": entropy_chain(HUFFMAN, 3, kraft.shape, hand_huffman(0, lengths, 0, items, kraft.tolist())),
+             "edge": entropy_chain(HUFFMAN, 8, edge.shape, hand_huffman(top, edge_lengths, 0, edge_items,
+                                                                       edge.tolist())),
+             "one": entropy_chain(HUFFMAN, 4, one.shape, hand_huffman(0, [1, 1], 1, "100 0", one.tolist()))}
+    return container(nodes), {"kraft": kraft, "edge": edge, "one": one}
+
+
+CABAC_LEVELS = np.array([0, 3, -1, 0, 0, 2, -7, 1, 0, 40, -2, 0, 1, 1, 0, -300, 5, 0, 0, -1], dtype=np.int16)
+
+
+@valid(63, "cabac-signed", "5.3.2", "cabac Mode 0: the worked example, remainders and escapes up to the int64 "
+       "extremes (6-bit length, 63-bit field)")
+def _():
+    far = np.array([3, -(2**20 + 4), 2**20 + 5, 2**20 + 4, 2**40, -2**63, 2**63 - 1, 0, -1], dtype=np.int64)
+    return entropy_tensors(CABAC, {
+        "worked": (np.array([0, 0, -2, 1, 9, -1], dtype=np.int8), {}),
+        "levels": (CABAC_LEVELS, {}),
+        "escapes": (far, {})})
+
+
+@valid(64, "cabac-gt-flags", "5.3.2", "cabac Gt_Flags 0, 1 and 32 (a remainder after 32 flags, an escape after "
+       "them)")
+def _():
+    big = np.array([0, 32, 33, 34, 100, -2**20 - 40, 1, -33], dtype=np.int32)
+    return entropy_tensors(CABAC, {
+        "k0": (CABAC_LEVELS, {"gt_flags": 0}),
+        "k1": (CABAC_LEVELS, {"gt_flags": 1}),
+        "k32": (big, {"gt_flags": 32})})
+
+
+@valid(65, "cabac-bounded", "5.3.2", "cabac bounded modes: one-sided (automatic), one-sided with Max_Magnitude 2^40 "
+       "(escapes), two-sided with Max_Magnitude 300 (prefixes that reach the cap of 8), fewer gt flags than "
+       "Gt_Flags, Max_Magnitude 0")
+def _():
+    indices = np.array([0, 3, 3, 1, 15, 2, 0, 0, 7, 3, 3, 3, 12], dtype=np.uint8)
+    wide = np.array([0, 2**40, 5, 2**20 + 4, 2**20 + 5, 1], dtype=np.uint64)
+    return entropy_tensors(CABAC, {
+        "one_sided": (indices, {}),
+        "wide": (wide, {"bounded": "one-sided", "max_magnitude": 2**40}),
+        "two_sided": (np.array([-300, 0, 299, 37, -1, 2, 260], dtype=np.int16),
+                      {"bounded": "two-sided", "max_magnitude": 300}),
+        "few_flags": (np.array([0, 1, 2, 3, 3, 2], dtype=np.uint8), {"max_magnitude": 3}),
+        "zeros": (np.zeros((2, 3), dtype=np.uint8), {})})
+
+
+@valid(66, "cabac-segments-rows", "5.3.2", "cabac segments (3, and 64 of one level each) and Row_Length (alone, and "
+       "with 2 segments that split a row)")
+def _():
+    rows = np.tile(np.array([4, 0, -1, 0, 0, 2, 0], dtype=np.int8), 5)
+    return entropy_tensors(CABAC, {
+        "segments3": (np.tile(CABAC_LEVELS, 10), {"segments": 3}),
+        "segments64": (np.arange(-32, 32, dtype=np.int8), {"segments": 64}),
+        "rows": (rows.reshape(5, 7), {"row_length": 7}),
+        "rows_segments": (rows, {"row_length": 7, "segments": 2})})
+
+
+def drifting_signs(count=2400, period=200):
+    """Levels whose sign bias flips every ``period`` levels: a stream the rate search codes smaller."""
+    rng = np.random.default_rng(15)
+    magnitude = rng.geometric(0.5, count) - 1
+    flip = np.where((np.arange(count) // period) % 2 == 0, 1, -1)
+    sign = np.where(rng.random(count) < 0.9, flip, -flip)
+    return (magnitude * sign).astype(np.int16)
+
+
+@valid(67, "cabac-rate-search", "5.3.2", "cabac rates chosen by the rate search (rates=\"search\"): a stream whose "
+       "sign bias flips every 200 levels")
+def _():
+    levels = drifting_signs()
+    stream = entropy_stream(CABAC, levels, rates="search")
+    assert stream[2:7] != bytes([0x8C] * 5), "the search kept the default rates: pick another stream"
+    return container({"drift": entropy_chain(CABAC, 4, levels.shape, stream)}), {"drift": levels}
+
+
+HUFFMAN_WORKED = bytes.fromhex("02 00 02 00 80 01 01 01 00 80 80 00")  # huffman.md 5.3.1.10: [0, 1, 1, 0]
+
+
+def huffman_u8(data, count=4):
+    """A container of one uint8 tensor of ``count`` elements stored in the huffman stream ``data``."""
+    return container({"h": entropy_chain(HUFFMAN, 3, (count,), data)})
+
+
+def _huffman_cases():
+    """(number, name, rule, error, description, stream, element count) of the huffman invalid vectors."""
+    worked, ff = HUFFMAN_WORKED, bytes.fromhex("ff")
+    two = [1, 2, 2]  # codewords 0, 10, 11
+    return [
+        (164, "mode-3", "R5.3.1-a", nncodec.FormatError, "Mode 3", b"\x03", 1),
+        (165, "empty-with-elements", "R5.3.1-b", nncodec.InconsistentError, "Mode 0 for 2 elements", b"\x00", 2),
+        (166, "constant-no-elements", "R5.3.1-b", nncodec.InconsistentError, "Mode 1 for 0 elements",
+         b"\x01\x00", 0),
+        (167, "field-truncated", "R5.3.1-c", nncodec.TruncatedError,
+         "the worked example cut before its Code_Lengths", worked[:4], 4),
+        (168, "substream-overrun", "R5.3.1-c", nncodec.TruncatedError,
+         "sub-stream 0 holds 5 two-bit codewords in 1 byte (read past its end)",
+         huffman_stream(0, 3, 0, "100 100 0", [ff] + huffman_substreams(0, two, 0, [2] * 17)[1:]), 17),
+        (169, "constant-trailing-byte", "R5.3.1-d", nncodec.TrailingDataError, "a byte after a constant's Value",
+         b"\x01\x02\x00", 2),
+        (170, "alphabet-2pow20-plus-1", "R5.3.1-e", nncodec.FormatError, "Alphabet_Size 2^20 + 1",
+         huffman_stream(0, 2**20 + 1, 0, "", []), 4),
+        (171, "window-past-int64", "R5.3.1-f", nncodec.FormatError, "Min_Value 2^63 - 1 with Alphabet_Size 2",
+         huffman_stream(2**63 - 1, 2, 0, "100 0", [b"\x00"] * 4), 4),
+        (172, "escape-bits-65", "R5.3.1-g", nncodec.FormatError, "Escape_Bits 65",
+         huffman_stream(0, 1, 65, "100 0", [b"\x00"] * 4), 4),
+        (173, "table-over-max-alphabet", "R5.3.1-h", nncodec.LimitExceededError,
+         "Alphabet_Size 65536 and an escape: 65537 symbols, over the default max_alphabet",
+         huffman_stream(0, 65536, 1, "100", []), 4),
+        (174, "length-above-15", "R5.3.1-i", nncodec.FormatError, "a literal length 15, then a +1 item",
+         huffman_stream(0, 2, 0, "110 1111 100", [b"\x00"] * 4), 4),
+        (175, "length-below-0", "R5.3.1-i", nncodec.FormatError, "a -1 item first (prev is 0)",
+         huffman_stream(0, 2, 0, "101", [b"\x00"] * 4), 4),
+        (176, "zero-run-too-long", "R5.3.1-j", nncodec.FormatError, "a run of 3 zero lengths for 2 symbols",
+         huffman_stream(0, 2, 0, "111" + exp_golomb(2), [b"\x00"] * 4), 4),
+        (177, "zero-run-prefix-33", "R5.3.1-j", nncodec.FormatError, "a zero run whose Exp-Golomb prefix has 33 zeros",
+         huffman_stream(0, 2, 0, "111" + "0" * 33 + "1" + "0" * 33, [b"\x00"] * 4), 4),
+        (178, "length-padding", "R5.3.1-k", nncodec.FormatError,
+         "the worked example with a padding bit set after Code_Lengths", patch_byte(worked, 4, 0x81), 4),
+        (179, "over-subscribed", "R5.3.1-l", nncodec.FormatError, "code lengths 1, 1, 1",
+         huffman_stream(0, 3, 0, "100 0 0", [b"\x00"] * 4), 4),
+        (180, "incomplete", "R5.3.1-m", nncodec.FormatError, "code lengths 1, 2",
+         huffman_stream(0, 2, 0, "100 100", [b"\x00"] * 4), 4),
+        (181, "one-codeword", "R5.3.1-m", nncodec.FormatError, "one symbol, code length 1 (fewer than two codewords)",
+         huffman_stream(0, 1, 0, "100", [b"\x00"] * 4), 4),
+        (182, "substream-lengths", "R5.3.1-n", nncodec.TruncatedError,
+         "the worked example with Substream_Length_2 = 3 (5 bytes declared, 4 left)", patch_byte(worked, 7, 3), 4),
+        (183, "symbols-per-byte", "R5.3.1-o", nncodec.TruncatedError,
+         "the worked example declared as 33 elements: 9 symbols from sub-stream 0's one byte", worked, 33),
+        (184, "substream-unused-byte", "R5.3.1-p", nncodec.TrailingDataError,
+         "the worked example plus a byte: sub-stream 3 has a whole unused byte", worked + b"\x00", 4),
+        (185, "substream-padding", "R5.3.1-q", nncodec.FormatError,
+         "the worked example with a padding bit set in sub-stream 3", patch_byte(worked, 11, 0x01), 4),
+        (186, "varint", "R2-a", nncodec.FormatError, "the worked example's Min_Value written as 80 00",
+         worked[:1] + b"\x80\x00" + worked[2:], 4),
+        (187, "constant-expansion", "R6", nncodec.LimitExceededError,
+         "a 2-byte constant stream declaring 2^24 + 2049 uint8 elements (max_expansion)", b"\x01\x00",
+         2**24 + 2049),
+    ]
+
+
+def patch_byte(data, offset, value):
+    return data[:offset] + bytes((value,)) + data[offset + 1:]
+
+
+for _number, _name, _rule, _error, _text, _stream, _count in _huffman_cases():
+    invalid(_number, f"huffman-{_name}", "5.3.1", _rule, _error, _text)(
+        lambda stream=_stream, count=_count: huffman_u8(stream, count))
+
+
+CABAC_WORKED = bytes.fromhex("00 04 8C 8C 8C 8C 8C 00 01 5D E3 6A 80 00 00 00")  # cabac.md 5.3.2.10
+CABAC_WORKED_LEVELS = np.array([0, 0, -2, 1, 9, -1], dtype=np.int8)
+
+
+def cabac_i8(data, count=6):
+    """A container of one int8 tensor of ``count`` elements stored in the cabac stream ``data``."""
+    return container({"c": entropy_chain(CABAC, 2, (count,), data)})
+
+
+def cabac_past_int64():
+    """A Mode 0 stream (K = 4, default rates) whose one level decodes to 2^63: sig 1, sign 0, 4 gt flags 1, 20 prefix
+    bins 1, then the escape x = 2^63 - 5 - (2^20 - 1) (spec/cabac.md 5.3.2.5), coded with the reference coder."""
+    from nncodec.reference.cabac import _Context, _Encoder, N_CONTEXTS, OFF_GT, OFF_PREFIX, OFF_SIG, OFF_SIGN
+    enc = _Encoder()
+    ctx = [_Context(0x8C) for _ in range(N_CONTEXTS)]
+    enc.encode_bin(ctx[OFF_SIG], 1)
+    enc.encode_bin(ctx[OFF_SIGN], 0)
+    for k in range(4):
+        enc.encode_bin(ctx[OFF_GT + k * 36], 1)
+    for j in range(20):
+        enc.encode_bin(ctx[OFF_PREFIX + j * 12], 1)
+    x = 2**63 - 5 - (2**20 - 1)
+    enc.encode_bypass(x.bit_length(), 6)
+    enc.encode_bypass(x, x.bit_length() - 1)
+    return CABAC_WORKED[:8] + b"\x01" + enc.finish()
+
+
+def _cabac_cases():
+    """(number, name, rule, error, description, stream, element count) of the cabac invalid vectors."""
+    worked, header = CABAC_WORKED, CABAC_WORKED[:9]
+    two = entropy_stream(CABAC, CABAC_WORKED_LEVELS, segments=2)  # ... 02 L0 body0 body1
+    # Gt_Flags 0, Max_Magnitude 3: level 3 is sig, prefix 1, suffix 1, as it is under Max_Magnitude 2 (same cap)
+    three = entropy_stream(CABAC, np.array([3], dtype=np.int8), gt_flags=0, bounded="one-sided")
+    assert three[7:9] == b"\x00\x03"
+    wide = entropy_stream(CABAC, np.arange(65, dtype=np.int8) - 32, segments=64)
+    assert wide[8] == 64
+    return [
+        (300, "header-short", "R5.3.2-a", nncodec.TruncatedError, "6 bytes: shorter than the fixed header",
+         worked[:6], 6),
+        (301, "varint-cut", "R5.3.2-a", nncodec.TruncatedError, "a stream ending inside Row_Length (80)",
+         worked[:7] + b"\x80", 6),
+        (302, "segment-lengths", "R5.3.2-a", nncodec.TruncatedError,
+         "two segments, Segment_Length_0 longer than the bytes after the header", patch_byte(two, 9, 0x7F), 6),
+        (303, "body-short", "R5.3.2-a", nncodec.TruncatedError,
+         "the worked example without its last byte (the segment needs a byte past its body)", worked[:-1], 6),
+        (304, "reserved-flag", "R5.3.2-b", nncodec.FormatError, "Flags bit 2 set", patch_byte(worked, 0, 0x04), 6),
+        (305, "mode-3", "R5.3.2-b", nncodec.FormatError, "Mode 3", patch_byte(worked, 0, 0x03), 6),
+        (306, "gt-flags-33", "R5.3.2-c", nncodec.FormatError, "Gt_Flags 33", patch_byte(worked, 1, 33), 6),
+        (307, "rate-nibble-0", "R5.3.2-d", nncodec.FormatError, "the gt group's slow rate 0",
+         patch_byte(worked, 4, 0x80), 6),
+        (308, "max-magnitude-2pow63", "R5.3.2-e", nncodec.FormatError, "a one-sided stream with Max_Magnitude 2^63",
+         b"\x01\x04" + worked[2:8] + b"\x80" * 9 + b"\x01\x01" + worked[9:], 6),
+        (309, "level-above-max", "R5.3.2-f", nncodec.FormatError,
+         "level 3 coded under Max_Magnitude 3, declared Max_Magnitude 2 (same binarization)",
+         patch_byte(three, 8, 2), 1),
+        (310, "trailing-byte", "R5.3.2-g", nncodec.TrailingDataError, "the worked example plus a byte",
+         worked + b"\x00", 6),
+        (311, "no-elements", "R5.3.2-g", nncodec.TrailingDataError, "the worked example declared as 0 elements",
+         worked, 0),
+        (312, "code-not-zero", "R5.3.2-h", nncodec.FormatError, "the worked example with its last byte 01",
+         patch_byte(worked, 15, 0x01), 6),
+        (313, "body-ff", "R5.3.2-i", nncodec.FormatError, "a segment body starting FF FF FF FF",
+         header + b"\xff" * 4 + worked[13:], 6),
+        (314, "segments-0", "R5.3.2-j", nncodec.FormatError, "Segment_Count 0", patch_byte(worked, 8, 0), 6),
+        (315, "segments-65", "R5.3.2-j", nncodec.FormatError, "Segment_Count 65 for 65 levels",
+         patch_byte(wide, 8, 65), 65),
+        (316, "segments-over-count", "R5.3.2-j", nncodec.FormatError, "Segment_Count 7 for 6 levels",
+         patch_byte(worked, 8, 7), 6),
+        (317, "varint", "R2-a", nncodec.FormatError, "Row_Length 0 written as 80 00",
+         worked[:7] + b"\x80\x00" + worked[8:], 6),
+        (318, "expansion", "R6", nncodec.LimitExceededError,
+         "the worked example declaring 2^24 + 16385 int8 elements (max_expansion)", worked, 2**24 + 16385),
+        (319, "level-past-int64", "R5.3.2-f", nncodec.FormatError,
+         "a Mode 0 level of 2^63 (escape past int64), in an int8 tensor of 1 element", cabac_past_int64(), 1),
+    ]
+
+
+for _number, _name, _rule, _error, _text, _stream, _count in _cabac_cases():
+    invalid(_number, f"cabac-{_name}", "5.3.2", _rule, _error, _text)(
+        lambda stream=_stream, count=_count: cabac_i8(stream, count))
 
 
 # -- section 6 ------------------------------------------------------------------------------------------------
@@ -1356,8 +1757,8 @@ def write_manifest(entries):
     lines = [
         "# Golden vectors of spec/nncodec-format.md. Generated by make_vectors.py; do not edit by hand.",
         "#",
-        "# One [[vector]] per file. expect = \"ok\" or the nncodec.errors class a decoder must raise (with the",
-        "# rule id in its message). Valid vectors list their arrays (npz key, dtype, shape, sha256 of the",
+        "# One [[vector]] per file. expect = \"ok\" or the nncodec.errors class a decoder must raise (with the rule",
+        "# id at the start of its message). Valid vectors list their arrays (npz key, dtype, shape, sha256 of the",
         "# little-endian C-order element bytes). encoder = \"nncodec.encode\" vectors are reproduced byte for byte",
         "# by nncodec.encode(arrays, **encode) (single_array = true: the one array itself); zstd-coded ones only",
         "# with the libzstd version below.",
