@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InconsistentError
 
-__all__ = ["relidx_positions", "csr_columns", "group_columns", "STAMP_FACTOR"]
+__all__ = ["relidx_positions", "csr_columns", "group_columns"]
 
 # The duplicate-column check of cer/cser keeps one stamp per column when n <= STAMP_FACTOR * entries, and sorts
 # the entries' (row, column) keys otherwise, so that its memory follows the stored entries, never n alone.
@@ -92,7 +92,7 @@ def group_columns(const int64_t[::1] row_groups, group_values, const int64_t[::1
                   const int64_t[::1] col_gaps, int64_t m, int64_t n, int64_t omega_count):
     """(row_ptr, omega_ptr, col_idx) of a CER (``group_values`` is None) or CSER matrix (§4.8, §4.9)."""
     cdef Py_ssize_t i, g, j
-    cdef int64_t v
+    cdef int64_t v, max_groups = max(omega_count - 1, 0)
     row_ptr_arr = np.empty(row_groups.shape[0] + 1, dtype=np.int64)
     omega_ptr_arr = np.empty(group_sizes.shape[0] + 1, dtype=np.int64)
     cols_arr = np.empty(col_gaps.shape[0], dtype=np.int64)
@@ -103,7 +103,7 @@ def group_columns(const int64_t[::1] row_groups, group_values, const int64_t[::1
         raise InconsistentError(f"[R4.8-b] row group counts do not add up to {group_sizes.shape[0]}")
     if group_values is None:
         for i in range(row_groups.shape[0]):
-            if row_groups[i] > max(omega_count - 1, 0):
+            if row_groups[i] > max_groups:
                 raise InconsistentError(f"[R4.8-b] a CER row has {row_groups[i]} groups, "
                                         f"Omega holds {omega_count - 1} explicit values")
     else:
