@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec import runtime, sparse
+from nncodec import _backend, runtime, sparse
 from nncodec.container import Container
 from nncodec.dtypes import DTYPE_CODES
 from nncodec.errors import DecodeError, InconsistentError, LimitExceededError
@@ -269,6 +269,17 @@ def test_count_rule_edges(case, backend):
         return
     error = "FormatError" if rule == "R4.6-a" else "InconsistentError"
     assert got == verified == (error, rule)
+
+
+def test_column_runs_past_2_63(backend):
+    """Gaps of n - 1 with n = 2^56 (the largest extent a limit admits): in one row the second column is n, refused;
+    over 200 one-entry rows the running sum passes 2^63, yet every column comes out exact."""
+    kernels = _backend.kernels("layouts", backend)
+    n, gaps = 2**56, np.full(200, 2**56 - 1, dtype=np.int64)
+    with pytest.raises(InconsistentError, match=r"^\[R4.7-c\]"):
+        kernels.csr_columns(np.array([200], dtype=np.int64), gaps, 1, n)
+    row_ptr, cols = kernels.csr_columns(np.ones(200, dtype=np.int64), gaps, 200, n)
+    assert row_ptr.tolist() == list(range(201)) and cols.tolist() == [n - 1] * 200
 
 
 # -- structures carry limits; the spmm kernels take int64 indices ----------------------------------------------

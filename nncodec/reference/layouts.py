@@ -43,13 +43,13 @@ def _columns(ptr, col_gaps, n, rule):
     if col_gaps.size and (int(col_gaps.min()) < 0 or int(col_gaps.max()) >= n):
         raise InconsistentError(f"[{rule}] a column gap outside 0..{n - 1}")
     steps = col_gaps + 1
-    # steps of at most n <= 2^56 each: a sum that wraps past 2^63 shows as a negative partial sum first, and a
-    # sum that large has a row whose columns pass n (valid rows add up to at most m * n <= 2^56)
+    # the running sum may wrap on hostile runs, but each column is exact modulo 2^64 and the first one at or past
+    # n is below 2n <= 2^57 (steps are at most n), so it shows
     running = np.cumsum(steps)
     starts = ptr[:-1][np.diff(ptr) > 0]
     base = np.repeat(running[starts] - steps[starts], np.diff(ptr)[np.diff(ptr) > 0])
     cols = running - base - 1
-    if cols.size and (int(cols.max()) >= n or int(running.min()) < 0):
+    if cols.size and int(cols.max()) >= n:
         raise InconsistentError(f"[{rule}] a column index reaches {n}, the matrix has {n} columns")
     return cols
 
