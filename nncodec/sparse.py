@@ -6,9 +6,15 @@ of four structures. Every structure is lossless on any matrix and reproduces it 
 on the structure, without densifying. Factored weights (spec 3.5.3) have two more: ``LowRankMatrix`` (U V) and
 ``SparsePlusLowRank`` (S + U V, S one of the four or a dense array).
 
-Index arrays are int64 (pointers) or int32 (column indices); ``values``/``omega`` hold the element type of the
-matrix. All arrays are C-contiguous and 1-D.
+Index arrays (pointers, columns, gaps, value indices) are int64, which holds every extent the format admits
+(up to ``max_elements``, spec 6); ``values``/``omega`` hold the element type of the matrix. All arrays are
+C-contiguous and 1-D. A structure holds only what its streams store (plus pointers over their entries and rows),
+never anything in proportion to m x n; ``todense()`` allocates m x n and, when the structure carries ``limits``
+(a :class:`~nncodec.limits.DecodeLimits`, set by the decoder), checks that against ``max_output_bytes`` first.
 """
+
+import functools
+import math
 
 import numpy as np
 
@@ -20,16 +26,20 @@ class SparseMatrix:
     """Common interface: ``shape`` (the matrix view (m, n)), ``dtype``, ``nbytes``, ``todense()``, ``@``.
 
     ``tensor_shape`` is the shape of the tensor the matrix stands for (e.g. a 4-D conv weight); ``todense()``
-    returns that shape, ``todense_matrix()`` the (m, n) view.
+    returns that shape, ``todense_matrix()`` the (m, n) view. ``limits`` (None: unchecked) is the
+    :class:`~nncodec.limits.DecodeLimits` whose ``max_output_bytes`` bounds the dense array, checked before it
+    is allocated (``LimitExceededError``).
     """
+
+    limits = None
 
     def __init__(self, shape, tensor_shape=None):
         m, n = (int(s) for s in shape)
         if m < 0 or n < 0:
             raise ValueError(f"bad matrix shape {shape!r}")
         self.shape = (m, n)
-        self.tensor_shape = tuple(tensor_shape) if tensor_shape is not None else self.shape
-        if int(np.prod(self.tensor_shape, dtype=np.int64)) != m * n:
+        self.tensor_shape = tuple(int(s) for s in tensor_shape) if tensor_shape is not None else self.shape
+        if math.prod(self.tensor_shape) != m * n:
             raise ValueError(f"tensor shape {self.tensor_shape} does not hold {m} x {n} elements")
 
     @property
@@ -40,6 +50,12 @@ class SparseMatrix:
     def todense(self):
         return self.todense_matrix().reshape(self.tensor_shape)
 
+    def todense_matrix(self):
+        """The (m, n) dense matrix, after checking its bytes against ``limits.max_output_bytes``."""
+        if self.limits is not None:
+            self.limits.check("max_output_bytes", self.shape[0] * self.shape[1] * np.dtype(self.dtype).itemsize)
+        return self._dense_matrix()
+
     def __matmul__(self, x):
         from . import runtime
         return runtime.matmul(self, x)
@@ -47,7 +63,7 @@ class SparseMatrix:
     def _arrays(self):
         raise NotImplementedError
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         raise NotImplementedError
 
 
@@ -58,14 +74,14 @@ class CSRMatrix(SparseMatrix):
     def __init__(self, shape, row_ptr, col_idx, values, tensor_shape=None):
         super().__init__(shape, tensor_shape)
         self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)
+        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
         self.values = np.ascontiguousarray(values)
         self.dtype = self.values.dtype
 
     def _arrays(self):
         return self.row_ptr, self.col_idx, self.values
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         m, n = self.shape
         out = np.zeros(m * n, dtype=self.dtype)
         rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(self.row_ptr))
@@ -85,7 +101,7 @@ class CERMatrix(SparseMatrix):
         self.omega = np.ascontiguousarray(omega)
         self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
         self.omega_ptr = np.ascontiguousarray(omega_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)
+        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
         self.dtype = self.omega.dtype
 
     def _arrays(self):
@@ -97,7 +113,7 @@ class CERMatrix(SparseMatrix):
         starts = np.repeat(self.row_ptr[:-1], counts)
         return (np.arange(self.row_ptr[-1], dtype=np.int64) - starts + 1) if len(counts) else np.zeros(0, np.int64)
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         m, n = self.shape
         out = np.full(m * n, self.omega[0] if len(self.omega) else 0, dtype=self.dtype)
         _scatter_groups(out, n, self.row_ptr, self.omega_ptr, self.col_idx, self.omega, self.group_values())
@@ -112,15 +128,15 @@ class CSERMatrix(SparseMatrix):
         super().__init__(shape, tensor_shape)
         self.omega = np.ascontiguousarray(omega)
         self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
-        self.omega_idx = np.ascontiguousarray(omega_idx, dtype=np.int32)
+        self.omega_idx = np.ascontiguousarray(omega_idx, dtype=np.int64)
         self.omega_ptr = np.ascontiguousarray(omega_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)
+        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
         self.dtype = self.omega.dtype
 
     def _arrays(self):
         return self.omega, self.row_ptr, self.omega_idx, self.omega_ptr, self.col_idx
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         m, n = self.shape
         out = np.full(m * n, self.omega[0] if len(self.omega) else 0, dtype=self.dtype)
         _scatter_groups(out, n, self.row_ptr, self.omega_ptr, self.col_idx, self.omega, self.omega_idx)
@@ -130,25 +146,30 @@ class CSERMatrix(SparseMatrix):
 class RelIdxMatrix(SparseMatrix):
     """Deep Compression's relative-index stream over the row-major elements: entry ``t`` sits ``gaps[t] + 1``
     positions after entry ``t - 1`` (the first at position ``gaps[0]``), with value ``values[t]`` (a filler entry
-    has value zero); ``row_ptr[i]`` is the first entry at or after row ``i``'s start (decoded side index that lets
-    kernels work row by row)."""
+    has value zero). ``row_ptr[i]``, the first entry at or after row ``i``'s start (a side index that lets kernels
+    work row by row), is computed on first use: m + 1 entries that no stream stores, so the decoder never builds
+    it."""
 
-    def __init__(self, shape, gap_bits, gaps, values, row_ptr, tensor_shape=None):
+    def __init__(self, shape, gap_bits, gaps, values, tensor_shape=None):
         super().__init__(shape, tensor_shape)
         self.gap_bits = int(gap_bits)
-        self.gaps = np.ascontiguousarray(gaps, dtype=np.int32)
+        self.gaps = np.ascontiguousarray(gaps, dtype=np.int64)
         self.values = np.ascontiguousarray(values)
-        self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
         self.dtype = self.values.dtype
 
     def _arrays(self):
-        return self.gaps, self.values, self.row_ptr
+        return self.gaps, self.values
 
     def positions(self):
         """Flat row-major position of every entry."""
-        return np.cumsum(self.gaps.astype(np.int64) + 1) - 1
+        return np.cumsum(self.gaps + 1) - 1
 
-    def todense_matrix(self):
+    @functools.cached_property
+    def row_ptr(self):
+        m, n = self.shape
+        return np.searchsorted(self.positions(), np.arange(m + 1, dtype=np.int64) * n).astype(np.int64)
+
+    def _dense_matrix(self):
         m, n = self.shape
         out = np.zeros(m * n, dtype=self.dtype)
         out[self.positions()] = self.values
@@ -175,7 +196,7 @@ class LowRankMatrix(SparseMatrix):
     def _arrays(self):
         return self.U, self.V
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         with np.errstate(all="ignore"):  # overflow to inf is a value here, as in the decoder
             return np.matmul(self.U.astype(np.float64), self.V.astype(np.float64)).astype(self.dtype)
 
@@ -213,7 +234,7 @@ class SparsePlusLowRank(SparseMatrix):
         """The sparse part's (m, n) dense view."""
         return self.S.todense_matrix() if isinstance(self.S, SparseMatrix) else matrix_view(self.S)
 
-    def todense_matrix(self):
+    def _dense_matrix(self):
         out = self.sparse_matrix().copy()
         with np.errstate(all="ignore"):
             out += self.lowrank.todense_matrix()
@@ -300,7 +321,6 @@ def cser_from_dense(array):
 def relidx_from_dense(array, gap_bits):
     """RelIdxMatrix of ``array`` with gaps of ``gap_bits`` bits: a gap over 2**gap_bits - 1 gets filler zeros."""
     mat = matrix_view(array)
-    m, n = mat.shape
     flat = mat.ravel()
     pos = np.flatnonzero(flat)
     max_gap = (1 << gap_bits) - 1
@@ -312,6 +332,4 @@ def relidx_from_dense(array, gap_bits):
     real_slot = np.cumsum(fillers + 1) - 1
     gaps[real_slot] = raw_gaps - fillers * (max_gap + 1)
     values[real_slot] = flat[pos]
-    entry_pos = np.cumsum(gaps + 1) - 1
-    row_ptr = np.searchsorted(entry_pos, np.arange(m + 1, dtype=np.int64) * n).astype(np.int64)
-    return RelIdxMatrix((m, n), gap_bits, gaps, values, row_ptr, tensor_shape=np.shape(array))
+    return RelIdxMatrix(mat.shape, gap_bits, gaps, values, tensor_shape=np.shape(array))

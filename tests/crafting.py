@@ -2,6 +2,8 @@
 
 - ``dense_tensor(name, dtype, shape, data, ...)``: a tensor record whose single dense stream holds ``data`` and
   whose declared fields (count, length, CRC, coding, params) can each be overridden to lie.
+- ``stream(elem_type, values)`` and ``chain_tensor(name, dtype, shape, streams, stages)``: a chain over several
+  streams through any stages (e.g. a sparse layout's index and value streams), each declared field overridable.
 - ``craft(tensors, metadata=())``: container bytes from such records (valid header, CRCs and padding).
 - ``header(blob)`` / ``with_header(blob, **fields)``: read or rewrite header fields, re-sealing the header CRC.
 - ``reseal(blob)``: recompute every CRC (streams when the directory parses, then directory and header), so a
@@ -10,12 +12,15 @@
 
 import zlib
 
+import numpy as np
+
 from nncodec.container import HEADER_SIZE, PendingStream, write_container
-from nncodec.dtypes import DTYPE_CODES
+from nncodec.dtypes import DTYPE_CODES, numpy_dtype
 from nncodec.limits import DecodeLimits
 from nncodec.records import Chain, Directory, Node, Stage, Stream, TensorRecord, serialize_directory
 
-__all__ = ["crc32", "dense_tensor", "craft", "header", "with_header", "reseal", "HEADER_FIELDS"]
+__all__ = ["crc32", "stream", "chain_tensor", "dense_tensor", "craft", "header", "with_header", "reseal",
+           "HEADER_FIELDS"]
 
 # name -> (offset, size) of the header's integer fields (spec 3.2)
 HEADER_FIELDS = {"major": (8, 1), "minor": (9, 1), "flags": (10, 2), "directory_length": (12, 4),
@@ -26,21 +31,39 @@ def crc32(data):
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
+def stream(elem_type, values=(), *, data=None, coding=0, align_log2=6, count=None, length=None, crc=None):
+    """A stream for :func:`chain_tensor`: ``values`` stored raw as ``elem_type`` (a name of spec 3.7), or the stored
+    bytes ``data`` as given; every declared field defaults to the truthful value (count: ``len(values)``)."""
+    elem = DTYPE_CODES[elem_type]
+    if data is None:
+        data = np.asarray(values, dtype=numpy_dtype(elem)).tobytes()
+        count = len(values) if count is None else count
+    data = bytes(data)
+    descriptor = Stream(coding, elem, align_log2, count, len(data) if length is None else length,
+                        crc32(data) if crc is None else crc)
+    return descriptor, PendingStream(coding, elem, align_log2, count, data)
+
+
+def chain_tensor(name, dtype, shape, streams, stages=((1, b""),)):
+    """``(TensorRecord, [PendingStream])`` for a chain node of ``dtype`` and ``shape`` reading ``streams``
+    (:func:`stream` results, in payload order) through ``stages`` ((Stage_Id, params) pairs in decode order)."""
+    node = Node(DTYPE_CODES[dtype], tuple(shape), Chain(tuple(d for d, _ in streams),
+                                                       tuple(Stage(sid, bytes(p)) for sid, p in stages)))
+    return TensorRecord(name, node), [p for _, p in streams]
+
+
 def dense_tensor(name, dtype, shape, data, *, coding=0, elem_type=None, align_log2=6, count=None, length=None,
                  crc=None, params=b"", stage_id=1):
     """``(TensorRecord, [PendingStream])`` for a dense chain over one stream of stored bytes ``data``.
 
     ``dtype``/``elem_type`` are names of spec 3.7; every declared field defaults to the truthful value.
     """
-    code = DTYPE_CODES[dtype]
-    elem = DTYPE_CODES[elem_type or dtype]
     elements = 1
     for extent in shape:
         elements *= extent
-    stream = Stream(coding, elem, align_log2, elements if count is None else count,
-                    len(data) if length is None else length, crc32(data) if crc is None else crc)
-    node = Node(code, tuple(shape), Chain((stream,), (Stage(stage_id, params),)))
-    return TensorRecord(name, node), [PendingStream(coding, elem, align_log2, stream.count, bytes(data))]
+    one = stream(elem_type or dtype, data=data, coding=coding, align_log2=align_log2,
+                 count=elements if count is None else count, length=length, crc=crc)
+    return chain_tensor(name, dtype, shape, [one], [(stage_id, params)])
 
 
 def craft(tensors, metadata=()):

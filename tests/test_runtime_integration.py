@@ -39,8 +39,13 @@ def test_decoded_structures_multiply(backend, layout, quantize, m, n, batch, den
 
 
 def _forbid_densify(monkeypatch):
+    """Densifying a weight (a structure of two or more dimensions) fails the test; 1-D biases may be densified."""
+    densify = SparseMatrix.todense_matrix
+
     def refuse(self):
-        raise AssertionError(f"{type(self).__name__} was densified")
+        if len(self.tensor_shape) >= 2:
+            raise AssertionError(f"{type(self).__name__} {self.tensor_shape} was densified")
+        return densify(self)
     monkeypatch.setattr(SparseMatrix, "todense_matrix", refuse)
 
 

@@ -26,9 +26,10 @@ cdef extern from *:
 
 PARALLEL = bool(NNCODEC_OPENMP)
 
-# Column indices are uint16 when n <= 65536 (half the memory traffic), else int32; group pointers int32 when the
-# entry count allows, else int64.
+# Column indices (and relidx gaps) are uint16 when they fit (half the memory traffic), else int32 when they fit,
+# else int64 (extents up to max_elements, spec 6); group pointers int32 when the entry count allows, else int64.
 ctypedef fused col_t:
+    int64_t
     int32_t
     uint16_t
 
@@ -144,7 +145,7 @@ def csr8_matmul(const int64_t[::1] row_ptr, const col_t[::1] col_idx, const uint
                         yr[j] = yr[j] + v * xr[j]
 
 
-cdef void _grouped(const int64_t[::1] row_ptr, const int32_t* group_value, const ptr_t[::1] omega_ptr,
+cdef void _grouped(const int64_t[::1] row_ptr, const int64_t* group_value, const ptr_t[::1] omega_ptr,
                    const col_t[::1] col_idx, const float[::1] omega, const float[:, ::1] x, float[:, ::1] out,
                    float[:, ::1] scratch, int threads) noexcept nogil:
     # group_value NULL means CER (the j-th group of a row has value index j + 1), else CSER's omega_idx.
@@ -197,7 +198,7 @@ def cer_matmul(const int64_t[::1] row_ptr, const ptr_t[::1] omega_ptr, const col
         _grouped(row_ptr, NULL, omega_ptr, col_idx, omega, x, out, scratch, threads)
 
 
-def cser_matmul(const int64_t[::1] row_ptr, const int32_t[::1] omega_idx, const ptr_t[::1] omega_ptr,
+def cser_matmul(const int64_t[::1] row_ptr, const int64_t[::1] omega_idx, const ptr_t[::1] omega_ptr,
                 const col_t[::1] col_idx, const float[::1] omega, const float[:, ::1] x, float[:, ::1] out,
                 int threads):
     if out.shape[0] == 0 or out.shape[1] == 0:
@@ -206,12 +207,12 @@ def cser_matmul(const int64_t[::1] row_ptr, const int32_t[::1] omega_idx, const 
         out[:, :] = 0
         return
     cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
-    cdef const int32_t* idx = &omega_idx[0]
+    cdef const int64_t* idx = &omega_idx[0]
     with nogil:
         _grouped(row_ptr, idx, omega_ptr, col_idx, omega, x, out, scratch, threads)
 
 
-def relidx_matmul(const int64_t[::1] row_ptr, const int64_t[::1] first_col, const int32_t[::1] gaps,
+def relidx_matmul(const int64_t[::1] row_ptr, const int64_t[::1] first_col, const col_t[::1] gaps,
                   const float[::1] values, const float[:, ::1] x, float[:, ::1] out, int threads):
     cdef Py_ssize_t m = out.shape[0], b = out.shape[1], i, k, j, col
     cdef float acc, v

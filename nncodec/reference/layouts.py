@@ -2,7 +2,9 @@
 
 Every function takes the decoded index streams as int64 arrays (the stage modules have already checked the
 stream counts against the node: rules R4.6-b, R4.7-b, R4.8-a), checks every value, and raises
-``InconsistentError`` naming the broken rule. Nothing is allocated beyond the declared, already bounded counts.
+``InconsistentError`` naming the broken rule. Nothing is allocated beyond the declared, already bounded counts:
+never in proportion to m or n alone (only to streams of m entries, Row_Counts and Row_Groups). Positions and
+columns are int64: every extent and every non-empty m * n is at most max_elements <= 2^56.
 """
 
 import numpy as np
@@ -13,7 +15,8 @@ __all__ = ["relidx_positions", "csr_columns", "group_columns"]
 
 
 def relidx_positions(gaps, gap_bits, m, n):
-    """(positions, row_ptr): entry t sits gaps[t] + 1 elements after entry t - 1, the first at gaps[0] (§4.6)."""
+    """Flat positions of the entries: entry t sits gaps[t] + 1 elements after entry t - 1, the first at gaps[0]
+    (§4.6); every gap in 0..2^gap_bits - 1 and every position below m * n."""
     if gaps.size and (int(gaps.min()) < 0 or int(gaps.max()) > (1 << gap_bits) - 1):
         raise InconsistentError(f"[R4.6-c] relidx gap outside 0..{(1 << gap_bits) - 1}")
     positions = np.cumsum(gaps + 1) - 1  # §4.6 p[t] = p[t-1] + Gaps[t] + 1 with p[-1] = -1
@@ -21,8 +24,7 @@ def relidx_positions(gaps, gap_bits, m, n):
     # below 2^47 entries; checked anyway)
     if positions.size and (int(positions[-1]) >= m * n or int(positions.min()) < 0):
         raise InconsistentError(f"[R4.6-c] relidx entries run past element {m * n - 1}")
-    row_ptr = np.searchsorted(positions, np.arange(m + 1, dtype=np.int64) * n).astype(np.int64)
-    return positions, row_ptr
+    return positions
 
 
 def _pointers(counts, total, rule, what):
@@ -41,13 +43,15 @@ def _columns(ptr, col_gaps, n, rule):
     if col_gaps.size and (int(col_gaps.min()) < 0 or int(col_gaps.max()) >= n):
         raise InconsistentError(f"[{rule}] a column gap outside 0..{n - 1}")
     steps = col_gaps + 1
-    running = np.cumsum(steps)  # at most n per step and 2^56 entries: no wrap
+    # the running sum may wrap on hostile runs, but each column is exact modulo 2^64 and the first one at or past
+    # n is below 2n <= 2^57 (steps are at most n), so it shows
+    running = np.cumsum(steps)
     starts = ptr[:-1][np.diff(ptr) > 0]
     base = np.repeat(running[starts] - steps[starts], np.diff(ptr)[np.diff(ptr) > 0])
     cols = running - base - 1
     if cols.size and int(cols.max()) >= n:
-        raise InconsistentError(f"[{rule}] a column index reaches {int(cols.max())}, the matrix has {n} columns")
-    return cols.astype(np.int32)
+        raise InconsistentError(f"[{rule}] a column index reaches {n}, the matrix has {n} columns")
+    return cols
 
 
 def csr_columns(row_counts, col_gaps, m, n):

@@ -2,7 +2,8 @@
 
 An operator is built once per layer: it validates the structure's invariants (so that the Cython kernels, which
 run without bounds checks, only ever index inside the arrays), converts values and codebooks to float32 and
-narrows index arrays (uint16 column indices when n <= 65536, int32 group pointers when the entry count allows).
+narrows index arrays where their extent allows (column indices and relidx gaps to uint16 below 2^16, int32 below
+2^31, else int64; group pointers to int32 when the entry count allows).
 ``op.matmul(x)`` then computes ``A @ x`` for float32 ``x`` of shape (n,) or (n, batch), without densifying.
 """
 
@@ -40,9 +41,10 @@ def available_threads():
         return os.cpu_count() or 1
 
 
-def _columns(col_idx, n):
-    """Column indices narrowed to uint16 when every column of an n-wide matrix fits."""
-    return np.ascontiguousarray(col_idx, dtype=np.uint16 if n <= 1 << 16 else np.int32)
+def _indices(array, bound):
+    """``array`` (values in 0..bound-1) in the narrowest of uint16, int32, int64 that holds ``bound - 1``."""
+    dtype = np.uint16 if bound <= 1 << 16 else np.int32 if bound <= 1 << 31 else np.int64
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _pointers(ptr):
@@ -144,7 +146,7 @@ class CSROperator(Operator):
             raise InconsistentError("CSR values and column indices differ in length")
         _check_columns(csr.col_idx, n)
         self.row_ptr = csr.row_ptr
-        self.col_idx = _columns(csr.col_idx, n)
+        self.col_idx = _indices(csr.col_idx, n)
         self.values = _float32(csr.values)
 
     def _arrays(self):
@@ -175,7 +177,7 @@ class CSR8Operator(Operator):
         if len(table) > CSR8_MAX_VALUES:
             raise ValueError(f"csr8 holds at most {CSR8_MAX_VALUES} distinct values, the matrix has {len(table)}")
         self.row_ptr = csr.row_ptr
-        self.col_idx = _columns(csr.col_idx, n)
+        self.col_idx = _indices(csr.col_idx, n)
         self.codes = np.ascontiguousarray(codes.reshape(-1), dtype=np.uint8)
         # never empty, so the kernel's table pointer is valid even for an all-zero matrix
         self.table = table if len(table) else np.zeros(1, np.float32)
@@ -207,7 +209,7 @@ class _GroupedOperator(Operator):
         self.omega = (omega - self.implicit).astype(np.float32)
         self.row_ptr = mat.row_ptr
         self.omega_ptr = _pointers(mat.omega_ptr)
-        self.col_idx = _columns(mat.col_idx, n)
+        self.col_idx = _indices(mat.col_idx, n)
 
     @property
     def entries(self):
@@ -243,7 +245,7 @@ class CSEROperator(_GroupedOperator):
             raise InconsistentError("CSER omega_idx must have one entry per group")
         if len(cser.omega_idx) and (cser.omega_idx.min() < 1 or cser.omega_idx.max() >= len(cser.omega)):
             raise InconsistentError(f"a CSER omega index is outside 1..{len(cser.omega) - 1}")
-        self.omega_idx = cser.omega_idx
+        self.omega_idx = np.ascontiguousarray(cser.omega_idx, dtype=np.int64)
 
     def _arrays(self):
         return self.omega, self.row_ptr, self.omega_idx, self.omega_ptr, self.col_idx
@@ -275,7 +277,7 @@ class RelIdxOperator(Operator):
         starts = rel.row_ptr[:-1]
         nonempty = rel.row_ptr[1:] > starts
         self.first_col[nonempty] = positions[starts[nonempty]] - np.flatnonzero(nonempty) * n
-        self.gaps = rel.gaps
+        self.gaps = _indices(rel.gaps, int(rel.gaps.max()) + 1 if count else 0)
         self.values = _float32(rel.values)
 
     def _arrays(self):

@@ -32,7 +32,7 @@ class CERLayout(SparseLayout):
         if cols > m * n or groups > m * max(omega - 1, 0):
             self.fail(f"{groups} groups and {cols} column entries for a {m} x {n} matrix with {omega} values")
 
-    def structure(self, node, params, arrays, backend=None):
+    def _structure(self, node, params, arrays, backend):
         m, n = matrix_shape(node.shape)
         row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
             as_int64(arrays[1]), None, as_int64(arrays[2]), as_int64(arrays[3]), m, n, arrays[0].size)
@@ -55,7 +55,7 @@ class CSERLayout(CERLayout):
         if counts[2] != counts[3] or counts[3] > counts[4]:
             self.fail(f"Group_Values holds {counts[2]} entries, Group_Sizes {counts[3]}, Col_Gaps {counts[4]}")
 
-    def structure(self, node, params, arrays, backend=None):
+    def _structure(self, node, params, arrays, backend):
         m, n = matrix_shape(node.shape)
         row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
             as_int64(arrays[1]), as_int64(arrays[2]), as_int64(arrays[3]), as_int64(arrays[4]), m, n,

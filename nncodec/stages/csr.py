@@ -33,7 +33,7 @@ class CSRLayout(SparseLayout):
         if counts[1] != counts[2] or counts[1] > m * n:
             self.fail(f"Col_Gaps holds {counts[1]} entries, Values {counts[2]}, the matrix {m * n} elements")
 
-    def structure(self, node, params, arrays, backend=None):
+    def _structure(self, node, params, arrays, backend):
         m, n = matrix_shape(node.shape)
         row_ptr, col_idx = self.kernels(backend).csr_columns(as_int64(arrays[0]), as_int64(arrays[1]), m, n)
         return CSRMatrix((m, n), row_ptr, col_idx, arrays[2], tensor_shape=node.shape)

@@ -33,10 +33,9 @@ class RelIdxLayout(SparseLayout):
         if counts[0] > m * n:
             self.fail(f"{counts[0]} entries for {m * n} elements")
 
-    def structure(self, node, params, arrays, backend=None):
+    def _structure(self, node, params, arrays, backend):
         gap_bits = params[0]
         m, n = matrix_shape(node.shape)
         gaps = as_int64(arrays[0])
-        _, row_ptr = self.kernels(backend).relidx_positions(gaps, gap_bits, m, n)
-        return RelIdxMatrix((m, n), gap_bits, gaps, arrays[1], row_ptr, tensor_shape=node.shape)
-
+        self.kernels(backend).relidx_positions(gaps, gap_bits, m, n)  # checks every gap and position (§4.6)
+        return RelIdxMatrix((m, n), gap_bits, gaps, arrays[1], tensor_shape=node.shape)

@@ -3,8 +3,9 @@
 A sparse layout stage has ``encode(array, **options) -> (params, stream arrays)`` (index streams in their own
 narrow unsigned dtype, the values stream in the tensor's), ``check(node, params, streams) -> output Elem_Type``
 (every rule that the descriptors alone decide, before any stream is decoded), ``structure(node, params, arrays,
-backend) -> nncodec.sparse matrix`` (the decoded streams' rules, then the structure), ``decode`` (its dense
-array) and ``with_values`` (the structure after elementwise transforms, for the lazy decode).
+backend, limits) -> nncodec.sparse matrix`` (the decoded streams' rules, then the structure, whose ``todense()``
+obeys ``limits``), ``decode`` (its dense array) and ``with_values`` (the structure after elementwise transforms,
+for the lazy decode). Structures hold O(stored entries + rows of the index streams), never O(m x n).
 ``values_stream`` is the index of the stream that carries the tensor's element type.
 """
 
@@ -95,6 +96,13 @@ class SparseLayout:
         setattr(out, self.values_attr, np.ascontiguousarray(transform(values)))
         out.dtype = getattr(out, self.values_attr).dtype
         return out
+
+    def structure(self, node, params, arrays, backend=None, limits=None):
+        """The :mod:`nncodec.sparse` matrix of the decoded streams ``arrays`` after every rule on their values;
+        ``limits`` (a DecodeLimits or None) goes with it and bounds its ``todense()``."""
+        matrix = self._structure(node, params, arrays, backend)
+        matrix.limits = limits
+        return matrix
 
     def decode(self, node, params, arrays, backend=None):
         return self.structure(node, params, arrays, backend).todense()
