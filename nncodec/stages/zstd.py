@@ -5,8 +5,9 @@ import numpy as np
 import zstandard
 
 from .. import _backend
-from ..dtypes import itemsize, numpy_dtype
+from ..dtypes import itemsize
 from ..errors import FormatError, InconsistentError
+from .raw import elements
 
 DEFAULT_LEVEL = 9
 
@@ -51,7 +52,7 @@ def _decompress(data, expected, limits):
 def _elements(raw, stream):
     if stream.elem_type == 1 and raw and max(raw) > 1:
         raise InconsistentError("[R3.7-a] bool element other than 0 or 1")
-    return np.frombuffer(raw, dtype=numpy_dtype(stream.elem_type), count=stream.count)
+    return elements(raw, stream)
 
 
 class ZstdCoding:
