@@ -1,6 +1,7 @@
 """The public API: encode, decode, save, load and open."""
 
 import builtins
+import contextlib
 import mmap
 import os
 import tempfile
@@ -230,7 +231,8 @@ class Reader(Container):
     """
 
     def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None, jobs=None):
-        self._owner = owner
+        # owner: (mmap or None, file or None) that ``buffer`` (then a memoryview) views, closed with the reader
+        self._owner = None if owner is None else (buffer, *owner)
         try:
             super().__init__(buffer, limits=limits, backend=backend, verify=verify, jobs=jobs)
         except BaseException:
@@ -251,17 +253,17 @@ class Reader(Container):
         return info_rows(self.directory)
 
     def close(self):
+        """Release the container's bytes and close the memory map and file that :func:`open` gave the reader
+        (a map that decoded arrays still view closes when they are collected)."""
         owner, self._owner = self._owner, None
         if owner is not None:
-            mm, f = owner
-            self._buf = memoryview(b"")
-            if mm is not None:
-                try:
-                    mm.close()
-                except BufferError:  # arrays still view the map; it closes when they are collected
-                    pass
-            if f is not None:
-                f.close()
+            view, mm, f = owner
+            buf, self._buf = getattr(self, "_buf", None), memoryview(b"")
+            for v in (buf, view):  # released even if a traceback still holds them: the map can close now
+                if v is not None:
+                    with contextlib.suppress(BufferError):  # something still exports it: collected later
+                        v.release()
+            _close_file(mm, f)
 
     def __enter__(self):
         return self
@@ -302,10 +304,16 @@ def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=No
         return Reader(locate(data, offset), limits=limits, backend=backend, verify=verify, jobs=jobs)
     try:
         view = locate(mm if mm is not None else b"", offset)
-    except BaseException:
-        if mm is not None:
-            mm.close()
-        if ours:
-            f.close()
+    except BaseException:  # locate left no view of the map
+        _close_file(mm, f if ours else None)
         raise
     return Reader(view, limits=limits, backend=backend, verify=verify, owner=(mm, f if ours else None), jobs=jobs)
+
+
+def _close_file(mm, f):
+    """Close a memory map (unless arrays still view it: it closes when they are collected) and a file."""
+    if mm is not None:
+        with contextlib.suppress(BufferError):
+            mm.close()
+    if f is not None:
+        f.close()

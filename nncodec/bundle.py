@@ -49,8 +49,17 @@ def locate(buffer, offset=None):
     With ``offset``: the container starting there, as long as its header declares (the bytes after it belong to
     the host). Without: the whole buffer if it is exactly one container; else, if it ends with a trailer, the
     container the trailer points to; else the whole buffer (whose checks then report what is wrong).
+    On error no view of ``buffer`` is left (not even in the traceback), so a memory map under it can close.
     """
     view = memoryview(buffer).cast("B")
+    try:
+        return _locate(view, offset)
+    except BaseException:
+        view.release()
+        raise
+
+
+def _locate(view, offset):
     if offset is not None:
         if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= len(view):
             raise TruncatedError(f"[R3.1-c] offset {offset!r} is outside the {len(view)}-byte input")

@@ -62,9 +62,9 @@ DEMO_CONFIGS = (
 
 
 def _as_numpy(value):
-    """The array behind a weight (a BFloat16 wrapper gives its uint16 bit patterns)."""
+    """The array behind a weight (NumPy is imported here, not at start-up)."""
     import numpy as np
-    return np.asarray(value.bits) if hasattr(value, "bits") else np.asarray(value)
+    return np.asarray(value)
 
 
 def _float_pairs(a, b):

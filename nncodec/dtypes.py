@@ -1,28 +1,24 @@
 """Element types of the format (spec 3.7) and their NumPy equivalents.
 
-bfloat16 maps to ``ml_dtypes.bfloat16`` when ml_dtypes is installed; without it, bfloat16 data travels as
-``uint16`` arrays wrapped in :class:`BFloat16` on the way in and comes back as ``uint16``.
+bfloat16 maps to ``ml_dtypes.bfloat16`` (a required dependency): decoders always return that dtype. On the way
+in, bfloat16 data may also be ``uint16`` bit patterns wrapped in :class:`BFloat16`.
 """
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 from .identifiers import DTYPE_NAMES, itemsize
 
-try:  # optional: a real bfloat16 NumPy dtype
-    import ml_dtypes as _ml_dtypes
-except ImportError:  # pragma: no cover - depends on the environment
-    _ml_dtypes = None
-
-__all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_integer_code",
+__all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_number_dtype", "is_integer_code",
            "integer_range", "BFloat16", "as_array", "bfloat16_to_float32", "float32_to_bfloat16"]
 
 # code -> little-endian numpy dtype used to hold the bytes (names and sizes: nncodec.identifiers)
 _NUMPY = {
     1: np.dtype("|b1"), 2: np.dtype("|i1"), 3: np.dtype("|u1"), 4: np.dtype("<i2"), 5: np.dtype("<u2"),
     6: np.dtype("<i4"), 7: np.dtype("<u4"), 8: np.dtype("<i8"), 9: np.dtype("<u8"), 10: np.dtype("<f2"),
-    11: np.dtype(_ml_dtypes.bfloat16) if _ml_dtypes else np.dtype("<u2"), 12: np.dtype("<f4"), 13: np.dtype("<f8"),
+    11: np.dtype(ml_dtypes.bfloat16), 12: np.dtype("<f4"), 13: np.dtype("<f8"),
 }
 
 DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
@@ -32,7 +28,7 @@ _INTEGER_CODES = frozenset(range(1, 10))
 
 @dataclass(frozen=True)
 class BFloat16:
-    """Marks a ``uint16`` array as holding bfloat16 bit patterns (for use without ml_dtypes)."""
+    """Marks a ``uint16`` array as holding bfloat16 bit patterns (input only: decoding gives ml_dtypes.bfloat16)."""
 
     bits: np.ndarray
 
@@ -44,6 +40,11 @@ class BFloat16:
 def numpy_dtype(code):
     """The little-endian NumPy dtype that holds elements of ``code``."""
     return _NUMPY[code]
+
+
+def is_number_dtype(dtype):
+    """Whether arrays of NumPy ``dtype`` hold numbers (bool, integers, floats, bfloat16) that convert to floats."""
+    return dtype.kind in "biuf" or dtype == _NUMPY[BFLOAT16]
 
 
 def is_integer_code(code):
@@ -63,7 +64,7 @@ def code_of(dtype):
     """The format's dtype code for a NumPy dtype; raises TypeError for unsupported dtypes."""
     dtype = np.dtype(dtype)
     # ml_dtypes' bfloat16 has kind "V", so it is recognised before void/structured dtypes are refused
-    if _ml_dtypes is not None and dtype == np.dtype(_ml_dtypes.bfloat16):
+    if dtype == np.dtype(ml_dtypes.bfloat16):
         return BFLOAT16
     if dtype.kind == "V" or dtype.names is not None:
         raise TypeError(f"unsupported dtype {dtype}")

@@ -28,8 +28,8 @@ from nncodec.errors import DecodeError
 def assert_same_array(expected, got, atol=None):
     """Equal dtype (native order), shape and values; NaN payloads compared bit for bit when exact.
 
-    ``expected`` may be a :class:`nncodec.BFloat16` wrapper: the result must then have the bfloat16 dtype of
-    ``nncodec.dtypes`` (ml_dtypes' or uint16) and the same bit patterns.
+    ``expected`` may be a :class:`nncodec.BFloat16` wrapper: the result must then be ml_dtypes.bfloat16 with the
+    same bit patterns.
     """
     if isinstance(expected, nncodec.BFloat16):
         from nncodec.dtypes import DTYPE_CODES, numpy_dtype

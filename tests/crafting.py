@@ -6,10 +6,13 @@
   streams through any stages (e.g. a sparse layout's index and value streams), each declared field overridable.
 - ``craft(tensors, metadata=())``: container bytes from such records (valid header, CRCs and padding).
 - ``header(blob)`` / ``with_header(blob, **fields)``: read or rewrite header fields, re-sealing the header CRC.
+- ``with_streams(node, change)`` / ``realigned(blob, align_log2)``: rewrite stream descriptors; a container with
+  every stream at another alignment.
 - ``reseal(blob)``: recompute every CRC (streams when the directory parses, then directory and header), so a
   mutation reaches the checks behind the checksums.
 """
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -17,9 +20,11 @@ import numpy as np
 from nncodec.container import HEADER_SIZE, PendingStream, write_container
 from nncodec.dtypes import DTYPE_CODES, numpy_dtype
 from nncodec.limits import DecodeLimits
-from nncodec.records import Chain, Directory, Node, Stage, Stream, TensorRecord, serialize_directory
+from nncodec.records import (Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams,
+                             serialize_directory)
 
 __all__ = ["crc32", "stream", "chain_tensor", "dense_tensor", "craft", "header", "with_header", "reseal",
+           "with_streams", "realigned",
            "HEADER_FIELDS"]
 
 # name -> (offset, size) of the header's integer fields (spec 3.2)
@@ -87,27 +92,45 @@ def with_header(blob, reseal_header=True, **fields):
     return bytes(out)
 
 
+def with_streams(node, change):
+    """``node`` with each stream descriptor replaced by ``change(stream)``, depth-first (aliases have none)."""
+    body = node.body
+    if isinstance(body, Chain):
+        return Node(node.dtype, node.shape, Chain(tuple(change(s) for s in body.streams), body.stages))
+    if isinstance(body, Alias):
+        return node
+    return Node(node.dtype, node.shape, Composite(body.combine, tuple(with_streams(c, change) for c in body.children)))
+
+
+def realigned(blob, align_log2):
+    """Valid container ``blob`` rewritten with every stream at ``Align_Log2 = align_log2`` (spec 3.4: offsets and
+    padding follow; the stream bytes, and so their CRCs, are unchanged)."""
+    from nncodec.reference.directory import parse_directory
+    dir_len = header(blob)["directory_length"]
+    parsed, _ = parse_directory(bytes(blob[HEADER_SIZE:HEADER_SIZE + dir_len]), HEADER_SIZE + dir_len, len(blob),
+                                DecodeLimits())
+    records = []
+    for record in parsed.tensors:
+        pending = [PendingStream(s.coding, s.elem_type, align_log2, s.count, blob[s.offset:s.offset + s.length])
+                   for s in iter_streams(record.node)]
+        node = with_streams(record.node, lambda s: dataclasses.replace(s, align_log2=align_log2))
+        records.append((TensorRecord(record.name, node), pending))
+    return write_container(records, parsed.metadata)
+
+
 def _stream_crcs_fixed(directory_bytes, blob):
     """The directory with each stream's CRC recomputed from ``blob``, or None when it does not parse."""
     from nncodec.reference.directory import parse_directory
-    from nncodec.records import Alias, Composite
     start = HEADER_SIZE + len(directory_bytes)
     try:
         parsed, _ = parse_directory(directory_bytes, start, len(blob), DecodeLimits())
     except ValueError:
         return None
 
-    def fix(node):
-        if isinstance(node.body, Chain):
-            streams = tuple(Stream(s.coding, s.elem_type, s.align_log2, s.count, s.length,
-                                   crc32(blob[s.offset:s.offset + s.length]))
-                            for s in node.body.streams)
-            return Node(node.dtype, node.shape, Chain(streams, node.body.stages))
-        if isinstance(node.body, Alias):  # §3.5.4: no streams
-            return node
-        return Node(node.dtype, node.shape, Composite(node.body.combine, tuple(fix(c) for c in node.body.children)))
+    def fix(stream):
+        return dataclasses.replace(stream, crc32=crc32(blob[stream.offset:stream.offset + stream.length]))
 
-    fixed = Directory(parsed.metadata, tuple(TensorRecord(t.name, fix(t.node)) for t in parsed.tensors))
+    fixed = Directory(parsed.metadata, tuple(TensorRecord(t.name, with_streams(t.node, fix)) for t in parsed.tensors))
     out = serialize_directory(fixed)
     return out if len(out) == len(directory_bytes) else None
 

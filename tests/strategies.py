@@ -2,9 +2,9 @@
 
 Public API (keep it small and stable; other test modules build on it):
 
-- ``arrays(dtype=None)``: one tensor as the encoder accepts it (an ndarray, or a :class:`nncodec.BFloat16` wrapper when
-  ml_dtypes is missing), of any supported dtype, any shape including 0-d and empty, possibly non-contiguous or
-  big-endian, with float bit patterns drawn to hit NaN payloads, infinities, signed zeros and subnormals.
+- ``arrays(dtype=None)``: one tensor as the encoder accepts it (an ndarray; bfloat16 as ml_dtypes.bfloat16), of any
+  supported dtype, any shape including 0-d and empty, possibly non-contiguous or big-endian, with float bit patterns
+  drawn to hit NaN payloads, infinities, signed zeros and subnormals.
 - ``tensor_dicts(min_size=0, max_size=4)``: ``{name: tensor}`` with unicode names (the empty name included).
 - ``metadata()``: a str -> str mapping (keys outside the reserved ``nncodec.`` prefix).
 - ``encode_options(names=())``: keyword arguments for :func:`nncodec.encode` (compress none/zstd/auto or a
@@ -16,17 +16,12 @@ Public API (keep it small and stable; other test modules build on it):
   transform; now and then an alias of an earlier record.
 """
 
+import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import nncodec
 from nncodec.api import COMPRESS_CHOICES, ENTROPY_CHOICES
-
-try:
-    import ml_dtypes
-except ImportError:  # bfloat16 then travels as nncodec.BFloat16(uint16 bits)
-    ml_dtypes = None
 
 __all__ = ["DTYPE_NAMES", "dtype_names", "shapes", "arrays", "tensor_names", "tensor_dicts", "metadata",
            "encode_options", "encode_cases", "bfloat16_tensor", "record_containers"]
@@ -75,11 +70,8 @@ def _storage_dtype(name):
 
 
 def bfloat16_tensor(bits):
-    """A bfloat16 tensor from uint16 bit patterns: an ml_dtypes array when available, else nncodec.BFloat16."""
-    bits = np.asarray(bits)
-    if ml_dtypes is not None:
-        return bits.view(ml_dtypes.bfloat16)
-    return nncodec.BFloat16(bits)
+    """A bfloat16 tensor (an ml_dtypes array) from uint16 bit patterns."""
+    return np.asarray(bits).view(ml_dtypes.bfloat16)
 
 
 def _finish(name, bits):
@@ -98,8 +90,6 @@ def arrays(draw, dtype=None, shape=None):
     shape = draw(shapes()) if shape is None else shape
     layout = draw(st.sampled_from(("contiguous", "contiguous", "strided", "transposed", "big-endian")))
     storage = _storage_dtype(name)
-    if name == "bfloat16" and ml_dtypes is None and layout == "big-endian":
-        layout = "contiguous"  # BFloat16 wraps native uint16 only
     if layout == "strided" and len(shape) >= 1:
         # a view that takes every other element along axis 0 of a larger array
         base_shape = (2 * shape[0],) + tuple(shape[1:])

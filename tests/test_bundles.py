@@ -1,14 +1,18 @@
 """Containers inside larger files (spec 3.9): appended with a trailer, at an offset, as a stored zip member."""
 
 import io
+import os
 import zipfile
 
 import numpy as np
 import pytest
 
 import nncodec
-from nncodec.bundle import TRAILER_SIZE, append_container, locate, trailer, zip_member_span
-from nncodec.errors import ChecksumError, DecodeError, NNCodecError, TruncatedError
+import nncodec.runtime
+from nncodec.bundle import TRAILER_MAGIC, TRAILER_SIZE, append_container, locate, trailer, zip_member_span
+from nncodec.cli import main
+from nncodec.errors import ChecksumError, DecodeError, FormatError, NNCodecError, TruncatedError
+from nncodec.header import crc32
 from tests.checkers import assert_same_array, check_bitflips
 
 WEIGHTS = {"a": np.arange(24, dtype=np.float32).reshape(4, 6), "b": np.arange(5, dtype=np.int16),
@@ -101,3 +105,47 @@ def test_locate_plain_and_garbage():
     assert bytes(locate(b"not a container")) == b"not a container"
     with pytest.raises(DecodeError):
         nncodec.decode(b"x" * 100)
+
+
+def _sealed_trailer(length, reserved=bytes(4)):
+    head = TRAILER_MAGIC + length.to_bytes(8, "little") + reserved
+    return head + crc32(head).to_bytes(4, "little")
+
+
+def _damaged(kind):
+    """(file bytes, error class, rule id) for a host file with a damaged trailer (spec 3.9), a cut or empty file."""
+    host = b"host" * 16 + _blob()
+    room = len(host)
+    if kind == "trailer-crc":
+        good = _sealed_trailer(len(_blob()))
+        return host + good[:-1] + bytes([good[-1] ^ 1]), ChecksumError, "R3.9-a"
+    if kind == "trailer-reserved":
+        return host + _sealed_trailer(len(_blob()), b"\0\0\1\0"), FormatError, "R3.9-b"
+    if kind == "trailer-length":
+        return host + _sealed_trailer(room + 1), TruncatedError, "R3.9-c"
+    if kind == "truncated":
+        return _blob()[:-1], TruncatedError, "R3.1-c"
+    return b"", TruncatedError, "R3.1-c"
+
+
+def _mapped(path):
+    """Whether this process still maps ``path``."""
+    with open("/proc/self/maps") as maps:
+        return any(line.rstrip().endswith(os.fspath(path)) for line in maps)
+
+
+@pytest.mark.parametrize("kind", ["trailer-crc", "trailer-reserved", "trailer-length", "truncated", "empty"])
+def test_damaged_files_raise_their_rule_from_every_entry_point(tmp_path, capsys, backend, kind):
+    """Regression: a damaged trailer made open() raise BufferError (a view of the map outlived the error)."""
+    data, error, rule = _damaged(kind)
+    path = tmp_path / "damaged.bin"
+    path.write_bytes(data)
+    for entry in (nncodec.open, nncodec.load, nncodec.runtime.load):
+        with pytest.raises(error, match=rule) as caught:
+            entry(path, backend=backend)
+        if os.path.exists("/proc/self/maps"):  # while the traceback lives, every view of the map is released
+            assert not _mapped(path), (entry, caught.value)
+    for command in (["info"], ["verify"], ["decode", "-o", tmp_path / "out.npz"]):
+        code = main(["--backend", backend, *command[:1], str(path), *map(str, command[1:])])
+        out, err = capsys.readouterr()
+        assert code == 1 and f"{error.__name__}: [{rule}]" in err and err.count("\n") == 1, (command, err)

@@ -1,6 +1,8 @@
 """Framework I/O: .npz, .safetensors (our reader/writer against the package), PyTorch, ONNX (when installed)."""
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -8,9 +10,11 @@ from hypothesis import given, settings, strategies as st
 
 import nncodec
 from nncodec.dtypes import BFLOAT16, numpy_dtype
-from nncodec.errors import DecodeError, EncodeError, NNCodecError
+from nncodec.errors import (DecodeError, EncodeError, FormatError, InconsistentError, LimitExceededError, NNCodecError,
+                            TruncatedError)
 from nncodec.io import read_weights, write_weights
-from nncodec.io.safetensors import parse_safetensors, read_safetensors, write_safetensors
+from nncodec.io.safetensors import (MAX_HEADER_BYTES, SAFETENSORS_DTYPES, parse_safetensors, read_safetensors,
+                                    write_safetensors)
 from tests.checkers import assert_same_array
 
 DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
@@ -53,8 +57,6 @@ def test_safetensors_ours_and_package_agree(tmp_path_factory, weights):
 
 def test_safetensors_bfloat16_roundtrip(tmp_path):
     bf16 = numpy_dtype(BFLOAT16)
-    if bf16 == np.uint16:
-        pytest.skip("ml_dtypes not installed")
     weights = {"w": np.arange(12, dtype=np.float32).reshape(3, 4).astype(bf16)}
     path = tmp_path / "w.safetensors"
     write_safetensors(path, weights)
@@ -95,6 +97,8 @@ ITEMSIZES = {"F32": 4, "U8": 1, "BF16": 2}  # the dtypes the header strategy nam
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=4),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
                     max_leaves=12)
+EXTENTS = st.sampled_from([0, 1, 2, 3, -1, 2**31 - 1, 2**31, 2**32, 2**34, 2**62, 2**63 - 1, 2**63, 2**64 - 1,
+                           2**64, 2**70])
 
 
 @st.composite
@@ -149,6 +153,102 @@ def test_safetensors_parser_rejects_or_parses_exactly(file):
     assert position == len(data) and start == len(_file(header, data)) - len(data)
 
 
+def _honest_or(honest, hostile):
+    """The honest value about half the time, so that a file often passes one check and reaches the next."""
+    return st.just(honest) | hostile
+
+
+@st.composite
+def hostile_safetensors(draw):
+    """(file bytes, header) of a safetensors file whose fields are drawn from hostile values: shapes with extreme,
+    negative or non-int extents and up to 65 dimensions, offsets that tile the data or are shifted or random,
+    wrong header lengths, and data bytes as declared or not (capped at 64)."""
+    header, position = {}, 0
+    for name in draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3)):
+        kind = draw(st.sampled_from(list(SAFETENSORS_DTYPES)) | st.just("Q8") | JSON)
+        ndim = draw(st.sampled_from([0, 1, 2, 3, 32, 33, 65]))
+        shape = draw(st.lists(EXTENTS, min_size=ndim, max_size=ndim) | JSON)
+        size = np.dtype(SAFETENSORS_DTYPES.get(kind) or "u2").itemsize if isinstance(kind, str) else 1
+        for d in shape if isinstance(shape, list) else ():
+            size *= d if type(d) is int else 1
+        offsets = draw(_honest_or([position, position + size],
+                                  st.sampled_from([[position + 1, position + 1 + size], [position + size, position]])
+                                  | st.lists(EXTENTS, min_size=2, max_size=2) | JSON))
+        position += max(size, 0)
+        header[name] = {"dtype": kind, "shape": shape, "data_offsets": offsets}
+    text = json.dumps(header).encode()
+    length = draw(_honest_or(len(text), st.sampled_from([len(text) + 1, len(text) - 1, 2**63, 2**64 - 1])))
+    data = bytes(draw(_honest_or(min(position, 64), st.integers(0, 64))))
+    return length.to_bytes(8, "little") + text + data, header
+
+
+@given(hostile_safetensors())
+@settings(max_examples=400)
+def test_safetensors_reader_refuses_hostile_headers(tmp_path_factory, case):
+    """read_safetensors raises a DecodeError or returns exactly the declared arrays, tiling the data bytes."""
+    blob, header = case
+    path = tmp_path_factory.mktemp("hostile") / "h.safetensors"
+    path.write_bytes(blob)
+    try:
+        arrays, _ = read_safetensors(path)
+    except DecodeError:
+        return
+    assert list(arrays) == list(header)
+    for name, array in arrays.items():
+        kind = header[name]["dtype"]
+        assert array.shape == tuple(header[name]["shape"])
+        assert array.dtype == (numpy_dtype(BFLOAT16) if kind == "BF16" else np.dtype(SAFETENSORS_DTYPES[kind]))
+    assert sum(array.nbytes for array in arrays.values()) == len(blob) - 8 - int.from_bytes(blob[:8], "little")
+
+
+def _entry(kind, shape, offsets):
+    return {"dtype": kind, "shape": shape, "data_offsets": offsets}
+
+
+@pytest.mark.parametrize("header, data, error", [
+    ({"a": _entry("U8", [0, 2**63 - 1], [0, 0])}, b"", None),                      # N: the most NumPy holds
+    ({"a": _entry("U8", [0, 2**63], [0, 0])}, b"", LimitExceededError),             # N + 1
+    ({"a": _entry("F32", [0, 2**61 - 1], [0, 0])}, b"", None),                     # N for 4-byte elements
+    ({"a": _entry("F32", [0, 2**61], [0, 0])}, b"", LimitExceededError),
+    ({"a": _entry("U8", [2**40, 0, 2**40], [0, 0])}, b"", LimitExceededError),     # the zero in the middle
+    ({"a": _entry("U8", [1] * 32, [0, 1])}, b"x", None),                           # 32 dimensions
+    ({"a": _entry("U8", [1] * 33, [0, 1])}, b"x", LimitExceededError),             # 33
+    ({"a": _entry("U8", [0] * 65, [0, 0])}, b"", LimitExceededError),
+    ({"a": _entry("U8", [2**31, 2**31], [0, 2**62])}, b"x", InconsistentError),    # bytes the file lacks
+    ({"a": _entry("U8", [2**40, 2**40], [0, 2**80])}, b"x", LimitExceededError),   # product overflow
+    ({"a": _entry("U8", [-2, -3], [0, 6])}, bytes(6), FormatError),                # negative extents
+    ({"a": _entry("U8", [True], [0, 1])}, b"x", FormatError),                      # not ints
+    ({"a": _entry("U8", [1.0], [0, 1])}, b"x", FormatError),
+    ({"a": _entry("U8", ["1"], [0, 1])}, b"x", FormatError),
+    ({"a": _entry("U8", [2], [0, 3])}, bytes(3), InconsistentError),               # offsets disagree with shape
+    ({"a": _entry("U8", [2], [0, 2]), "b": _entry("U8", [2], [1, 3])}, bytes(3), InconsistentError),  # overlap
+    ({"a": _entry("U8", [2], [0, 2]), "b": _entry("U8", [2], [3, 5])}, bytes(5), InconsistentError),  # hole
+    ({"__metadata__": [], "a": _entry("U8", [1], [0, 1])}, b"x", FormatError),     # metadata not an object
+])
+def test_safetensors_reader_extremes(tmp_path, header, data, error):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(_file(header, data))
+    if error is None:
+        arrays, _ = read_safetensors(path, copy=False)
+        assert arrays["a"].shape == tuple(header["a"]["shape"])
+    else:
+        with pytest.raises(error, match="safetensors"):
+            read_safetensors(path)
+
+
+def test_safetensors_header_length_beyond_the_file(tmp_path):
+    path = tmp_path / "x.safetensors"
+    text = json.dumps({"a": _entry("U8", [1], [0, 1])}).encode()
+    for length, error in ((len(text) + 2, TruncatedError), (MAX_HEADER_BYTES + 1, LimitExceededError),
+                          (2**64 - 1, LimitExceededError)):
+        path.write_bytes(length.to_bytes(8, "little") + text + b"x")
+        with pytest.raises(error):
+            read_safetensors(path)
+    path.write_bytes(b"")
+    with pytest.raises(TruncatedError):
+        read_safetensors(path)
+
+
 def test_npz_and_dispatch(tmp_path):
     weights = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.ones(3, np.float32)}
     for suffix in (".npz", ".safetensors"):
@@ -167,6 +267,96 @@ def test_npz_and_dispatch(tmp_path):
         write_weights(tmp_path / "w.pt", weights)
     with pytest.raises(EncodeError):
         write_weights(tmp_path / "o.npz", {"o": np.array(["x"], dtype=object)})
+
+
+NPZ_NAMES = ["file", "allow_pickle", "args", "kwds", "", "a/b", "../up", "/lead", "x.npy", "ö 日本.weight", "a\\b"]
+
+
+def test_npz_names_are_members_not_keywords(tmp_path):
+    """Regression: np.savez(f, **arrays) crashed on a tensor named "file" and dropped one named "allow_pickle"."""
+    arrays = {name: np.full(i + 1, i, np.int16) for i, name in enumerate(NPZ_NAMES)}
+    path = tmp_path / "names.npz"
+    write_weights(path, arrays)
+    got = read_weights(path)
+    assert list(got) == NPZ_NAMES
+    with np.load(path, allow_pickle=False) as theirs:
+        assert sorted(theirs.files) == sorted(NPZ_NAMES)
+        for name, array in arrays.items():
+            assert_same_array(array, got[name])
+            assert_same_array(array, theirs[name])
+    for bad in ({"nul\0name": np.zeros(1)}, {"x": np.zeros(1), "x.npy": np.zeros(1)}):
+        with pytest.raises(EncodeError, match="npz member"):
+            write_weights(tmp_path / "bad.npz", bad)
+
+
+def test_cli_decode_to_npz_keeps_every_name(tmp_path, capsys):
+    from nncodec.cli import main
+    arrays = {name: np.arange(3, dtype=np.float32) + i for i, name in enumerate(NPZ_NAMES)}
+    nncodec.save(tmp_path / "m.nnc", arrays)
+    assert main(["decode", str(tmp_path / "m.nnc"), "-o", str(tmp_path / "out.npz"), "-q"]) == 0
+    got = read_weights(tmp_path / "out.npz")
+    assert list(got) == NPZ_NAMES
+    for name, array in arrays.items():
+        assert_same_array(array, got[name])
+
+
+def _npy(shape, data, descr="<f8"):
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + data
+
+
+def _npz(members, compression=zipfile.ZIP_STORED):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("suffix, data", [
+    (".npy", _npy((2**40,), bytes(16))),                  # a header declaring 8 TiB over 16 bytes
+    (".npy", _npy((0, 2**62, 4), b"")),                   # no bytes, yet no array of that shape
+    (".npy", _npy((2,), bytes(17))),                      # a byte too many
+    (".npy", _npy((2,), bytes(8), descr="|O")),           # pickle
+    (".npy", _npy((2,), bytes(16))[:-20]),                # cut in the header
+    (".npy", b"\x93NUMPY\x01\x00\x08\x00{'descr'"),       # a header that does not tokenize
+    (".npy", b""),
+    (".npz", _npz({"a.npy": _npy((2**40,), bytes(16))})),
+    (".npz", _npz({"a.npy": _npy((2,), bytes(16)), "notes.txt": b"hello"})),   # not an array member
+    (".npz", _npz({"a.npy": _npy((2,), bytes(16))}, zipfile.ZIP_DEFLATED)[:-60]),  # cut archive
+    (".npz", b"PK\x03\x04 not really a zip"),
+])
+def test_npy_and_npz_hostile_files_raise_nncodec_errors(tmp_path, suffix, data):
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(NNCodecError, match="not a readable"):
+        read_weights(path)
+
+
+def test_npz_mutations_raise_only_nncodec_errors(tmp_path):
+    """Random byte edits of a stored and a compressed .npz and of an .npy: arrays or NNCodecError, nothing else."""
+    rng = np.random.default_rng(5)
+    arrays = {"a": np.arange(40.0), "b": np.ones((3, 4), np.int16)}
+    sources = {".npz": _npz({f"{k}.npy": _npy(v.shape, v.tobytes(), v.dtype.str) for k, v in arrays.items()}),
+               ".zip.npz": _npz({f"{k}.npy": _npy(v.shape, v.tobytes(), v.dtype.str) for k, v in arrays.items()},
+                                zipfile.ZIP_DEFLATED),
+               ".npy": _npy((40,), arrays["a"].tobytes())}
+    outcomes = set()
+    for suffix, blob in sources.items():
+        for _ in range(150):
+            data = bytearray(blob)
+            for i in rng.integers(0, len(data), rng.integers(1, 4)):
+                data[i] = rng.integers(256)
+            path = tmp_path / f"m{suffix}"
+            path.write_bytes(bytes(data[:rng.integers(len(data) // 2, len(data) + 1)]))
+            try:
+                read_weights(path)
+                outcomes.add("ok")
+            except NNCodecError:
+                outcomes.add("refused")
+    assert outcomes == {"ok", "refused"}
 
 
 def test_torch_state_dict_roundtrip(tmp_path):

@@ -3,10 +3,8 @@
 
 import os
 
-import numpy as np
-
 from ..errors import NNCodecError
-from .npz import read_npz, write_npz
+from .npz import read_npy, read_npz, write_npz
 from .safetensors import read_safetensors, write_safetensors
 
 __all__ = ["read_weights", "write_weights", "READ_SUFFIXES", "WRITE_SUFFIXES"]
@@ -25,7 +23,7 @@ def read_weights(path, **options):
     if suffix == ".npz":
         return read_npz(path)
     if suffix == ".npy":
-        return {"": np.load(path, allow_pickle=False)}
+        return {"": read_npy(path)}
     if suffix == ".safetensors":
         return read_safetensors(path)[0]
     if suffix in (".pt", ".pth"):

@@ -17,6 +17,8 @@ from ..errors import EncodeError, FormatError, InconsistentError, LimitExceededE
 __all__ = ["read_safetensors", "write_safetensors", "read_safetensors_package", "SAFETENSORS_DTYPES"]
 
 MAX_HEADER_BYTES = 100_000_000  # the package's own cap
+MAX_NDIM = 32  # NumPy 1.x's (2.x allows 64) and nncodec's (spec 3.5, R3.5-b)
+MAX_SPAN = 2**63 - 1  # NumPy's bound on itemsize x the product of the non-zero extents, even of an empty array
 SAFETENSORS_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "U32": "<u4",
                       "I32": "<i4", "U64": "<u8", "I64": "<i8", "F16": "<f2", "BF16": None, "F32": "<f4",
                       "F64": "<f8"}
@@ -49,7 +51,7 @@ def parse_safetensors(buffer):
         raise FormatError("safetensors: the header's JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise FormatError("safetensors: the header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise FormatError("safetensors: __metadata__ must map str to str")
     entries = []
@@ -61,9 +63,14 @@ def parse_safetensors(buffer):
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
                 and isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
             raise FormatError(f"safetensors: tensor {name!r} has a malformed shape or data_offsets")
-        size = dtype.itemsize
+        size = span = dtype.itemsize
         for d in shape:
             size *= d
+            span *= d or 1
+        if len(shape) > MAX_NDIM or span > MAX_SPAN:  # e.g. shape [0, 2**70]: no bytes, yet no array can hold it
+            raise LimitExceededError(f"safetensors: tensor {name!r} has shape {shape}: NumPy arrays hold at most "
+                                     f"{MAX_NDIM} dimensions and {MAX_SPAN} bytes ignoring zero extents",
+                                     limit="safetensors_shape")
         begin, end = offsets
         if not 0 <= begin <= end or end - begin != size:
             raise InconsistentError(f"safetensors: tensor {name!r} spans [{begin}, {end}) but needs {size} bytes")

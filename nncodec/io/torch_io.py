@@ -2,14 +2,14 @@
 
 torch is imported lazily (ImportError when it is absent). Checkpoints are read with ``torch.load(...,
 weights_only=True)``, which refuses arbitrary pickled objects. Names, dtypes and shapes are kept exactly;
-bfloat16 travels through ml_dtypes (or nncodec.BFloat16 bit patterns without it).
+bfloat16 travels as ml_dtypes.bfloat16.
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from ..dtypes import BFLOAT16, BFloat16, numpy_dtype
+from ..dtypes import BFLOAT16, numpy_dtype
 from ..errors import EncodeError, NNCodecError
 
 __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_state_dict", "load_state_dict",
@@ -17,12 +17,11 @@ __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_st
 
 
 def tensor_to_numpy(tensor):
-    """A NumPy array (or BFloat16 wrapper) with the tensor's exact dtype, shape and bits (CPU, contiguous)."""
+    """A NumPy array with the tensor's exact dtype, shape and bits (CPU, contiguous)."""
     import torch
     tensor = tensor.detach().cpu().contiguous()
     if tensor.dtype == torch.bfloat16:
-        bits = tensor.view(torch.int16).numpy().view(np.uint16)
-        return bits.view(numpy_dtype(BFLOAT16)) if numpy_dtype(BFLOAT16) != np.uint16 else BFloat16(bits)
+        return tensor.view(torch.int16).numpy().view(numpy_dtype(BFLOAT16))
     try:
         return tensor.numpy()
     except TypeError as exc:
@@ -33,7 +32,7 @@ def numpy_to_tensor(array, bfloat16=False):
     """A torch tensor with the array's dtype, shape and bits; ``bfloat16=True`` reads uint16 bit patterns."""
     import torch
     array = np.ascontiguousarray(array)
-    if bfloat16 or array.dtype == numpy_dtype(BFLOAT16) and array.dtype != np.uint16:
+    if bfloat16 or array.dtype == numpy_dtype(BFLOAT16):
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
     return torch.from_numpy(array.copy() if not array.flags.writeable else array)
 
@@ -70,8 +69,7 @@ def load_state_dict(blob, **options):
     """``{name: torch.Tensor}`` from container bytes (or anything ``nncodec.open`` takes), in directory order."""
     from ..api import open as open_container
     with open_container(blob, **options) as reader:
-        bf16 = {r.name for r in reader.directory.tensors if r.node.dtype == BFLOAT16}
-        return {name: numpy_to_tensor(reader.decode_tensor(name, copy=True), name in bf16) for name in reader}
+        return {name: numpy_to_tensor(reader.decode_tensor(name, copy=True)) for name in reader}
 
 
 def read_pt(path):

@@ -8,6 +8,7 @@ float32 batch of shape (B, *input_shape). Convolutions are im2col followed by on
 
 import numpy as np
 
+from ..dtypes import is_number_dtype
 from ..errors import FormatError, InconsistentError
 from .architecture import METADATA_KEY, Architecture, architecture_json, output_shapes, parse_architecture
 from .choose import choose_layout
@@ -184,7 +185,7 @@ def _dense_float32(value, name):
     if hasattr(value, "todense"):
         value = value.todense()
     value = np.asarray(value)
-    if value.dtype.kind not in "fiu":
+    if not is_number_dtype(value.dtype):
         raise InconsistentError(f"tensor {name!r} has dtype {value.dtype}, not a number type")
     return np.array(value, dtype=np.float32)
 

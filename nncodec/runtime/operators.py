@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .. import _backend
+from ..dtypes import is_number_dtype
 from ..errors import InconsistentError
 from ..sparse import (CERMatrix, CSERMatrix, CSRMatrix, LowRankMatrix, RelIdxMatrix, SparseMatrix,
                       SparsePlusLowRank, cer_from_dense, cser_from_dense, csr_from_dense, matrix_view,
@@ -67,7 +68,7 @@ def _check_columns(col_idx, n, what="column index"):
 
 def _float32(values):
     values = np.asarray(values)
-    if values.dtype.kind not in "fiub":
+    if not is_number_dtype(values.dtype):
         raise InconsistentError(f"cannot compute with {values.dtype} values")
     return np.ascontiguousarray(values, dtype=np.float32)
 

@@ -19,7 +19,7 @@ class RawCoding:
         return memoryview(flat)
 
     def decode(self, data, stream, limits, backend=None):
-        """A read-only view of ``data`` as ``stream.count`` elements (zero-copy)."""
+        """``data`` as ``stream.count`` elements: a read-only view (zero-copy) when aligned, see :func:`elements`."""
         expected = stream.count * itemsize(stream.elem_type)
         if stream.length != expected:
             raise InconsistentError(f"[R5.1-a] raw stream of {stream.count} elements must be {expected} bytes, "
@@ -28,4 +28,13 @@ class RawCoding:
             as_bytes = np.frombuffer(data, dtype=np.uint8, count=stream.count)
             if stream.count and as_bytes.max() > 1:
                 raise InconsistentError("[R3.7-a] bool element other than 0 or 1")
-        return np.frombuffer(data, dtype=numpy_dtype(stream.elem_type), count=stream.count)
+        return elements(data, stream)
+
+
+def elements(data, stream):
+    """``stream.count`` elements of ``stream.elem_type`` over the bytes ``data``: a view, or a copy when ``data``
+    does not start at a multiple of the element size. Stored and decompressed bytes (raw, zstd, zstd-shuffle)
+    become typed arrays only here, so the kernels load naturally aligned elements whatever the stream's alignment
+    (spec 5.1: Align_Log2 may be 0, and a container may start at any address)."""
+    array = np.frombuffer(data, dtype=numpy_dtype(stream.elem_type), count=stream.count)
+    return array.copy() if array.ctypes.data % array.itemsize else array

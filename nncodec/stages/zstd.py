@@ -5,8 +5,9 @@ import numpy as np
 import zstandard
 
 from .. import _backend
-from ..dtypes import itemsize, numpy_dtype
+from ..dtypes import itemsize
 from ..errors import FormatError, InconsistentError
+from .raw import elements
 
 DEFAULT_LEVEL = 9
 
@@ -27,11 +28,20 @@ def _check_frame(data, expected, limits):
 
 
 def _decompress(data, expected, limits):
+    """The frame's content; the frame must be exactly ``data`` (spec 5.2: no bytes after it)."""
     # libzstd refuses windows above 2**27 unless told otherwise: tell it the limit (a power of two in 2**10..2**31)
     window = min(1 << 31, 1 << max(10, (limits.max_zstd_window - 1).bit_length()))
+    dctx = zstandard.ZstdDecompressor(max_window_size=window)
     try:
-        raw = zstandard.ZstdDecompressor(max_window_size=window).decompress(data, max_output_size=expected,
-                                                                           allow_extra_data=False)
+        if expected:
+            raw = dctx.decompress(data, max_output_size=expected, allow_extra_data=False)
+        else:  # decompress() answers b"" for a frame declaring size 0 without reading its blocks or what follows
+            frame = dctx.decompressobj()
+            raw = frame.decompress(data)  # libzstd stops at the first block that exceeds the declared size
+            if not frame.eof:
+                raise FormatError("[R5.2-c] the zstd frame ends before its last block")
+            if frame.unused_data:
+                raise FormatError(f"[R5.2-c] {len(frame.unused_data)} bytes after the zstd frame")
     except zstandard.ZstdError as exc:
         raise FormatError(f"[R5.2-c] bad zstd frame: {exc}") from None
     if len(raw) != expected:
@@ -42,7 +52,7 @@ def _decompress(data, expected, limits):
 def _elements(raw, stream):
     if stream.elem_type == 1 and raw and max(raw) > 1:
         raise InconsistentError("[R3.7-a] bool element other than 0 or 1")
-    return np.frombuffer(raw, dtype=numpy_dtype(stream.elem_type), count=stream.count)
+    return elements(raw, stream)
 
 
 class ZstdCoding:
