@@ -1,8 +1,8 @@
 """``verify_all(materialize=False)``: every check a decode makes, without building the tensors (issue 7).
 
-It must refuse exactly what decoding every tensor refuses (same error class), detect every single-bit flip of a
-small container holding every layout, a separable composite and an alias, and allocate far less than the
-tensors it vouches for.
+It must refuse exactly what decoding every tensor refuses (same error class and rule id), detect every single-bit
+flip of a small container holding every layout, a separable composite and an alias, and allocate far less than
+the tensors it vouches for.
 """
 
 import sys
@@ -18,6 +18,7 @@ from nncodec.errors import DecodeError
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "fuzz"))
 import fuzz_structured  # noqa: E402
 import strategies  # noqa: E402
+from checkers import error_of  # noqa: E402
 
 
 def _packed(blob):
@@ -60,10 +61,11 @@ def _small_container():
 
 
 def _outcome(blob, backend, materialize):
+    """``"ok"`` or the (class name, rule id) of the DecodeError verifying ``blob`` raises."""
     try:
         nncodec.open(blob, backend=backend).verify_all(materialize=materialize)
     except DecodeError as exc:
-        return type(exc).__name__
+        return error_of(exc)
     return "ok"
 
 
@@ -79,7 +81,7 @@ def test_small_container_has_every_kind_of_node():
 
 def test_every_single_bit_flip_is_detected(backend):
     """Exhaustive over every bit of the small container: verify without materializing raises a DecodeError,
-    the same class as the materializing verify."""
+    the same class and rule id as the materializing verify."""
     blob = _small_container()
     assert len(blob) < 512
     missed = []
@@ -96,7 +98,7 @@ def test_every_single_bit_flip_is_detected(backend):
 @given(blob=strategies.record_containers(max_tensors=3), data=st.data())
 def test_verify_refuses_what_decoding_refuses(blob, data):
     """On valid containers (every layout, composites, aliases) and on their structural mutations, both verify
-    paths agree on every backend."""
+    paths agree (error class and rule id) on every backend."""
     if data.draw(st.booleans()):
         blob = fuzz_structured.mutate(blob, data.draw)
     for backend in nncodec.available_backends():

@@ -9,9 +9,10 @@ for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.contain
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
-Numbering: 001-099 valid (060-069 the huffman and cabac codings; 070-079 factored weights, 3.5.3; 080-089 dq
-machines of 8 to 32 states, 4.5); 101-159 invalid, by rule of sections 2 to 5.4; 160-163 R5.3-*, 164-189 huffman.md
-and 300-329 cabac.md, a vector per rule of their tables; 190-199 limits (R6); 200-229 transform stages (4.2 to 4.5);
+Numbering: 001-099 valid (040-041 aliases, 3.5.4; 060-069 the huffman and cabac codings; 070-079 factored weights,
+3.5.3; 080-089 dq machines of 8 to 32 states, 4.5); 101-159 invalid, by rule of sections 2 to 5.4; 160-163 R5.3-*,
+164-189 huffman.md and 300-329 cabac.md, a vector per rule of their tables; 190-199 limits (R6; 191-194 the totals
+of a call); 200-229 transform stages (4.2 to 4.5);
 050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9), 280-289 invalid: the rest of cer and cser (every
 sub-case of R4.8-a, R4.8-b, R4.9-a); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4);
 270-279 invalid: the dq State_Count (R4.5-b).
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import nncodec  # noqa: E402
 from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
-from nncodec.dtypes import DTYPE_NAMES, as_array  # noqa: E402
+from nncodec.dtypes import DTYPE_NAMES, as_array, numpy_dtype  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
 from nncodec.records import (  # noqa: E402
     CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, write_varint)
@@ -1590,6 +1591,61 @@ def _():
     return _zstd_u8(frame, count=1 << 25)
 
 
+# 191-194: every limit bounds a call, summed over the tensors it touches (section 6, "Limits bound a call")
+
+def zeros(shape, dtype=12):
+    """A node of ``shape`` stored as an empty relidx chain: all zeros from two empty streams (spec 4.6)."""
+    return sparse_chain(RELIDX, b"\x04", dtype, shape, u8(), np.zeros(0, numpy_dtype(dtype)))
+
+
+def product(m, k, n, dtype=12):
+    """An m x n product of all-zero m x k and k x n factors: m * k * n multiply-adds (spec 3.5.2)."""
+    return composite(dtype, (m, n), PRODUCT, [zeros((m, k), dtype), zeros((k, n), dtype)])
+
+
+def zstd_zeros_frame(blocks):
+    """A Zstandard frame of ``blocks`` RLE blocks of 128 KiB zero bytes (RFC 8878 3.1.1.2): 4 bytes a block."""
+    out = bytearray(b"\x28\xb5\x2f\xfd\xa0")  # Single_Segment, a 4-byte Frame_Content_Size
+    out += (blocks << 17).to_bytes(4, "little")
+    for i in range(blocks):
+        out += ((1 << 20) | 2 | (i == blocks - 1)).to_bytes(3, "little") + b"\x00"  # Block_Size 2^17, RLE, Last
+    return bytes(out)
+
+
+@invalid(191, "limit-call-macs", "6", "R6", nncodec.LimitExceededError,
+         "three products of 2^35 multiply-adds each (all-zero factors in empty relidx chains): each is within "
+         "max_product_macs 2^36, the call's total of 3 x 2^35 is not")
+def _():
+    return container({f"p{i}": product(1 << 12, 1 << 11, 1 << 12) for i in range(3)})
+
+
+@invalid(192, "limit-call-expansion", "6", "R6", nncodec.LimitExceededError,
+         "three zstd streams of 46 RLE blocks of 128 KiB zeros (193 bytes each): each alone is within max_expansion "
+         "* Stored_Length + expansion_slack, the call's three are not (one slack per call)")
+def _():
+    frame = zstd_zeros_frame(46)
+    size = 46 << 17
+    blob = container({f"z{i}": chain(3, (size,), [(ZSTD, 3, 0, size, frame)]) for i in range(3)})
+    with nncodec.open(blob) as reader:  # each tensor alone is a call within the limits
+        assert all(reader[name].shape == (size,) and not reader[name].any() for name in reader)
+    return blob
+
+
+@invalid(193, "limit-call-sum-built", "6", "R6", nncodec.LimitExceededError,
+         "a sum of 8 all-zero float32 children of 2^35 bytes each: its output fits max_output_bytes, the 9 x 2^35 "
+         "bytes of node outputs the call builds exceed 4 x max_output_bytes")
+def _():
+    shape = (1 << 16, 1 << 17)
+    return container({"s": composite(12, shape, SUM, [zeros(shape) for _ in range(8)])})
+
+
+@invalid(194, "limit-call-product-built", "6", "R6", nncodec.LimitExceededError,
+         "a 1 x 1 float64 product of all-zero 1 x 2^34 and 2^34 x 1 factors: 8 bytes returned, 2^38 + 8 bytes "
+         "built, over 4 x max_output_bytes")
+def _():
+    return container({"p": product(1, 1 << 34, 1, dtype=13)})
+
+
 # -- output ---------------------------------------------------------------------------------------------------
 
 def sha256(data):
@@ -1640,9 +1696,9 @@ def toml_value(value):
 
 
 def npz_bytes(arrays):
-    """Expected arrays as ``t0, t1, ...`` in directory order (bfloat16 as its uint16 bits); no pickle."""
+    """The expected ``arrays`` (a list) as ``t0, t1, ...`` (bfloat16 as its uint16 bits); no pickle."""
     stored = {}
-    for i, value in enumerate(arrays.values()):
+    for i, value in enumerate(arrays):
         _, values = as_array(value)  # BFloat16 comes back as its uint16 bits
         stored[f"t{i}"] = values
     buffer = io.BytesIO()
@@ -1675,6 +1731,16 @@ def _():
     bias = np.array([1, 2], dtype=np.int8)
     blob = container({"embed.weight": dense_raw(TIED), "bias": dense_raw(bias), "head.weight": alias_node(0)})
     return blob, {"embed.weight": TIED, "bias": bias, "head.weight": TIED}
+
+
+@valid(41, "alias-product-macs", "6", "4096 aliases of a 16 x 16 product of 2^25 multiply-adds (all-zero factors): "
+       "the target is computed once per call, so the call costs 2^25 multiply-adds, not 4097 x 2^25 > "
+       "max_product_macs")
+def _():
+    tensors = {"w": product(16, 1 << 17, 16)}
+    tensors.update((f"a{i}", alias_node(0, shape=(16, 16))) for i in range(4096))
+    w = np.zeros((16, 16), np.float32)
+    return container(tensors), dict.fromkeys(tensors, w)
 
 
 @invalid(260, "alias-in-composite", "3.5.4", "R3.5-l", nncodec.FormatError, "an Alias as a concat child")
@@ -1711,15 +1777,23 @@ def main():
         if not isinstance(decoded, dict):
             decoded = {"": decoded}
         assert list(decoded) == list(arrays), stem
-        rows = []
+        with nncodec.open(blob) as reader:
+            records = reader.directory.tensors
+        rows, stored, last = [], [], None
         for i, (name, expected) in enumerate(arrays.items()):
             code, values = as_array(expected)
             got = decoded[name]
             assert array_bytes(got) == values.tobytes() and got.shape == values.shape, f"{stem}: {name}"
-            rows.append({"name": name, "key": f"t{i}", "dtype": DTYPE_NAMES[code], "shape": list(values.shape),
-                         "sha256": sha256(values.tobytes())})
+            body = records[i].node.body
+            if isinstance(body, Alias) and body.target == last:  # an alias right after its target's row
+                rows[-1].setdefault("aliases", []).append(name)
+                continue
+            rows.append({"name": name, "key": f"t{len(stored)}", "dtype": DTYPE_NAMES[code],
+                         "shape": list(values.shape), "sha256": sha256(values.tobytes())})
+            stored.append(expected)
+            last = i
         files[f"valid/{stem}.nnc"] = blob
-        files[f"valid/{stem}.npz"] = npz_bytes(arrays)
+        files[f"valid/{stem}.npz"] = npz_bytes(stored)
         blobs[stem] = blob
         entry = {"file": f"valid/{stem}.nnc", "section": spec["section"], "rule": "", "expect": "ok",
                  "sha256": sha256(blob), "description": spec["description"],
@@ -1759,7 +1833,8 @@ def write_manifest(entries):
         "#",
         "# One [[vector]] per file. expect = \"ok\" or the nncodec.errors class a decoder must raise (with the rule",
         "# id at the start of its message). Valid vectors list their arrays (npz key, dtype, shape, sha256 of the",
-        "# little-endian C-order element bytes). encoder = \"nncodec.encode\" vectors are reproduced byte for byte",
+        "# little-endian C-order element bytes; aliases: the names of the alias records, spec 3.5.4, right after",
+        "# it, which decode to the same array). encoder = \"nncodec.encode\" vectors are reproduced byte for byte",
         "# by nncodec.encode(arrays, **encode) (single_array = true: the one array itself); zstd-coded ones only",
         "# with the libzstd version below.",
         "",
