@@ -17,7 +17,7 @@ from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
 from .sparse import LowRankMatrix, SparsePlusLowRank
 from .stages import coding_by_id, stage_by_id
-from .stages.sparse_layout import matrix_shape, zero_view
+from .stages.sparse_layout import matrix_shape
 
 __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
            "Container", "PendingStream"]
@@ -266,7 +266,7 @@ class Container:
         params = node.body.stages[0].params
         arrays = self._decode_streams(node, name, codings)
         if hasattr(layout, "structure"):
-            values = getattr(layout.structure(node, params, arrays, self.backend), layout.values_attr)
+            values = getattr(layout.structure(node, params, arrays, self.backend, self.limits), layout.values_attr)
         else:
             values = arrays[layout.values_stream]
         if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
@@ -339,35 +339,35 @@ class Container:
         """The result :meth:`decode_structure` describes, for a planned node."""
         if _is_low_rank(node):
             left, right = (_owned(self._decode_node(child, name)) for child in node.body.children)
-            return LowRankMatrix(left, right, tensor_shape=node.shape)
-        if _is_sparse_plus_low_rank(node):
+            matrix = LowRankMatrix(left, right, tensor_shape=node.shape)
+        elif _is_sparse_plus_low_rank(node):
             sparse, low_rank = (self._structure(child, name) for child in node.body.children)
-            return SparsePlusLowRank(sparse, low_rank, tensor_shape=node.shape)
-        if _has_structure(node):
-            return self._chain_structure(node, name)
-        return _owned(self._decode_node(node, name))
+            matrix = SparsePlusLowRank(sparse, low_rank, tensor_shape=node.shape)
+        else:
+            return self._chain_structure(node, name) if _has_structure(node) else _owned(self._decode_node(node, name))
+        matrix.limits = self.limits  # todense() obeys the limits the structure was decoded under
+        return matrix
 
     def _keeps_structure(self, node, layout, plan):
         """Whether a sparse layout's structure stands for the chain's output with its transforms applied to the
         stored values: every transform is elementwise, and csr/relidx's implicit zero stays the all-zero pattern."""
         if not all(transform.elementwise(parsed) for transform, parsed, _ in plan):
             return False
-        if not layout.implicit_is_zero:
-            return True
         values = node.body.streams[layout.values_stream]
-        return not np.any(zero_view(self._run_transforms(node, plan, np.zeros(1, numpy_dtype(values.elem_type)))))
+        return layout.keeps_implicit(lambda v: self._run_transforms(node, plan, v), numpy_dtype(values.elem_type))
 
     def _chain_structure(self, node, name):
         """The :mod:`nncodec.sparse` matrix of a chain node whose layout has a structure (see decode_structure)."""
         params = node.body.stages[0].params
         layout, codings, plan = self._check_chain(node, name)
         if self._keeps_structure(node, layout, plan):
-            structure = layout.structure(node, params, self._decode_streams(node, name, codings), self.backend)
+            structure = layout.structure(node, params, self._decode_streams(node, name, codings), self.backend,
+                                         self.limits)
             return layout.with_values(structure, lambda values: self._run_transforms(node, plan, values))
         dense = self._decode_chain(node, name)
         options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
         _, arrays = layout.encode(dense, **options)
-        return layout.structure(node, params, arrays, self.backend)
+        return layout.structure(node, params, arrays, self.backend, self.limits)
 
     def _decode_streams(self, node, name, codings):
         """The chain's streams, decoded (after their padding and CRC checks)."""

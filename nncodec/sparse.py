@@ -197,6 +197,8 @@ class LowRankMatrix(SparseMatrix):
         return self.U, self.V
 
     def _dense_matrix(self):
+        if self.limits is not None:  # the product's multiply-adds, as the decoder counts them
+            self.limits.check("max_product_macs", self.U.shape[0] * self.U.shape[1] * self.V.shape[1])
         with np.errstate(all="ignore"):  # overflow to inf is a value here, as in the decoder
             return np.matmul(self.U.astype(np.float64), self.V.astype(np.float64)).astype(self.dtype)
 

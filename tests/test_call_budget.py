@@ -160,3 +160,21 @@ def test_cli_decode_and_verify_refuse_the_call_total(tmp_path, monkeypatch):
     assert cli.main(["-q", "decode", str(path), "-o", str(tmp_path / "out.npz")]) == 1
     assert cli.main(["-q", "verify", str(path)]) == 1
     assert calls == [] and not (tmp_path / "out.npz").exists()
+
+
+def test_lazy_structures_densify_under_the_call_limits(backend):
+    w = np.zeros((64, 64), np.float32)
+    w[3, 5] = 1.0
+    limits = nncodec.DecodeLimits(max_output_bytes=64 * 64 * 4 - 1)
+    lazy = nncodec.decode(nncodec.encode({"w": w}, layout="csr"), materialize=False, backend=backend,
+                          limits=limits)["w"]
+    with pytest.raises(LimitExceededError, match="max_output_bytes"):  # one byte short of the dense matrix
+        lazy.todense()
+    blob = container(("p", product(8, 4, 8)))
+    factored = nncodec.decode(blob, materialize=False, backend=backend,
+                              limits=nncodec.DecodeLimits(max_product_macs=8 * 4 * 8 - 1))["p"]
+    with pytest.raises(LimitExceededError, match="max_product_macs"):  # the factors decode; their product is over
+        factored.todense()
+    exact = nncodec.decode(blob, materialize=False, backend=backend,
+                           limits=nncodec.DecodeLimits(max_product_macs=8 * 4 * 8))["p"]
+    assert not exact.todense().any()

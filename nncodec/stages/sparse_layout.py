@@ -87,15 +87,19 @@ class SparseLayout:
 
     def with_values(self, structure, transform):
         """``structure`` with ``transform`` (an elementwise function of 1-D arrays) applied to its stored values,
-        or None when that cannot stand for the transformed tensor: the implicit zero of csr/relidx must stay the
-        all-zero bit pattern."""
+        or None when that cannot stand for the transformed tensor (see :meth:`keeps_implicit`)."""
         values = getattr(structure, self.values_attr)
-        if self.implicit_is_zero and np.any(zero_view(transform(np.zeros(1, values.dtype)))):
+        if not self.keeps_implicit(transform, values.dtype):
             return None
         out = copy.copy(structure)
         setattr(out, self.values_attr, np.ascontiguousarray(transform(values)))
         out.dtype = getattr(out, self.values_attr).dtype
         return out
+
+    def keeps_implicit(self, transform, dtype):
+        """Whether ``transform`` applied to stored values of ``dtype`` stands for it applied to every element: the
+        implicit zero of csr/relidx must stay the all-zero bit pattern (cer/cser's implicit value is in Omega)."""
+        return not (self.implicit_is_zero and np.any(zero_view(transform(np.zeros(1, dtype)))))
 
     def structure(self, node, params, arrays, backend=None, limits=None):
         """The :mod:`nncodec.sparse` matrix of the decoded streams ``arrays`` after every rule on their values;
