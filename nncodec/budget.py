@@ -13,7 +13,9 @@ from .records import node_elements
 
 __all__ = ["CallBudget", "BUILD_FACTOR", "node_bytes"]
 
-BUILD_FACTOR = 4  # node outputs one call may build, in units of max_output_bytes (spec 6)
+BUILD_FACTOR = 2  # arrays one call may build, in units of max_output_bytes (spec 6)
+RAW = 0  # spec 3.8: a raw stream decodes to a view of the input, no array of its own
+INDEX_ENTRY_BYTES = 16  # a sparse layout's kernels hold an index entry as two int64s (a copy, a pointer or column)
 
 
 def node_bytes(node):
@@ -25,8 +27,9 @@ class CallBudget:
     """The running totals of one call, each checked against ``limits`` as it grows (spec 6, "per call"):
 
     - ``output``: bytes the call returns (tensors, or a lazy structure's arrays): ``max_output_bytes``;
-    - ``built``: bytes of every node output the call builds (what it returns, every child of a sum, product or
-      separable node, a tensor densified to be laid out again): ``BUILD_FACTOR * max_output_bytes``;
+    - ``built``: bytes of every array the call builds: what it returns, every child of a sum, product or separable
+      node, a tensor densified to be laid out again, every decoded stream but a raw one (a view of the input),
+      and ``INDEX_ENTRY_BYTES`` per entry of every index stream: ``BUILD_FACTOR * max_output_bytes``;
     - ``decoded`` against ``stored``: the call's streams decode to at most ``max_expansion * stored +
       expansion_slack`` bytes, one slack per call however many streams it reads;
     - ``macs``: multiply-adds of every product and separable node it computes: ``max_product_macs``.
@@ -43,20 +46,23 @@ class CallBudget:
         self.add_built(nbytes)
 
     def add_built(self, nbytes):
-        """Bytes of a node output the call builds as an array of its own."""
+        """Bytes of an array the call builds."""
         self.built += nbytes
         allowed = BUILD_FACTOR * self.limits.max_output_bytes
         if self.built > allowed:
             raise LimitExceededError(
-                f"[R6] max_output_bytes: the call builds {self.built} bytes of node outputs, more than "
+                f"[R6] max_output_bytes: the call builds {self.built} bytes of arrays, more than "
                 f"{BUILD_FACTOR} x {self.limits.max_output_bytes}", limit="max_output_bytes", declared=self.built,
                 maximum=allowed)
 
-    def add_stream(self, stream):
-        """A stream the call decodes (its declared Element_Count and Stored_Length)."""
-        self.decoded += stream.count * itemsize(stream.elem_type)
+    def add_stream(self, stream, index=False):
+        """A stream the call decodes (its declared Element_Count and Stored_Length); ``index``: a sparse layout's
+        index stream, which its kernels widen to int64 pointers or columns."""
+        decoded = stream.count * itemsize(stream.elem_type)
+        self.decoded += decoded
         self.stored += stream.length
         self.limits.check_expansion(self.decoded, self.stored)
+        self.add_built((0 if stream.coding == RAW else decoded) + (INDEX_ENTRY_BYTES * stream.count if index else 0))
 
     def add_macs(self, macs):
         """Multiply-adds of a product the call computes."""

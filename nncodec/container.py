@@ -24,6 +24,7 @@ __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_contai
 
 _FLOAT_CODES = frozenset((10, 11, 12, 13))
 VERIFY_CHUNK = 1 << 16  # elements per piece when verify_all(materialize=False) runs elementwise transforms
+PRODUCT_BLOCK = 1 << 20  # elements of a product's binary64 accumulator at a time
 
 
 class PendingStream:
@@ -173,9 +174,8 @@ class Container:
         """Check ``node`` (chain types, combine rules) and add to ``budget`` what building it takes besides its own
         output: its streams, the children it builds as arrays of their own, its multiply-adds."""
         if isinstance(node.body, Chain):
-            self._check_chain(node, name)
-            for stream in node.body.streams:
-                budget.add_stream(stream)
+            layout, _, _ = self._check_chain(node, name)
+            _plan_streams(budget, node, layout)
             return
         _check_composite(node, name)
         combine = node.body.combine
@@ -199,8 +199,7 @@ class Container:
                 self._plan_structure(budget, child, name)
         elif _has_structure(node):
             layout, _, plan = self._check_chain(node, name)
-            for stream in node.body.streams:
-                budget.add_stream(stream)
+            _plan_streams(budget, node, layout)
             budget.add_output(_structure_bytes(node, layout))
             if not self._keeps_structure(node, layout, plan):
                 budget.add_built(node_bytes(node))
@@ -320,20 +319,29 @@ class Container:
         return out
 
     def _decode_product(self, node, name):
-        """§3.5.2 product and separable: binary64 products of the two children, rounded once to the node's dtype."""
+        """§3.5.2 product and separable: binary64 products of the two children, rounded once to the node's dtype,
+        computed PRODUCT_BLOCK elements of the result at a time (the accumulator is a block, not the node)."""
         left, right = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children,
                                            self.jobs)
+        bfloat16 = node.dtype == BFLOAT16
+        dtype = numpy_dtype(node.dtype)
+        m, n = left.shape[0], right.shape[1]
+        separable = node.body.combine == SEPARABLE
+        out = np.empty(node.shape, dtype=dtype)
+        product = np.empty((m, n), dtype=dtype) if separable else out.reshape(m, n)
         with np.errstate(all="ignore"):
-            if node.dtype == BFLOAT16:
+            if bfloat16:
                 left, right = bfloat16_to_float32(left), bfloat16_to_float32(right)
-            out = np.matmul(left.astype(np.float64), right.astype(np.float64))
-            if node.body.combine == SEPARABLE:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
-                o, i, kh, kw = node.shape
-                out = out.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)
-            out = out.reshape(node.shape).copy(order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
-            if node.dtype == BFLOAT16:
-                return float32_to_bfloat16(out.astype(np.float32)).view(numpy_dtype(BFLOAT16))
-            return out.astype(numpy_dtype(node.dtype), copy=False)
+            right = right.astype(np.float64)
+            rows = max(1, PRODUCT_BLOCK // max(n, 1))
+            for start in range(0, m, rows):
+                block = np.matmul(left[start:start + rows].astype(np.float64), right)
+                product[start:start + rows] = (float32_to_bfloat16(block.astype(np.float32)).view(dtype) if bfloat16
+                                               else block)
+        if separable:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
+            o, i, kh, kw = node.shape
+            out[...] = product.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)
+        return out
 
     def _structure(self, node, name):
         """The result :meth:`decode_structure` describes, for a planned node."""
@@ -439,14 +447,20 @@ def _has_structure(node):
     return isinstance(node.body, Chain) and hasattr(stage_by_id(node.body.stages[0].stage_id), "structure")
 
 
+def _plan_streams(budget, node, layout):
+    """A chain's streams into ``budget``; those of a sparse layout other than its values are index streams."""
+    for i, stream in enumerate(node.body.streams):
+        budget.add_stream(stream, index=hasattr(layout, "structure") and i != layout.values_stream)
+
+
 def _structure_bytes(node, layout):
-    """An upper bound of the bytes of a sparse layout's structure: its values, two int64 arrays per index entry
-    and int64 row pointers (none for a tensor without elements)."""
+    """An upper bound of the bytes of a sparse layout's structure: its values, an int64 array entry (column or
+    pointer) per index entry, and int64 row pointers (none for a tensor without elements)."""
     m, n = matrix_shape(node.shape)
     streams = node.body.streams
     values = streams[layout.values_stream]
     index_entries = sum(s.count for i, s in enumerate(streams) if i != layout.values_stream)
-    return values.count * itemsize(values.elem_type) + 16 * index_entries + (8 * (m + 1) if m * n else 0)
+    return values.count * itemsize(values.elem_type) + 8 * index_entries + (8 * (m + 1) if m * n else 0)
 
 
 def _owned(array):

@@ -54,6 +54,8 @@ class SparseMatrix:
         """The (m, n) dense matrix, after checking its bytes against ``limits.max_output_bytes``."""
         if self.limits is not None:
             self.limits.check("max_output_bytes", self.shape[0] * self.shape[1] * np.dtype(self.dtype).itemsize)
+        if self.shape[0] * self.shape[1] == 0:  # nothing to place: no per-row work for an empty matrix
+            return np.zeros(self.shape, dtype=self.dtype)
         return self._dense_matrix()
 
     def __matmul__(self, x):

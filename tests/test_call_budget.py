@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import nncodec
+import crafting
 from nncodec import cli, runtime
+from nncodec.budget import BUILD_FACTOR
 from nncodec.container import Container, PendingStream, write_container
 from nncodec.errors import LimitExceededError, UnsupportedFeatureError
 from nncodec.header import crc32
@@ -94,9 +96,9 @@ def test_sum_children_count_as_built_bytes(monkeypatch, backend):
     with pytest.raises(LimitExceededError, match="max_output_bytes"):  # 1 GiB of children for a 256 KiB output
         nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=2**26))
     assert calls == []  # refused before any child was decoded
-    # N and N + 1: the output plus its 4 children fit 4 x the limit exactly
+    # N and N + 1: the output plus its 4 children fit BUILD_FACTOR x the limit exactly
     blob = container(("s", composite(SUM, child, [zeros_node(child) for _ in range(4)])))
-    exact = nncodec.DecodeLimits(max_output_bytes=5 * 4 * (1 << 16) // 4)
+    exact = nncodec.DecodeLimits(max_output_bytes=5 * 4 * (1 << 16) // BUILD_FACTOR)
     assert nncodec.decode(blob, backend=backend, limits=exact)["s"].shape == child
     with pytest.raises(LimitExceededError):
         nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=exact.max_output_bytes - 1))
@@ -178,3 +180,51 @@ def test_lazy_structures_densify_under_the_call_limits(backend):
     exact = nncodec.decode(blob, materialize=False, backend=backend,
                            limits=nncodec.DecodeLimits(max_product_macs=8 * 4 * 8))["p"]
     assert not exact.todense().any()
+
+
+def zstd_zeros(rle_blocks, raw_blocks):
+    """A zstd frame of zero bytes: 128 KiB RLE blocks (4 bytes each), then 128 KiB raw blocks (RFC 8878)."""
+    blocks = rle_blocks + raw_blocks
+    out = bytearray(b"\x28\xb5\x2f\xfd\xc0\x88") + (blocks << 17).to_bytes(8, "little")  # 2^27 window, 8-byte size
+    for i in range(blocks):
+        rle = i < rle_blocks
+        out += ((1 << 20) | (2 if rle else 0) | (i == blocks - 1)).to_bytes(3, "little")
+        out += bytes(1 if rle else 1 << 17)
+    return bytes(out)
+
+
+def test_decoded_streams_count_as_built_bytes(backend):
+    # an empty csr tensor of 2^28 + 2^18 rows: its Row_Counts stream (zero bytes from a 264 KiB zstd frame) is within
+    # the expansion rule, but decoding it and widening it to int64 builds 2.3 GiB for an empty output
+    rows = (2048 + 2) << 17
+    streams = [crafting.stream("uint8", data=zstd_zeros(2048, 2), coding=1, count=rows, align_log2=0),
+               crafting.stream("uint8"), crafting.stream("float32")]
+    blob = crafting.craft([crafting.chain_tensor("w", "float32", (rows, 0), streams, ((3, b""),))])
+    limits = nncodec.DecodeLimits(max_output_bytes=2**30)
+    for materialize in (True, False):
+        with pytest.raises(LimitExceededError, match="max_output_bytes: the call builds"):
+            nncodec.decode(blob, backend=backend, materialize=materialize, limits=limits)
+    with pytest.raises(LimitExceededError, match="max_output_bytes: the call builds"):
+        with nncodec.open(blob, backend=backend, limits=limits) as reader:
+            reader.verify_all(materialize=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, "bfloat16"])
+def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, backend):
+    import ml_dtypes
+    import nncodec.container
+    dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((30, 20)).astype(dtype)
+    kernel = rng.standard_normal((6, 5, 3, 3)).astype(dtype)
+    blob = nncodec.encode({"w": w, "k": kernel}, factorize={"w": "svd:rank=4", "k": "separable:rank=2"})
+    whole = nncodec.decode(blob, backend=backend)
+    monkeypatch.setattr(nncodec.container, "PRODUCT_BLOCK", 7)  # blocks of one row, then several rows
+    blocked = nncodec.decode(blob, backend=backend)
+    # the binary64 summation order is not fixed (spec 3.5.2), so a float64 result may differ in its last bit
+    for name in ("w", "k"):
+        assert blocked[name].dtype == dtype and blocked[name].shape == whole[name].shape
+        if dtype == np.float64:
+            np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-12, atol=1e-15)
+        else:
+            assert blocked[name].tobytes() == whole[name].tobytes()

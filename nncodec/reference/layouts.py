@@ -42,12 +42,16 @@ def _columns(ptr, col_gaps, n, rule):
     """Absolute columns of the runs ptr[k]..ptr[k+1] of column gaps: c = gap, then c + gap + 1 (§4.7)."""
     if col_gaps.size and (int(col_gaps.min()) < 0 or int(col_gaps.max()) >= n):
         raise InconsistentError(f"[{rule}] a column gap outside 0..{n - 1}")
+    if not col_gaps.size:  # no runs to place: no per-run work (an empty tensor may declare many rows)
+        return np.zeros(0, dtype=np.int64)
     steps = col_gaps + 1
     # the running sum may wrap on hostile runs, but each column is exact modulo 2^64 and the first one at or past
     # n is below 2n <= 2^57 (steps are at most n), so it shows
     running = np.cumsum(steps)
-    starts = ptr[:-1][np.diff(ptr) > 0]
-    base = np.repeat(running[starts] - steps[starts], np.diff(ptr)[np.diff(ptr) > 0])
+    lengths = np.diff(ptr)
+    nonempty = lengths > 0
+    starts = ptr[:-1][nonempty]
+    base = np.repeat(running[starts] - steps[starts], lengths[nonempty])
     cols = running - base - 1
     if cols.size and int(cols.max()) >= n:
         raise InconsistentError(f"[{rule}] a column index reaches {n}, the matrix has {n} columns")
