@@ -335,3 +335,14 @@ def test_spmm_kernels_agree_over_index_widths(backend):
     for n, dtype in ((2**16, np.uint16), (2**16 + 1, np.int32), (2**31, np.int32), (2**31 + 1, np.int64)):
         op = runtime.prepare(sparse.CSRMatrix((1, n), [0, 1], [n - 1], np.float32([1])))
         assert op.col_idx.dtype == dtype and op.col_idx.tolist() == [n - 1]
+
+
+@pytest.mark.parametrize("layout", ["csr", "cer", "cser", "relidx"])
+@pytest.mark.parametrize("shape", [(5, 0), (0, 5), (5, 2, 0), (0, 0)])
+def test_products_of_empty_structures_are_the_right_zeros(layout, shape, backend):
+    w = np.zeros(shape, np.float32)
+    structure = nncodec.decode(nncodec.encode({"w": w}, layout=layout), materialize=False, backend=backend)["w"]
+    n = w.size // shape[0] if shape[0] else int(np.prod(shape[1:]))
+    for x, expected in ((np.ones(n, np.float32), (shape[0],)), (np.ones((n, 3), np.float32), (shape[0], 3))):
+        y = structure @ x
+        assert y.shape == expected and y.dtype == np.float32 and not y.any()

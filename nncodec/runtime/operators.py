@@ -101,7 +101,7 @@ class Operator:
         x = np.asarray(x)
         if x.ndim not in (1, 2) or x.shape[0] != n:
             raise ValueError(f"expected x of shape ({n},) or ({n}, batch), got {x.shape}")
-        x2 = np.ascontiguousarray(x.reshape(n, -1) if x.ndim == 1 else x, dtype=np.float32)
+        x2 = np.ascontiguousarray(x.reshape(n, 1) if x.ndim == 1 else x, dtype=np.float32)
         out = np.empty((m, x2.shape[1]), dtype=np.float32)
         if threads is None:
             threads = self.threads
