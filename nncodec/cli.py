@@ -13,6 +13,7 @@ import time
 
 from . import __version__, _backend
 from .errors import DecodeError, NNCodecError
+from .limits import DecodeLimits
 from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from .presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, encode_with_preset, preset_options
 from .progress import Progress
@@ -207,7 +208,7 @@ def _write_atomically(path, blob):
 def cmd_decode(args):
     from . import api
     from .io import write_weights
-    with api.open(args.input, backend=args.backend, jobs=args.jobs) as reader:
+    with api.open(args.input, backend=args.backend, jobs=args.jobs, limits=_limits(args)) as reader:
         names = reader.keys()
         with Progress("decode", len(names), sum(r["nbytes"] for r in reader.info()),
                       enabled=not (args.quiet or args.json)) as bar:
@@ -221,12 +222,12 @@ def cmd_decode(args):
 
 
 def cmd_info(args):
-    rows, metadata = read_summary(args.input, backend=args.backend)
+    rows, metadata = read_summary(args.input, backend=args.backend, limits=_limits(args))
     if args.original:
         from . import api
         from .io import read_weights
         original = read_weights(args.original)
-        with api.open(args.input, backend=args.backend) as reader:
+        with api.open(args.input, backend=args.backend, limits=_limits(args)) as reader:
             for row in rows:
                 if row["name"] in original and _as_numpy(original[row["name"]]).dtype.kind == "f":
                     row["max_abs_error"], row["sqnr_db"] = _float_pairs(original[row["name"]],
@@ -250,7 +251,7 @@ def cmd_info(args):
 
 def cmd_verify(args):
     from . import api
-    with api.open(args.input, backend=args.backend, verify=True) as reader:
+    with api.open(args.input, backend=args.backend, verify=True, limits=_limits(args)) as reader:
         rows = reader.info()
         with Progress("verify", len(rows), sum(r["nbytes"] for r in rows),
                       enabled=not (args.quiet or args.json)) as bar:
@@ -383,6 +384,33 @@ def cmd_bench(args):
     return 0
 
 
+_SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _size(text):
+    """A byte count: an integer with an optional binary suffix K, M, G or T (``2G`` is 2 * 2**30)."""
+    digits, suffix = (text[:-1], text[-1:].upper()) if text[-1:].upper() in _SIZE_SUFFIXES else (text, "")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} (e.g. 1073741824 or 1G)")
+    return int(digits) * _SIZE_SUFFIXES[suffix]
+
+
+def _limits(args):
+    """The DecodeLimits of a decoding verb: the defaults, with ``--max-output-bytes`` if given."""
+    if args.max_output_bytes is None:
+        return None
+    try:
+        return DecodeLimits(max_output_bytes=args.max_output_bytes)
+    except ValueError as exc:
+        raise NNCodecError(str(exc)) from None
+
+
+def _limit_options(parser):
+    parser.add_argument("--max-output-bytes", type=_size, metavar="N",
+                        help="refuse a container whose decode would return more than N bytes (K/M/G suffixes; "
+                             "default 2**36); the call's other budgets scale with it (spec 6)")
+
+
 def _common_options(parser, top):
     """Options accepted before or after the command (``nncodec --json info x`` = ``nncodec info x --json``)."""
     keep = {} if top else {"default": argparse.SUPPRESS}
@@ -429,11 +457,14 @@ def build_parser():
     p = command("decode", "decode a container into an .npz or .safetensors file")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
+    _limit_options(p)
     p = command("info", "per-tensor table of a container (reads only the directory)")
     p.add_argument("input")
     p.add_argument("--original", help="the original weights: adds each tensor's SQNR (decodes the tensors)")
+    _limit_options(p)
     p = command("verify", "check every checksum and decode every tensor (exit 0 OK, 1 invalid)")
     p.add_argument("input")
+    _limit_options(p)
     p = command("diff", "per-tensor max error and SQNR between two weight files (exit 3 if they differ)")
     p.add_argument("a")
     p.add_argument("b")

@@ -228,3 +228,15 @@ def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, 
             np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-12, atol=1e-15)
         else:
             assert blocked[name].tobytes() == whole[name].tobytes()
+
+
+@pytest.mark.parametrize("verb", ["decode", "verify"])
+def test_cli_max_output_bytes(tmp_path, verb):
+    path = tmp_path / "m.nnc"
+    path.write_bytes(nncodec.encode({"w": np.ones(256, np.float32)}))  # 1 KiB
+    extra = ["-o", str(tmp_path / "out.npz")] if verb == "decode" else []
+    assert cli.main(["-q", verb, str(path), *extra, "--max-output-bytes", "1K"]) == 0
+    assert cli.main(["-q", verb, str(path), *extra, "--max-output-bytes", "1023"]) == 1
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        cli.main(["-q", verb, str(path), *extra, "--max-output-bytes", "lots"])
+    assert exit_info.value.code == 2
