@@ -30,8 +30,7 @@ from nncodec.container import PendingStream, write_container  # noqa: E402
 from nncodec.dtypes import DTYPE_CODES  # noqa: E402
 from nncodec.errors import EncodeError  # noqa: E402
 from nncodec.limits import DecodeLimits  # noqa: E402
-from nncodec.records import (ALIAS, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord,  # noqa: E402, F401
-                             node_elements)
+from nncodec.records import Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, node_elements  # noqa: E402
 from nncodec.stages import coding_by_name, stage_by_name  # noqa: E402
 
 from crafting import reseal  # noqa: E402

@@ -7,6 +7,7 @@ Inputs found by ``fuzz/adversary.py`` and minimised with ``fuzz/adversary_min.py
 File names: ``<kind>-<what>.nnc``; ``accept-<rule>-...`` inputs break that rule on purpose and must be rejected.
 """
 
+import json
 import pathlib
 import sys
 
@@ -92,6 +93,16 @@ def alias_bomb(aliases=256):
                                                   for i in range(aliases)])
 
 
+def runtime_repeated_weight(layers=64):
+    """An architecture of ``layers`` (1 -> 1) linear layers all naming one weight, a (1, 1) product of two 2^24-long
+    factors: runtime.load decodes the weight once per layer that names it."""
+    b = Blob()
+    weight = Node(F32, (1, 1), Composite(2, (b.ones((1, CONST_MAX)), b.ones((CONST_MAX, 1)))))
+    arch = {"format": "nncodec.sequential/1", "input_shape": [1],
+            "layers": [{"type": "linear", "weight": "w"}] * layers}
+    return b.bytes([TensorRecord("w", weight)], [("nncodec.architecture", json.dumps(arch))])
+
+
 def sum_bomb(children=24):
     """sum of ``children`` constant float64 children of 2^24 elements: 128 MiB out, each child 128 MiB."""
     b = Blob()
@@ -130,6 +141,7 @@ BUILDERS = {
     "hang-alias-bomb.nnc": alias_bomb,
     "memory-sum-holds-children.nnc": sum_bomb,
     "hang-verify-sum-512-children.nnc": lambda: sum_bomb(512),
+    "hang-runtime-layers-repeat-weight.nnc": runtime_repeated_weight,
     "accept-R5.2-c-zstd-size0-trailing.nnc": zstd_size0_trailing,
     "escape-cli-npz-name-file.nnc": lambda: named("file"),
     "cli-output-npz-name-allow-pickle.nnc": lambda: named("allow_pickle"),
