@@ -121,10 +121,11 @@ class WrongOutput(Exception):
     """An entry point returned something other than the container's tensors."""
 
 
-def _cli_decode(path, backend):
+def _cli_decode(path, backend, L):
     out = path + ".npz"
     try:
-        code = _cli(["--backend", backend, "-q", "--jobs", "1", "decode", path, "-o", out], path)
+        code = _cli(["--backend", backend, "-q", "--jobs", "1", "decode", path, "-o", out, "--max-output-bytes",
+                     str(L.max_output_bytes)], path)
         if code == 0:
             with np.load(out, allow_pickle=False) as npz:
                 written = sorted(npz.files)
@@ -138,8 +139,8 @@ def _cli_decode(path, backend):
 
 
 def _entry_points(blob, path, backend, has_architecture, L):
-    """(name, thunk) for every entry point on one backend under limits ``L`` (the CLI has its own defaults); each
-    thunk returns a digest or raises."""
+    """(name, thunk) for every entry point on one backend under limits ``L`` (the CLI gets its max_output_bytes
+    through --max-output-bytes); each thunk returns a digest or raises."""
     from nncodec.container import Container
 
     def opened():
@@ -154,9 +155,11 @@ def _entry_points(blob, path, backend, has_architecture, L):
                                            lambda r, name: r[name])),
         ("verify-lazy", lambda: Container(blob, limits=L, backend=backend, jobs=1).verify_all(materialize=False)),
         ("verify", lambda: Container(blob, limits=L, backend=backend, jobs=1).verify_all()),
-        ("cli-verify", lambda: _cli(["--backend", backend, "-q", "--jobs", "1", "verify", path], path)),
-        ("cli-info", lambda: _cli(["--backend", backend, "-q", "info", path], path)),
-        ("cli-decode", lambda: _cli_decode(path, backend)),
+        ("cli-verify", lambda: _cli(["--backend", backend, "-q", "--jobs", "1", "verify", path,
+                                     "--max-output-bytes", str(L.max_output_bytes)], path)),
+        ("cli-info", lambda: _cli(["--backend", backend, "-q", "info", path, "--max-output-bytes",
+                                   str(L.max_output_bytes)], path)),
+        ("cli-decode", lambda: _cli_decode(path, backend, L)),
     ]
     if has_architecture:
         from nncodec import runtime

@@ -25,42 +25,7 @@ EXTREMES = ROOT / "fuzz" / "extremes"
 TIMEOUT = 5.0  # seconds per entry point and backend; each input here is at most a few KB
 
 # file name -> root cause; the lead removes an entry when its fix is merged
-OPEN = {
-    "memory-cer-factor-column-2p31.nnc":
-        "per-column helper arrays sized by n (Cython CER: 16 GiB of int64 for n = 2^31 + 65536) and product factors "
-        "materialized (reference: 16 GiB of float64); behind them, int32 column indices (issue 15 classes 2, 3, 1)",
-    "memory-cer-empty-0x2p34.nnc":
-        "Cython CER sizes its duplicate-column stamps by n: 128 GiB for an empty (0, 2^34) tensor, which the "
-        "reference decodes (class 2)",
-    "memory-relidx-empty-2p34x0.nnc":
-        "relidx row pointers sized by m: 128 GiB for an empty (2^34, 0) tensor, both backends (class 2)",
-    "hang-alias-bomb.nnc": "each alias decodes its target again: 257 products of two 2^24 factors from 2.8 KB (class 3)",
-    "memory-sum-holds-children.nnc": "a sum node holds all its children at once: 24 x 128 MiB from 861 bytes (class 3)",
-    "hang-verify-sum-512-children.nnc":
-        "no whole-call budget on decoded elements: verify_all(materialize=False) decodes 512 x 2^24 elements from "
-        "17 KB (class 3)",
-    "hang-runtime-layers-repeat-weight.nnc":
-        "runtime.load decodes a weight once per layer that names it (weight_names() keeps repeats): 64 layers of "
-        "one (1, 1) product of two 2^24 factors (class 3)",
-    "accept-R5.2-c-zstd-size0-trailing.nnc":
-        "a zstd frame declaring content size 0 followed by other bytes is accepted (R5.2-c, class 4)",
-    "escape-cli-npz-name-file.nnc":
-        "nncodec decode -o x.npz passes tensor names as savez keywords: a tensor named 'file' raises TypeError",
-    "cli-output-npz-name-allow-pickle.nnc":
-        "nncodec decode -o x.npz silently drops a tensor named 'allow_pickle' (a savez keyword)",
-    "escape-damaged-trailer-buffererror.nnc":
-        "open(path) on a file with a damaged trailer raises BufferError (the mmap cannot close while a view of it "
-        "lives): open, CLI verify/info/decode (class 4)",
-    "disagree-codebook-0d-returns-scalar.nnc":
-        "the reference codebook stage returns a NumPy scalar for a 0-d tensor, Cython a 0-d ndarray",
-    "memory-cli-default-limits-cer-2p33.nnc":
-        "the CLI verbs decode under the default limits with no whole-call budget (max_output_bytes 2^36): a 151-byte "
-        "CER tensor of 2^33 int8 elements makes decode/verify allocate 8 GiB (and Cython CER 64 GiB of per-column "
-        "stamps) (classes 2, 3)",
-    "escape-matmul-empty-n0.nnc":
-        "structure @ x with n = 0 (decode(materialize=False) of a (5, 2, 0) cser tensor) raises ValueError from "
-        "x.reshape(0, -1) in nncodec/runtime/operators.py",
-}
+OPEN = {}
 
 
 def _files():

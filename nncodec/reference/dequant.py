@@ -30,7 +30,8 @@ def codebook(indices, entries, out_dtype):
     """``round_out(float64(entries[index]))``; an index outside the table is an InconsistentError."""
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= entries.size):
         raise InconsistentError(f"[R4.3-c] codebook index outside 0..{entries.size - 1}")
-    return entries.astype(np.float64)[indices].astype(out_dtype)
+    # indexed through the flat view: a 0-d index array would give a NumPy scalar, not a 0-d array
+    return entries.astype(np.float64)[indices.reshape(-1)].reshape(indices.shape).astype(out_dtype)
 
 
 DQ_MAX_ABS_LEVEL = 2 ** 62
