@@ -35,8 +35,21 @@ def _edit(path, old, new):
 
 MUTANTS = (
     Mutant("cer-row-groups-off-by-one", "layout kernels", (
-        _edit("nncodec/_cy/layouts.pyx", "if row_groups[i] > max(omega_count - 1, 0):",
-              "if row_groups[i] > max(omega_count, 0):"),), ("tests/test_vectors.py", "tests/test_layouts.py")),
+        _edit("nncodec/_cy/layouts.pyx", "max_groups = max(omega_count - 1, 0)", "max_groups = max(omega_count, 0)"),),
+        ("tests/test_vectors.py", "tests/test_layouts.py")),
+    Mutant("csr-columns-int32", "layout kernels", (
+        _edit("nncodec/sparse.py", "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)\n        self.values",
+              "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)\n        self.values"),),
+        ("tests/test_layout_extremes.py",)),
+    Mutant("duplicate-column-sort-path", "layout kernels", (
+        _edit("nncodec/_cy/layouts.pyx", "            if keys[j] == keys[j - 1]:", "            if keys[j] == keys[j - 1] + 1:"),),
+        ("tests/test_layout_extremes.py", "tests/test_vectors.py")),
+    Mutant("alias-planned-per-name", "limits", (
+        _edit("nncodec/container.py", "targets = list(dict.fromkeys(stored.values()))", "targets = list(stored.values())"),),
+        ("tests/test_call_budget.py", "tests/test_vectors.py")),
+    Mutant("zstd-trailing-after-size0", "bounds checks", (
+        _edit("nncodec/stages/zstd.py", "            if frame.unused_data:", "            if False:"),),
+        ("tests/test_zstd_frames.py", "tests/test_adversary_regressions.py")),
     Mutant("csr-column-bound-both", "bounds checks", (
         _edit("nncodec/_cy/layouts.pyx", "if g < 0 or g >= n - c - 1:", "if g < 0 or g > n - c - 1:"),
         _edit("nncodec/reference/layouts.py", "int(cols.max()) >= n:", "int(cols.max()) > n:"),
