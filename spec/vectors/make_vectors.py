@@ -854,6 +854,28 @@ def _():
     return _zstd_u8(b"not a zstd frame")
 
 
+@invalid(320, "raw-length-long", "5.1", "R5.1-a", nncodec.InconsistentError,
+         "a raw stream of 4 float32 elements stored in 17 bytes: one byte more than its elements")
+def _():
+    return container({"t": chain(12, (4,), [(RAW, 12, 6, 4, bytes(17))])})
+
+
+# an empty frame: single segment, a 1-byte Frame_Content_Size of 0, one empty raw block marked last (RFC 8878)
+ZSTD_EMPTY = b"\x28\xb5\x2f\xfd\x20\x00\x01\x00\x00"
+
+
+@invalid(321, "zstd-size0-trailing", "5.2", "R5.2-c", nncodec.FormatError,
+         "a zstd frame declaring content size 0, then other bytes (a decoder must read the frame to its end)")
+def _():
+    return _zstd_u8(ZSTD_EMPTY + b"other bytes", count=0)
+
+
+@invalid(322, "zstd-shuffle-size0-trailing", "5.4", "R5.2-c", nncodec.FormatError,
+         "a zstd-shuffle frame declaring content size 0, then a second frame")
+def _():
+    return container({"z": chain(12, (0,), [(ZSHUFFLE, 12, 0, 0, ZSTD_EMPTY + ZSTD_EMPTY)])})
+
+
 @invalid(150, "zstd-dictionary", "5.2", "R5.2-a", nncodec.FormatError, "a zstd frame naming dictionary 7")
 def _():
     return _zstd_u8(zstd_frame(b"abcd", dict_id=7))
