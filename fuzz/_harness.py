@@ -3,7 +3,7 @@
 ``run_decode(data)`` decodes ``data`` on every available backend (whole-container ``decode`` and the lazy
 reader, tensor by tensor) and raises AssertionError when any backend lets something other than a
 :class:`nncodec.errors.DecodeError` escape, or when the backends disagree (different arrays, or different error
-classes). It repeats the check on ``reseal(data)``, the same bytes with every CRC recomputed, so that mutations
+classes or rule ids). It repeats the check on ``reseal(data)``, the same bytes with every CRC recomputed, so that mutations
 reach the parser and stream decoders behind the checksums. ``tests/test_fuzz_regressions.py`` replays the corpus
 and the regressions through the same function in ordinary pytest.
 
@@ -20,6 +20,7 @@ stage decoder is a module whose
 
 import importlib
 import pathlib
+import re
 import sys
 import warnings
 
@@ -67,14 +68,21 @@ def _arrays(result):
     return {name: (a.dtype.str, a.shape, a.tobytes()) for name, a in result.items()}
 
 
+def error_id(exc):
+    """What two backends must agree on when they refuse an input: the DecodeError's class and the rule id its
+    message starts with (``"InconsistentError R4.8-b"``)."""
+    rule = re.match(r"\[(R[0-9][^\]\s]*)\]", str(exc))
+    return f"{type(exc).__name__} {rule.group(1) if rule else '(no rule id)'}"
+
+
 def _guard(backend, what, fn):
-    """("ok", value) or ("error", DecodeError class name); anything else is a bug and raises AssertionError."""
+    """("ok", value) or ("error", :func:`error_id`); anything else is a bug and raises AssertionError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a warning from a decoder is a defect too (and a crash under -W error)
             return "ok", fn()
     except DecodeError as exc:
-        return "error", type(exc).__name__
+        return "error", error_id(exc)
     except Exception as exc:
         raise AssertionError(f"{backend} backend, {what}: {type(exc).__name__} escaped the decoder: {exc}") from exc
 
@@ -164,11 +172,11 @@ def join_count(count, stream):
 
 
 def _stream_outcome(coding, backend, stream, count, limits):
-    """("ok", values bytes) or ("error", DecodeError class name); any other exception is a bug."""
+    """("ok", values bytes) or ("error", :func:`error_id`); any other exception is a bug."""
     try:
         values = _backend.kernels(coding, backend).decode(memoryview(stream), count, limits)
     except DecodeError as exc:
-        return "error", type(exc).__name__
+        return "error", error_id(exc)
     except Exception as exc:
         raise AssertionError(f"{backend} {coding} decoder let {type(exc).__name__} escape: {exc}") from exc
     if values.dtype != np.int64 or values.shape != (count,):
@@ -179,7 +187,7 @@ def _stream_outcome(coding, backend, stream, count, limits):
 def run_stream_decode(coding, data, limits):
     """Decode the stream in fuzz input ``data`` with the ``coding`` kernel ("cabac", "huffman") on every backend;
     AssertionError when one lets something other than a DecodeError escape, returns a result of the wrong type
-    or shape, or when the backends disagree (different values or different error classes)."""
+    or shape, or when the backends disagree (different values or different error classes or rule ids)."""
     count, stream = split_count(bytes(data))
     results = {b: _stream_outcome(coding, b, stream, count, limits) for b in nncodec.available_backends()}
     if len(set(results.values())) > 1:

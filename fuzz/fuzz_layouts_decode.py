@@ -12,7 +12,7 @@ A bug is any exception other than a :class:`nncodec.errors.DecodeError`, a lazy 
 import pathlib
 import warnings
 
-from _harness import BACKENDS, LIMITS, ROOT, fuzz, outcome
+from _harness import BACKENDS, LIMITS, ROOT, error_id, fuzz, outcome
 
 import nncodec
 from crafting import reseal
@@ -20,7 +20,7 @@ from nncodec.errors import DecodeError
 
 
 def _lazy(data, backend):
-    """The lazy decode as ("ok", {name: (dtype, shape, bytes)}) or ("error", class name)."""
+    """The lazy decode as ("ok", {name: (dtype, shape, bytes)}) or ("error", class name and rule id)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -28,7 +28,7 @@ def _lazy(data, backend):
             result = result if isinstance(result, dict) else {"": result}
             dense = {n: v if hasattr(v, "tobytes") else v.todense() for n, v in result.items()}
     except DecodeError as exc:
-        return "error", type(exc).__name__
+        return "error", error_id(exc)
     except Exception as exc:
         raise AssertionError(f"{backend} lazy decode let {type(exc).__name__} escape: {exc}") from exc
     return "ok", {n: (a.dtype.str, a.shape, a.tobytes()) for n, a in dense.items()}
