@@ -1448,6 +1448,15 @@ def _():
     return container({"drift": entropy_chain(CABAC, 4, levels.shape, stream)}), {"drift": levels}
 
 
+@valid(68, "cabac-wide-levels", "5.3.2", "cabac Mode 0 over 4000 levels of a wide Laplacian (scale 12): every "
+       "magnitude class of the neighbourhood, each context adapted far from its start, so a change to any context "
+       "rule changes the decoded levels")
+def _():
+    rng = np.random.default_rng(68)
+    levels = np.round(rng.laplace(0.0, 12.0, 4000)).astype(np.int16)
+    return entropy_tensors(CABAC, {"wide": (levels, {})})
+
+
 HUFFMAN_WORKED = bytes.fromhex("02 00 02 00 80 01 01 01 00 80 80 00")  # huffman.md 5.3.1.10: [0, 1, 1, 0]
 
 
