@@ -320,7 +320,8 @@ class Container:
 
     def _decode_product(self, node, name):
         """§3.5.2 product and separable: binary64 products of the two children, rounded once to the node's dtype,
-        computed PRODUCT_BLOCK elements of the result at a time (the accumulator is a block, not the node)."""
+        computed tile by tile: no binary64 temporary (a tile of the result, the rows and columns of the factors it
+        reads) exceeds PRODUCT_BLOCK elements unless one factor row or column alone does."""
         left, right = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children,
                                            self.jobs)
         bfloat16 = node.dtype == BFLOAT16
@@ -332,12 +333,15 @@ class Container:
         with np.errstate(all="ignore"):
             if bfloat16:
                 left, right = bfloat16_to_float32(left), bfloat16_to_float32(right)
-            right = right.astype(np.float64)
-            rows = max(1, PRODUCT_BLOCK // max(n, 1))
-            for start in range(0, m, rows):
-                block = np.matmul(left[start:start + rows].astype(np.float64), right)
-                product[start:start + rows] = (float32_to_bfloat16(block.astype(np.float32)).view(dtype) if bfloat16
-                                               else block)
+            k = left.shape[1]
+            columns = max(1, min(n, PRODUCT_BLOCK // max(k, 1)))
+            rows = max(1, min(m, PRODUCT_BLOCK // max(columns, k, 1)))
+            for col in range(0, n, columns):
+                right_tile = right[:, col:col + columns].astype(np.float64)
+                for row in range(0, m, rows):
+                    tile = np.matmul(left[row:row + rows].astype(np.float64), right_tile)
+                    product[row:row + rows, col:col + columns] = (
+                        float32_to_bfloat16(tile.astype(np.float32)).view(dtype) if bfloat16 else tile)
         if separable:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
             o, i, kh, kw = node.shape
             out[...] = product.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)

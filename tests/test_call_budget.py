@@ -217,12 +217,13 @@ def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, 
     rng = np.random.default_rng(3)
     w = rng.standard_normal((30, 20)).astype(dtype)
     kernel = rng.standard_normal((6, 5, 3, 3)).astype(dtype)
-    blob = nncodec.encode({"w": w, "k": kernel}, factorize={"w": "svd:rank=4", "k": "separable:rank=2"})
+    blob = nncodec.encode({"w": w, "wide": w.T.copy(), "k": kernel},
+                          factorize={"w": "svd:rank=4", "wide": "svd:rank=12", "k": "separable:rank=2"})
     whole = nncodec.decode(blob, backend=backend)
-    monkeypatch.setattr(nncodec.container, "PRODUCT_BLOCK", 7)  # blocks of one row, then several rows
+    monkeypatch.setattr(nncodec.container, "PRODUCT_BLOCK", 7)  # tiles of one row or column, then several
     blocked = nncodec.decode(blob, backend=backend)
     # the binary64 summation order is not fixed (spec 3.5.2), so a float64 result may differ in its last bit
-    for name in ("w", "k"):
+    for name in ("w", "wide", "k"):  # inner extents 4 and 12, below and above the block
         assert blocked[name].dtype == whole[name].dtype and blocked[name].shape == whole[name].shape
         if whole[name].dtype == np.float64:
             np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-12, atol=1e-15)
