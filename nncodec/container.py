@@ -15,7 +15,7 @@ from .errors import ChecksumError, FormatError, InconsistentError, UnsupportedFe
 from .header import FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, MAGIC, container_header, crc32, read_directory
 from .limits import DEFAULT_LIMITS
 from .records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
-from .sparse import LowRankMatrix, SparsePlusLowRank
+from .sparse import LowRankMatrix, SparsePlusLowRank, binary64_product
 from .stages import coding_by_id, stage_by_id
 from .stages.sparse_layout import matrix_shape
 
@@ -24,7 +24,6 @@ __all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_contai
 
 _FLOAT_CODES = frozenset((10, 11, 12, 13))
 VERIFY_CHUNK = 1 << 16  # elements per piece when verify_all(materialize=False) runs elementwise transforms
-PRODUCT_BLOCK = 1 << 20  # elements of a product's binary64 accumulator at a time
 
 
 class PendingStream:
@@ -97,7 +96,8 @@ class Container:
 
     # -- decoding: each call plans every tensor it touches (all checks, one CallBudget), then decodes ----------
     def decode_tensor(self, name, copy=False):
-        """Decode tensor ``name`` (one call); raw dense tensors come back as read-only zero-copy views unless ``copy``."""
+        """Decode tensor ``name`` (one call); raw dense tensors come back as read-only zero-copy views unless
+        ``copy``."""
         return self.decode_tensors([name], copy=copy)[name]
 
     def decode_all(self, copy=True):
@@ -301,7 +301,8 @@ class Container:
         return out
 
     def _decode_sum(self, node, name):
-        """§3.5.2 sum, left to right in the node's dtype, one child at a time (bfloat16: each step through binary32)."""
+        """§3.5.2 sum, left to right in the node's dtype, one child at a time (bfloat16: each step through
+        binary32)."""
         bfloat16 = node.dtype == BFLOAT16
         children = node.body.children
         # IEEE 754 defines inf - inf, overflow and the like; they are results, not faults of the input, so NumPy's
@@ -320,28 +321,19 @@ class Container:
 
     def _decode_product(self, node, name):
         """§3.5.2 product and separable: binary64 products of the two children, rounded once to the node's dtype,
-        computed tile by tile: no binary64 temporary (a tile of the result, the rows and columns of the factors it
-        reads) exceeds PRODUCT_BLOCK elements unless one factor row or column alone does."""
+        computed tile by tile (:func:`nncodec.sparse.binary64_product`)."""
         left, right = parallel.map_ordered(lambda child: self._decode_node(child, name), node.body.children,
                                            self.jobs)
-        bfloat16 = node.dtype == BFLOAT16
         dtype = numpy_dtype(node.dtype)
-        m, n = left.shape[0], right.shape[1]
         separable = node.body.combine == SEPARABLE
         out = np.empty(node.shape, dtype=dtype)
-        product = np.empty((m, n), dtype=dtype) if separable else out.reshape(m, n)
-        with np.errstate(all="ignore"):
-            if bfloat16:
-                left, right = bfloat16_to_float32(left), bfloat16_to_float32(right)
-            k = left.shape[1]
-            columns = max(1, min(n, PRODUCT_BLOCK // max(k, 1)))
-            rows = max(1, min(m, PRODUCT_BLOCK // max(columns, k, 1)))
-            for col in range(0, n, columns):
-                right_tile = right[:, col:col + columns].astype(np.float64)
-                for row in range(0, m, rows):
-                    tile = np.matmul(left[row:row + rows].astype(np.float64), right_tile)
-                    product[row:row + rows, col:col + columns] = (
-                        float32_to_bfloat16(tile.astype(np.float32)).view(dtype) if bfloat16 else tile)
+        shape = left.shape[0], right.shape[1]
+        product = np.empty(shape, dtype=dtype) if separable else out.reshape(shape)
+        if node.dtype == BFLOAT16:  # §3.5.2: bfloat16 products round to binary32 first
+            binary64_product(bfloat16_to_float32(left), bfloat16_to_float32(right), product,
+                             lambda tile: float32_to_bfloat16(tile.astype(np.float32)).view(dtype))
+        else:
+            binary64_product(left, right, product)
         if separable:  # §3.5.2: node[o, i, y, x] = P[o * KW + x, i * KH + y]
             o, i, kh, kw = node.shape
             out[...] = product.reshape(o, kw, i, kh).transpose(0, 2, 3, 1)

@@ -201,8 +201,7 @@ class LowRankMatrix(SparseMatrix):
     def _dense_matrix(self):
         if self.limits is not None:  # the product's multiply-adds, as the decoder counts them
             self.limits.check("max_product_macs", self.U.shape[0] * self.U.shape[1] * self.V.shape[1])
-        with np.errstate(all="ignore"):  # overflow to inf is a value here, as in the decoder
-            return np.matmul(self.U.astype(np.float64), self.V.astype(np.float64)).astype(self.dtype)
+        return binary64_product(self.U, self.V, np.empty(self.shape, dtype=self.dtype))
 
 
 class SparsePlusLowRank(SparseMatrix):
@@ -243,6 +242,26 @@ class SparsePlusLowRank(SparseMatrix):
         with np.errstate(all="ignore"):
             out += self.lowrank.todense_matrix()
         return out
+
+
+PRODUCT_BLOCK = 1 << 20  # elements of a binary64 tile in binary64_product
+
+
+def binary64_product(left, right, out, convert=None):
+    """``out[...] = left @ right`` with binary64 products and sums, each result element rounded once to ``out``'s
+    dtype (``convert(tile)`` does the rounding when given). Computed tile by tile: no binary64 temporary (a tile of
+    the result, or the factor rows and columns it reads) exceeds PRODUCT_BLOCK elements unless one factor row or
+    column alone does. Returns ``out``."""
+    (m, k), n = left.shape, right.shape[1]
+    columns = max(1, min(n, PRODUCT_BLOCK // max(k, 1)))
+    rows = max(1, min(m, PRODUCT_BLOCK // max(columns, k, 1)))
+    with np.errstate(all="ignore"):  # overflow to inf is a value here, as in the decoder
+        for col in range(0, n, columns):
+            right_tile = right[:, col:col + columns].astype(np.float64)
+            for row in range(0, m, rows):
+                tile = np.matmul(left[row:row + rows].astype(np.float64), right_tile)
+                out[row:row + rows, col:col + columns] = tile if convert is None else convert(tile)
+    return out
 
 
 def _scatter_groups(out, n, row_ptr, omega_ptr, col_idx, omega, group_value_index):

@@ -212,7 +212,7 @@ def test_decoded_streams_count_as_built_bytes(backend):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, "bfloat16"])
 def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, backend):
     import ml_dtypes
-    import nncodec.container
+    import nncodec.sparse
     dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
     rng = np.random.default_rng(3)
     w = rng.standard_normal((30, 20)).astype(dtype)
@@ -220,7 +220,7 @@ def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, 
     blob = nncodec.encode({"w": w, "wide": w.T.copy(), "k": kernel},
                           factorize={"w": "svd:rank=4", "wide": "svd:rank=12", "k": "separable:rank=2"})
     whole = nncodec.decode(blob, backend=backend)
-    monkeypatch.setattr(nncodec.container, "PRODUCT_BLOCK", 7)  # tiles of one row or column, then several
+    monkeypatch.setattr(nncodec.sparse, "PRODUCT_BLOCK", 7)  # tiles of one row or column, then several
     blocked = nncodec.decode(blob, backend=backend)
     # the binary64 summation order is not fixed (spec 3.5.2), so a float64 result may differ in its last bit
     for name in ("w", "wide", "k"):  # inner extents 4 and 12, below and above the block
