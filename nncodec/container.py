@@ -201,7 +201,8 @@ class Container:
             layout, _, plan = self._check_chain(node, name)
             _plan_streams(budget, node, layout)
             budget.add_output(_structure_bytes(node, layout))
-            if not self._keeps_structure(node, layout, plan):
+            if not self._keeps_structure(node, layout, plan):  # densified to be laid out again: it must fit too
+                self.limits.check("max_output_bytes", node_bytes(node))
                 budget.add_built(node_bytes(node))
         else:
             self._plan_tensor(budget, node, name)

@@ -241,3 +241,14 @@ def test_cli_max_output_bytes(tmp_path, verb):
     with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
         cli.main(["-q", verb, str(path), *extra, "--max-output-bytes", "lots"])
     assert exit_info.value.code == 2
+
+
+def test_lazy_tensor_densified_to_lay_it_out_again_must_fit_max_output_bytes(backend):
+    w = np.zeros((4, 1024), np.float32)
+    w[:, ::7] = 1.0
+    blob = nncodec.encode({"w": w}, layout="csr", quantize={"w": "uniform:bits=8,axis=0"})  # per-channel steps
+    dense = w.nbytes
+    lazy = nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=dense))
+    assert lazy["w"].todense().shape == w.shape
+    with pytest.raises(LimitExceededError, match="max_output_bytes"):  # the structure alone would fit
+        nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=dense - 1))

@@ -23,7 +23,7 @@ def uniform(levels, steps, axis, out_dtype):
         shape = [1] * levels.ndim
         shape[axis] = steps.size
         values *= steps.reshape(shape)  # §4.2 step j for index j along Axis
-    return values.astype(out_dtype)
+    return values.astype(out_dtype, copy=False)
 
 
 def codebook(indices, entries, out_dtype):
