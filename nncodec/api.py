@@ -178,7 +178,7 @@ def _check_writable(blob):
 
 
 def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
-    """Decode container bytes into ``{name: array}`` (or the single array that was encoded).
+    """Decode container bytes (or the file at a path) into ``{name: array}`` (or the single array that was encoded).
 
     ``blob`` may also be a host file's bytes ending with a container and its trailer (spec 3.9).
     Arrays are writable copies, native little-endian. With ``materialize=False``, tensors stored in a sparse
@@ -191,8 +191,15 @@ def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
     3.5.4) share one array.
     ``jobs``: threads for decoding tensors (and concat chunks) independently (``None``: every core; 1: serial).
     """
+    if isinstance(blob, (str, os.PathLike)):  # a path: read through the memory map, as open() does
+        with open(blob, limits=limits, backend=backend, jobs=jobs) as reader:
+            return _as_decoded(reader, reader.decode_tensors(reader.keys(), copy=True, materialize=materialize))
     container = Container(locate(blob), limits=limits, backend=backend, jobs=jobs)
-    arrays = container.decode_tensors(container.keys(), copy=True, materialize=materialize)
+    return _as_decoded(container, container.decode_tensors(container.keys(), copy=True, materialize=materialize))
+
+
+def _as_decoded(container, arrays):
+    """The decoded mapping, or its one array when the container was encoded from a single array."""
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
     return arrays
@@ -217,10 +224,7 @@ def save(path, weights, **options):
 def load(path, *, limits=None, backend=None, jobs=None):
     """Read and decode the container at ``path`` (see :func:`decode`)."""
     with open(path, limits=limits, backend=backend, jobs=jobs) as reader:
-        arrays = reader.decode_all(copy=True)
-        if reader.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
-            return next(iter(arrays.values()))
-        return arrays
+        return _as_decoded(reader, reader.decode_all(copy=True))
 
 
 class Reader(Container):

@@ -7,6 +7,7 @@ I/O or encoding error; 3 ``diff`` found differences; 130 interrupted. Errors are
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -68,13 +69,13 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
-def _float_pairs(a, b):
-    """(max abs error, SQNR dB) between two arrays of one tensor (floats compared as float64)."""
+def _float_pairs(name, a, b):
+    """(max abs error, SQNR dB) between two arrays of tensor ``name`` (floats compared as float64)."""
     import numpy as np
     from .quant.metrics import max_abs_error, sqnr_db
-    x = np.asarray(a).astype(np.float64)
-    y = np.asarray(b).astype(np.float64)
-    return max_abs_error({"t": x}, {"t": y}), sqnr_db({"t": x}, {"t": y})
+    x = {name: np.asarray(a).astype(np.float64)}
+    y = {name: np.asarray(b).astype(np.float64)}
+    return max_abs_error(x, y), sqnr_db(x, y)
 
 
 def cmd_demo(args):
@@ -113,8 +114,20 @@ def _say(args, text):
         print(text)
 
 
+def _strict(value):
+    """``value`` with every non-finite float (an exact SQNR is inf) replaced by None: JSON has no infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def _emit_json(document):
-    print(json.dumps(document, default=lambda o: list(o) if isinstance(o, tuple) else str(o), allow_nan=True))
+    """One strict JSON document on stdout (RFC 8259: non-finite numbers become null)."""
+    print(json.dumps(_strict(document), default=str, allow_nan=False))
 
 
 def _progress(args, label, arrays):
@@ -230,7 +243,7 @@ def cmd_info(args):
         with api.open(args.input, backend=args.backend, limits=_limits(args)) as reader:
             for row in rows:
                 if row["name"] in original and _as_numpy(original[row["name"]]).dtype.kind == "f":
-                    row["max_abs_error"], row["sqnr_db"] = _float_pairs(original[row["name"]],
+                    row["max_abs_error"], row["sqnr_db"] = _float_pairs(row["name"], original[row["name"]],
                                                                         reader.decode_tensor(row["name"]))
     if args.json:
         preset = json.loads(metadata[PRESET_KEY]) if PRESET_KEY in metadata else None
@@ -276,7 +289,7 @@ def cmd_diff(args):
             if x.shape != y.shape:
                 row["status"] = f"shape {list(x.shape)} vs {list(y.shape)}"
             else:
-                row["max_abs_error"], row["sqnr_db"] = _float_pairs(x, y)
+                row["max_abs_error"], row["sqnr_db"] = _float_pairs(name, x, y)
                 same = x.dtype == y.dtype and x.tobytes() == y.tobytes()
                 row["status"] = "identical" if same else "differs"
         rows.append(row)
@@ -294,6 +307,11 @@ def cmd_rd(args):
     import csv
     from .io import read_weights
     from .rd import rd_sweep
+    if args.plot:  # checked before the sweep, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise NNCodecError("--plot needs matplotlib (pip install matplotlib)") from None
     weights = read_weights(args.input)
     bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
 
@@ -310,22 +328,19 @@ def cmd_rd(args):
             config = {k: v for k, v in row["config"].items() if k not in ("backend", "jobs")}
             writer.writerow([row["bytes"], f"{row['bits_per_weight']:.6g}", f"{row['sqnr_db']:.6g}",
                              f"{row['max_abs_error']:.6g}", json.dumps(config, sort_keys=True)])
-    plotted = _plot_rd(rows, args.plot) if args.plot else False
+    if args.plot:
+        _plot_rd(rows, args.plot)
     if args.json:
-        _emit_json({"csv": args.out, "points": len(rows), "plot": args.plot if plotted else None})
-    _say(args, f"wrote {args.out}: {len(rows)} points" + (f", plot {args.plot}" if plotted else ""))
+        _emit_json({"csv": args.out, "points": len(rows), "plot": args.plot})
+    _say(args, f"wrote {args.out}: {len(rows)} points" + (f", plot {args.plot}" if args.plot else ""))
     return 0
 
 
 def _plot_rd(rows, path):
-    """Bits per weight against SQNR, one series per quantizer kind; False (with a note) without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("nncodec: matplotlib is not installed; no plot written", file=sys.stderr)
-        return False
+    """Bits per weight against SQNR, one series per quantizer kind, written to ``path`` (matplotlib was checked)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     series = {}
     for row in rows:
         kind = str(row["config"].get("quantize", "lossless")).split(":")[0]
@@ -341,7 +356,6 @@ def _plot_rd(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return True
 
 
 def cmd_bench(args):
@@ -393,6 +407,13 @@ def _size(text):
     if not digits.isdigit():
         raise argparse.ArgumentTypeError(f"not a byte count: {text!r} (e.g. 1073741824 or 1G)")
     return int(digits) * _SIZE_SUFFIXES[suffix]
+
+
+def _positive(text):
+    """A whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _limits(args):
@@ -475,7 +496,7 @@ def build_parser():
     p = command("bench", "encode/decode speed and size of each preset on a weight file")
     p.add_argument("input")
     p.add_argument("--presets", help="comma-separated preset names (default: all)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per preset; medians are reported (default 3)")
+    p.add_argument("--repeat", type=_positive, default=3, help="runs per preset; medians are reported (default 3)")
     return parser
 
 

@@ -90,13 +90,18 @@ def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model)
     assert exit_info.value.code == 2
 
 
-def test_rd_writes_csv_and_plot(tmp_path, capsys, model):
+def test_rd_writes_csv(tmp_path, capsys, model):
     source, _ = model
-    code, stdout, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--plot", tmp_path / "rd.png", "--json")
+    code, stdout, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--json")
     lines = (tmp_path / "rd.csv").read_text().splitlines()
     assert code == 0 and lines[0].startswith("bytes,") and len(lines) == json.loads(stdout)["points"] + 1
+
+
+def test_rd_writes_plot(tmp_path, capsys, model):
     pytest.importorskip("matplotlib")
-    assert (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
+    source, _ = model
+    code, _, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--plot", tmp_path / "rd.png")
+    assert code == 0 and (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bench_json(capsys, model):
@@ -104,7 +109,7 @@ def test_bench_json(capsys, model):
     code, stdout, _ = run(capsys, "bench", source, "--presets", "lossless,fp16", "--repeat", "1", "--json")
     rows = json.loads(stdout)["presets"]
     assert code == 0 and [r["preset"] for r in rows] == ["lossless", "fp16"]
-    assert rows[0]["sqnr_db"] == float("inf") and rows[1]["ratio"] > 1.5
+    assert rows[0]["sqnr_db"] is None and rows[1]["ratio"] > 1.5  # an exact copy's infinite SQNR is null in JSON
 
 
 def test_global_options_before_the_command(tmp_path, capsys, model):
@@ -169,3 +174,54 @@ def test_stream_encode_equals_in_memory_encode(tmp_path, capsys, model, preset):
     assert (tmp_path / "a.nnc").read_bytes() == (tmp_path / "b.nnc").read_bytes()
     code, _, err = run(capsys, "encode", st, "-o", tmp_path / "c.nnc", "--stream", "--prune", "magnitude:0.5,scope=global")
     assert code == 2 and "global" in err
+
+
+def test_json_output_is_strict_and_names_are_real(tmp_path, capsys):
+    w = {"layer.weight": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    np.savez(tmp_path / "w.npz", **w)
+    nncodec.save(tmp_path / "w.nnc", w)
+    assert main(["--json", "diff", str(tmp_path / "w.npz"), str(tmp_path / "w.nnc")]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
+    assert document  # an exact copy's SQNR is infinite: written as null, not Infinity
+    assert "Infinity" not in out and "NaN" not in out
+
+
+def test_shape_mismatch_names_the_tensor():
+    from nncodec.cli import _float_pairs
+    from nncodec.quant.metrics import sqnr_db
+    with pytest.raises(EncodeError, match="'conv.weight': shapes differ"):
+        _float_pairs("conv.weight", np.zeros(3), np.zeros(4))
+    with pytest.raises(EncodeError, match="'x'"):
+        sqnr_db({"x": np.zeros(3)}, {"x": np.zeros(2)})
+
+
+@pytest.mark.parametrize("repeat", ["0", "-1", "two"])
+def test_bench_repeat_must_be_positive(tmp_path, repeat):
+    np.savez(tmp_path / "w.npz", w=np.zeros(4, np.float32))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(tmp_path / "w.npz"), "--repeat", repeat])
+    assert exit_info.value.code == 2
+
+
+def test_rd_plot_without_matplotlib_fails_before_the_sweep(tmp_path, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.setattr("nncodec.rd.rd_sweep", lambda *a, **k: pytest.fail("the sweep ran before the check"))
+    np.savez(tmp_path / "w.npz", w=np.zeros(4, np.float32))
+    assert main(["-q", "rd", str(tmp_path / "w.npz"), "--out", str(tmp_path / "rd.csv"),
+                     "--plot", str(tmp_path / "rd.png")]) == 2
+    assert not (tmp_path / "rd.csv").exists()
+
+
+def test_decode_accepts_a_path(tmp_path):
+    w = np.arange(6, dtype=np.float32)
+    nncodec.save(tmp_path / "w.nnc", w)
+    for path in (tmp_path / "w.nnc", str(tmp_path / "w.nnc")):
+        np.testing.assert_array_equal(nncodec.decode(path), w)
