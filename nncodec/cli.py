@@ -6,6 +6,7 @@ I/O or encoding error; 3 ``diff`` found differences; 130 interrupted. Errors are
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -307,11 +308,8 @@ def cmd_rd(args):
     import csv
     from .io import read_weights
     from .rd import rd_sweep
-    if args.plot:  # checked before the sweep, not after it
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise NNCodecError("--plot needs matplotlib (pip install matplotlib)") from None
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # checked before the sweep, not after it
+        raise NNCodecError("--plot needs matplotlib (pip install matplotlib)")
     weights = read_weights(args.input)
     bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
 

@@ -205,14 +205,10 @@ def test_bench_repeat_must_be_positive(tmp_path, repeat):
 
 
 def test_rd_plot_without_matplotlib_fails_before_the_sweep(tmp_path, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
     monkeypatch.setattr("nncodec.rd.rd_sweep", lambda *a, **k: pytest.fail("the sweep ran before the check"))
     np.savez(tmp_path / "w.npz", w=np.zeros(4, np.float32))
     assert main(["-q", "rd", str(tmp_path / "w.npz"), "--out", str(tmp_path / "rd.csv"),
