@@ -15,6 +15,7 @@ __all__ = ["CallBudget", "BUILD_FACTOR", "node_bytes"]
 
 BUILD_FACTOR = 2  # arrays one call may build, in units of max_output_bytes (spec 6)
 RAW = 0  # spec 3.8: a raw stream decodes to a view of the input, no array of its own
+ENTROPY_CODED = (2, 3)  # spec 3.8 huffman and cabac: decoded as int64, then narrowed to the Elem_Type
 INDEX_ENTRY_BYTES = 16  # a sparse layout's kernels hold an index entry as two int64s (a copy, a pointer or column)
 
 
@@ -28,8 +29,9 @@ class CallBudget:
 
     - ``output``: bytes the call returns (tensors, or a lazy structure's arrays): ``max_output_bytes``;
     - ``built``: bytes of every array the call builds: what it returns, every child of a sum, product or separable
-      node, a tensor densified to be laid out again, every decoded stream but a raw one (a view of the input),
-      and ``INDEX_ENTRY_BYTES`` per entry of every index stream: ``BUILD_FACTOR * max_output_bytes``;
+      node, a tensor densified to be laid out again, every decoded stream but a raw one (a view of the input), 8
+      more bytes per element of a huffman or cabac stream (decoded as int64 first), and ``INDEX_ENTRY_BYTES`` per
+      entry of every index stream: ``BUILD_FACTOR * max_output_bytes + expansion_slack``;
     - ``decoded`` against ``stored``: the call's streams decode to at most ``max_expansion * stored +
       expansion_slack`` bytes, one slack per call however many streams it reads;
     - ``macs``: multiply-adds of every product and separable node it computes: ``max_product_macs``.
@@ -48,12 +50,12 @@ class CallBudget:
     def add_built(self, nbytes):
         """Bytes of an array the call builds."""
         self.built += nbytes
-        allowed = BUILD_FACTOR * self.limits.max_output_bytes
+        allowed = BUILD_FACTOR * self.limits.max_output_bytes + self.limits.expansion_slack
         if self.built > allowed:
             raise LimitExceededError(
                 f"[R6] max_output_bytes: the call builds {self.built} bytes of arrays, more than "
-                f"{BUILD_FACTOR} x {self.limits.max_output_bytes}", limit="max_output_bytes", declared=self.built,
-                maximum=allowed)
+                f"{BUILD_FACTOR} x {self.limits.max_output_bytes} + {self.limits.expansion_slack}",
+                limit="max_output_bytes", declared=self.built, maximum=allowed)
 
     def add_stream(self, stream, index=False):
         """A stream the call decodes (its declared Element_Count and Stored_Length); ``index``: a sparse layout's
@@ -62,7 +64,9 @@ class CallBudget:
         self.decoded += decoded
         self.stored += stream.length
         self.limits.check_expansion(self.decoded, self.stored)
-        self.add_built((0 if stream.coding == RAW else decoded) + (INDEX_ENTRY_BYTES * stream.count if index else 0))
+        wide = 8 * stream.count if stream.coding in ENTROPY_CODED else 0
+        entries = INDEX_ENTRY_BYTES * stream.count if index else 0
+        self.add_built((0 if stream.coding == RAW else decoded) + wide + entries)
 
     def add_macs(self, macs):
         """Multiply-adds of a product the call computes."""

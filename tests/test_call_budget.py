@@ -98,10 +98,11 @@ def test_sum_children_count_as_built_bytes(monkeypatch, backend):
     assert calls == []  # refused before any child was decoded
     # N and N + 1: the output plus its 4 children fit BUILD_FACTOR x the limit exactly
     blob = container(("s", composite(SUM, child, [zeros_node(child) for _ in range(4)])))
-    exact = nncodec.DecodeLimits(max_output_bytes=5 * 4 * (1 << 16) // BUILD_FACTOR)
+    exact = nncodec.DecodeLimits(max_output_bytes=5 * 4 * (1 << 16) // BUILD_FACTOR, expansion_slack=0)
     assert nncodec.decode(blob, backend=backend, limits=exact)["s"].shape == child
     with pytest.raises(LimitExceededError):
-        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=exact.max_output_bytes - 1))
+        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(
+            max_output_bytes=exact.max_output_bytes - 1, expansion_slack=0))
 
 
 def test_product_factors_count_as_built_bytes(backend):
@@ -246,9 +247,22 @@ def test_cli_max_output_bytes(tmp_path, verb):
 def test_lazy_tensor_densified_to_lay_it_out_again_must_fit_max_output_bytes(backend):
     w = np.zeros((4, 1024), np.float32)
     w[:, ::7] = 1.0
-    blob = nncodec.encode({"w": w}, layout="csr", quantize={"w": "uniform:bits=8,axis=0"})  # per-channel steps
+    blob = nncodec.encode({"w": w}, layout="csr", quantize={"w": "uniform:bits=8,axis=0"}, entropy="raw")
     dense = w.nbytes
     lazy = nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=dense))
     assert lazy["w"].todense().shape == w.shape
     with pytest.raises(LimitExceededError, match="max_output_bytes"):  # the structure alone would fit
         nncodec.decode(blob, materialize=False, backend=backend, limits=nncodec.DecodeLimits(max_output_bytes=dense - 1))
+
+
+@pytest.mark.parametrize("entropy", ["huffman", "cabac"])
+def test_entropy_coded_streams_count_their_int64_decode(entropy, backend):
+    n = 1 << 20
+    blob = nncodec.encode({"w": np.zeros(n, np.int8)}, entropy=entropy)  # a few bytes for 1 MiB of int8
+    built = n + n + 8 * n  # the returned tensor, the decoded stream, its int64 integers before they are narrowed
+    slack = 1 << 20  # the stream's expansion needs a slack; the built bytes may use it too
+    exact = nncodec.DecodeLimits(max_output_bytes=(built - slack) // BUILD_FACTOR, expansion_slack=slack)
+    assert nncodec.decode(blob, backend=backend, limits=exact)["w"].shape == (n,)
+    with pytest.raises(LimitExceededError, match="the call builds"):
+        nncodec.decode(blob, backend=backend, limits=nncodec.DecodeLimits(
+            max_output_bytes=(built - slack) // BUILD_FACTOR - 1, expansion_slack=slack))
