@@ -85,8 +85,10 @@ def cmd_demo(args):
     from .quant import sqnr_db
     weights = demo_model()
     total = sum(a.nbytes for a in weights.values())
-    print(f"nncodec {__version__} (backend: {_backend.resolve(args.backend)}) - built-in demo model: "
-          f"{len(weights)} tensors, {sum(a.size for a in weights.values())} parameters, {_human(total)}")
+    backend = _backend.resolve(args.backend)
+    _say(args, f"nncodec {__version__} (backend: {backend}) - built-in demo model: "
+               f"{len(weights)} tensors, {sum(a.size for a in weights.values())} parameters, {_human(total)}")
+    results = []
     for label, options in DEMO_CONFIGS:
         t0 = time.perf_counter()
         blob = api.encode(weights, metadata={"model": "nncodec demo"}, backend=args.backend, **options)
@@ -104,9 +106,12 @@ def cmd_demo(args):
             check = "lossless round trip OK"
         with api.open(blob, backend=args.backend) as reader:
             rows = reader.info()
-        print(f"\n{label}: {len(blob)} bytes, ratio {total / len(blob):.2f}, encode {1e3 * (t1 - t0):.1f} ms, "
-              f"decode {1e3 * (t2 - t1):.1f} ms, {check}")
-        print(_table(rows, INFO_COLUMNS))
+        results.append({"config": label, "bytes": len(blob), "ratio": total / len(blob), "encode_s": t1 - t0,
+                        "decode_s": t2 - t1, "check": check, "tensors": rows})
+        _say(args, f"\n{label}: {len(blob)} bytes, ratio {total / len(blob):.2f}, encode {1e3 * (t1 - t0):.1f} ms, "
+                   f"decode {1e3 * (t2 - t1):.1f} ms, {check}\n{_table(rows, INFO_COLUMNS)}")
+    if args.json:
+        _emit_json({"version": __version__, "backend": backend, "bytes": total, "results": results})
     return 0
 
 

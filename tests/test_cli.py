@@ -221,3 +221,12 @@ def test_decode_accepts_a_path(tmp_path):
     nncodec.save(tmp_path / "w.nnc", w)
     for path in (tmp_path / "w.nnc", str(tmp_path / "w.nnc")):
         np.testing.assert_array_equal(nncodec.decode(path), w)
+
+
+def test_demo_json_is_one_document(capsys):
+    code, stdout, _ = run(capsys, "--json", "demo")
+    document = json.loads(stdout)
+    assert code == 0 and len(document["results"]) == 3
+    assert document["results"][0]["check"] == "lossless round trip OK" and document["results"][0]["tensors"]
+    code, stdout, _ = run(capsys, "-q", "demo")
+    assert code == 0 and stdout == ""
