@@ -48,9 +48,27 @@ def dependent(levels, steps, axis, out_dtype, states=4):
         raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
     odd, transition = machine(states)
     flat = levels.reshape(-1).astype(np.int64)
-    multiples = np.empty(flat.size, dtype=np.int64)
-    state = 0  # §4.5 the machine starts in state 0 at the first element, C order
-    for i, k in enumerate(flat.tolist()):
-        multiples[i] = 2 * k - (k > 0) + (k < 0) if odd[state] else 2 * k  # §4.5 Q1 or Q0
-        state = transition[state][k & 1]  # §4.5 next state from the level's parity
+    q1 = np.asarray(odd, dtype=bool)[_states(flat & 1, transition)]
+    multiples = 2 * flat - np.where(q1, np.sign(flat), 0)  # §4.5 Q1: 2k - sgn(k); Q0: 2k
     return uniform(multiples.reshape(levels.shape), steps, axis, out_dtype)
+
+
+def _states(parities, transition):
+    """The machine's state before each element (§4.5: state 0 at the first element, then
+    ``transition[state][parity]``), walked eight elements at a time: ``before[s, b]`` holds the states met by
+    the eight elements whose parities are the bits of byte ``b`` (element i in bit i) when they start in ``s``, and
+    ``after[s, b]`` the state they leave; only the walk from byte to byte is sequential."""
+    table = np.asarray(transition, dtype=np.uint8)
+    bits = np.arange(256)
+    state = np.repeat(np.arange(len(transition), dtype=np.uint8)[:, None], 256, axis=1)
+    before = np.empty(state.shape + (8,), dtype=np.uint8)
+    for i in range(8):
+        before[:, :, i] = state
+        state = table[state, (bits >> i) & 1]
+    after = state.tolist()
+    packed = np.packbits(parities.astype(np.uint8), bitorder="little")
+    starts, current = [], 0
+    for byte in packed.tolist():
+        starts.append(current)
+        current = after[current][byte]
+    return before[np.asarray(starts, dtype=np.intp), packed].reshape(-1)[:parities.size]
