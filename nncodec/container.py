@@ -74,6 +74,7 @@ class Container:
         self.metadata = dict(self.directory.metadata)
         self._records = {record.name: record for record in self.directory.tensors}
         self._index = {record.name: i for i, record in enumerate(self.directory.tensors)}
+        self._checked_chains = {}  # id of a chain node (the directory keeps it alive) -> _check_chain's result
 
     # -- directory access -----------------------------------------------------------------------------------
     def keys(self):
@@ -380,7 +381,14 @@ class Container:
                 for coding, s in zip(codings, node.body.streams)]
 
     def _check_chain(self, node, name):
-        """Type-check the whole chain (spec 4) before any stream is decoded: (layout, codings, transform plan)."""
+        """Type-check the whole chain (spec 4) before any stream is decoded: (layout, codings, transform plan).
+        A chain that passed is not checked again (a call's plan checks it, its decode uses the result)."""
+        checked = self._checked_chains.get(id(node))
+        if checked is None:
+            checked = self._checked_chains[id(node)] = self._type_check_chain(node, name)
+        return checked
+
+    def _type_check_chain(self, node, name):
         chain = node.body
         layout = stage_by_id(chain.stages[0].stage_id)
         if layout.kind != "layout":
