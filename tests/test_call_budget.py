@@ -151,6 +151,8 @@ def test_runtime_load_decodes_a_shared_weight_once(monkeypatch, backend):
     calls = count_chain_decodes(monkeypatch)
     model = runtime.load(blob, backend=backend)
     assert calls == ["w"]
+    first, second = (layer.operator for layer in model._layers)
+    assert first is second  # prepared once too: 64 layers naming one low-rank weight made 64 float32 copies
     np.testing.assert_array_equal(model(np.ones((1, 16), np.float32)), np.ones((1, 16), np.float32))
 
 

@@ -132,17 +132,28 @@ class Model:
         shapes = output_shapes(arch, {name: _tensor_shape(weights[name]) for name in arch.weight_names()
                                       if name in weights})
         layers = []
+        prepared = {}  # a weight or bias several layers name is prepared once and shared
+
+        def once(key, make):
+            if key not in prepared:
+                prepared[key] = make()
+            return prepared[key]
+
         for spec in arch.layers:
             bias = None
             if spec.get("bias") is not None:
-                bias = _dense_float32(weights[spec["bias"]], spec["bias"])
+                bias = once(("bias", spec["bias"]), lambda: _dense_float32(weights[spec["bias"]], spec["bias"]))
             layer = _LAYERS[spec["type"]](spec, bias)
             if "weight" in spec:
                 weight = weights[spec["weight"]]
                 layer.kernel_shape = _tensor_shape(weight)[1:]
-                layer.operator = (_auto_operator(weight, _columns(spec, batch, shapes[len(layers)]), backend,
-                                                 threads)
-                                  if layout == "auto" else prepare(weight, None if layout == "stored" else layout))
+                if layout == "auto":
+                    columns = _columns(spec, batch, shapes[len(layers)])
+                    layer.operator = once((spec["weight"], columns),
+                                          lambda: _auto_operator(weight, columns, backend, threads))
+                else:
+                    layer.operator = once(spec["weight"],
+                                          lambda: prepare(weight, None if layout == "stored" else layout))
                 layer.run_options = {"backend": backend, "threads": threads}
             layers.append(layer)
         return cls(arch, layers, shapes[-1])
