@@ -346,3 +346,20 @@ def test_products_of_empty_structures_are_the_right_zeros(layout, shape, backend
     for x, expected in ((np.ones(n, np.float32), (shape[0],)), (np.ones((n, 3), np.float32), (shape[0], 3))):
         y = structure @ x
         assert y.shape == expected and y.dtype == np.float32 and not y.any()
+
+
+@pytest.mark.parametrize("layout", SPARSE)
+def test_element_past_int32_under_a_1_gib_output_limit(layout, backend):
+    """The replay's limits (max_output_bytes 2^30): a lazy decode still reads the element at column 2^31 + 5 in
+    place (the structure is small); a materialized decode or verify of the 2 GiB tensor is refused before any
+    stream is decoded, as is the structure's todense()."""
+    from nncodec.errors import LimitExceededError
+    limits = nncodec.DecodeLimits(max_output_bytes=2**30)
+    blob = one_row(layout, COL + 1, [COL], "int8")
+    structure = within_peak(lambda: nncodec.decode(blob, materialize=False, backend=backend, limits=limits)["w"])
+    assert entry_columns(structure).tolist() == [COL]
+    for refused in (lambda: nncodec.decode(blob, backend=backend, limits=limits),
+                    lambda: Container(blob, backend=backend, limits=limits).verify_all(materialize=False),
+                    structure.todense):
+        with pytest.raises(LimitExceededError, match="max_output_bytes"):
+            within_peak(refused)
