@@ -212,3 +212,21 @@ def test_bad_states_option_is_encode_error():
     assert parse_quantizer("dq:step=0.01").states == 16  # the default (BENCHMARKS.md: fewer bytes at equal SQNR)
     assert parse_quantizer("dq:step=0.01").config() == "dq:step=0.01,lam=0.1"
     assert parse_quantizer(parse_quantizer("dq:sqnr=30,states=32").config()).states == 32
+
+
+@pytest.mark.parametrize("kernel", ["uniform", "dependent"])
+def test_reference_dequantization_holds_a_chunk_of_temporaries(kernel):
+    """The reference kernels convert CHUNK levels at a time into the output: their binary64 and int64 temporaries
+    are a chunk's, not the tensor's (a 1 GiB float64 dq tensor needed 4 GiB before)."""
+    import tracemalloc
+    from nncodec.reference import dequant
+    levels = np.ones(4 * dequant.CHUNK, np.int8)
+    extra = (8,) if kernel == "dependent" else ()
+    tracemalloc.start()
+    try:
+        out = getattr(dequant, kernel)(levels, np.array([0.5], np.float32), None, np.float64, *extra)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert set(np.unique(out).tolist()) <= ({0.5, 1.0} if kernel == "dependent" else {0.5})  # 2k - 1 or 2k steps
+    assert peak <= out.nbytes + 48 * dequant.CHUNK
