@@ -193,13 +193,14 @@ def decode(blob, *, limits=None, backend=None, materialize=True, jobs=None):
     """
     if isinstance(blob, (str, os.PathLike)):  # a path: read through the memory map, as open() does
         with open(blob, limits=limits, backend=backend, jobs=jobs) as reader:
-            return _as_decoded(reader, reader.decode_tensors(reader.keys(), copy=True, materialize=materialize))
-    container = Container(locate(blob), limits=limits, backend=backend, jobs=jobs)
-    return _as_decoded(container, container.decode_tensors(container.keys(), copy=True, materialize=materialize))
+            return _decode_all(reader, materialize)
+    return _decode_all(Container(locate(blob), limits=limits, backend=backend, jobs=jobs), materialize)
 
 
-def _as_decoded(container, arrays):
-    """The decoded mapping, or its one array when the container was encoded from a single array."""
+def _decode_all(container, materialize):
+    """Every tensor as a writable copy (one call), or the one array when the container was encoded from a single
+    array."""
+    arrays = container.decode_tensors(container.keys(), copy=True, materialize=materialize)
     if container.metadata.get(SINGLE_ARRAY_KEY) == "true" and len(arrays) == 1:
         return next(iter(arrays.values()))
     return arrays
@@ -224,7 +225,7 @@ def save(path, weights, **options):
 def load(path, *, limits=None, backend=None, jobs=None):
     """Read and decode the container at ``path`` (see :func:`decode`)."""
     with open(path, limits=limits, backend=backend, jobs=jobs) as reader:
-        return _as_decoded(reader, reader.decode_all(copy=True))
+        return _decode_all(reader, materialize=True)
 
 
 class Reader(Container):
