@@ -1,4 +1,4 @@
-"""Build script: compiles every ``nncodec/_cy/*.pyx`` with Cython.
+"""Build script: compiles every ``nncodec/kernels/cython/*.pyx`` with Cython.
 
 Environment switches:
   NNCODEC_NO_EXTENSIONS=1  build a pure-Python package (the reference backend only); says so loudly.
@@ -23,7 +23,7 @@ DEBUG = os.environ.get("NNCODEC_DEBUG_BUILD") == "1"
 SANITIZE = os.environ.get("NNCODEC_SANITIZE") == "1"
 NO_OPENMP = os.environ.get("NNCODEC_NO_OPENMP") == "1"
 NATIVE = os.environ.get("NNCODEC_NATIVE") == "1"
-OPENMP_MODULES = {"nncodec._cy.spmm"}
+OPENMP_MODULES = {"nncodec.kernels.cython.spmm"}
 OPENMP_TEST = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
 
 
@@ -69,7 +69,7 @@ def extensions():
     print(f"nncodec: OpenMP {'enabled' if omp else 'not available or disabled'} for {sorted(OPENMP_MODULES)}",
           file=sys.stderr)
     modules = []
-    for path in sorted(glob.glob(os.path.join("nncodec", "_cy", "*.pyx"))):
+    for path in sorted(glob.glob(os.path.join("nncodec", "kernels", "cython", "*.pyx"))):
         name = path[:-4].replace(os.sep, ".")
         extra_c, extra_l = omp if (omp and name in OPENMP_MODULES) else ([], [])
         modules.append(Extension(name, [path], extra_compile_args=cflags + extra_c,

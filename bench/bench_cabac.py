@@ -22,8 +22,8 @@ from levels import h0_bits, quantized_levels
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout (built in place)
 
-from nncodec import _backend  # noqa: E402
-from nncodec.limits import DEFAULT_LIMITS  # noqa: E402
+from nncodec import kernels  # noqa: E402
+from nncodec.format.limits import DEFAULT_LIMITS  # noqa: E402
 from nncodec.stages.cabac import CabacCoding  # noqa: E402
 
 DEEPCABAC = {8: {"bpw": 6.447, "enc": 6.1, "dec": 25.0}, 5: {"bpw": 3.367, "enc": 14.7, "dec": 58.1}}
@@ -42,7 +42,7 @@ def measure(levels, repeat, segments, clock):
     coding = CabacCoding() if segments is None else CabacCoding(segments=segments)
     arrays = list(levels.values())
     t_enc, streams = timed(lambda: [coding.encode(a, backend="cython") for a in arrays], repeat, clock)
-    kernel = _backend.kernels("cabac", "cython")
+    kernel = kernels.module("cabac", "cython")
     t_dec, decoded = timed(lambda: [kernel.decode(s, a.size, DEFAULT_LIMITS) for s, a in zip(streams, arrays)],
                            repeat, clock)
     for a, d in zip(arrays, decoded):

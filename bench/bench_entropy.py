@@ -32,10 +32,10 @@ from levels import MIN_WEIGHTS, quantize, tensor_h0_bits  # noqa: E402
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout (built in place)
 
 import nncodec  # noqa: E402
-from nncodec import _backend  # noqa: E402
-from nncodec.dtypes import code_of  # noqa: E402
-from nncodec.limits import DEFAULT_LIMITS  # noqa: E402
-from nncodec.records import Stream  # noqa: E402
+from nncodec import kernels  # noqa: E402
+from nncodec.format.dtypes import code_of  # noqa: E402
+from nncodec.format.limits import DEFAULT_LIMITS  # noqa: E402
+from nncodec.format.records import Stream  # noqa: E402
 from nncodec.stages.huffman import HuffmanCoding  # noqa: E402
 from nncodec.stages.zstd import ZstdCoding  # noqa: E402
 
@@ -80,10 +80,10 @@ def _stream_coder(coding):
 def _kernel_coder(name):
     """(encode, decode) of a kernel (int64 levels in and out)."""
     def encode(levels, backend):
-        return _backend.kernels(name, backend).encode(levels)
+        return kernels.module(name, backend).encode(levels)
 
     def decode(data, levels, backend):
-        return _backend.kernels(name, backend).decode(data, levels.size, DEFAULT_LIMITS)
+        return kernels.module(name, backend).decode(data, levels.size, DEFAULT_LIMITS)
     return encode, decode
 
 

@@ -3,7 +3,7 @@ keeps, and the relative-index stream's filler overhead across gap widths.
 
     python bench/bench_layouts.py [--npz PATH] [--min-size 1024] [--repeat 3]
 
-Sizes are the encoder's own measure (nncodec.encoder.node_size: stream bytes plus the node's directory bytes),
+Sizes are the encoder's own measure (nncodec.encoder.tensor.node_size: stream bytes plus the node's directory bytes),
 with each integer stream coded as the setting's entropy option says (auto: the smallest of zstd, huffman and
 cabac, kept if it saves >= 3% over raw). ``--repeat N`` adds the encode time per layout choice (median of N).
 """
@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, load_weights, machine, median_time  # noqa: E402
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout
-from nncodec.dtypes import code_of  # noqa: E402
-from nncodec.encoder import StreamCodings, frequent_entry_first, node_size, quantized_node  # noqa: E402
-from nncodec.layout_choice import parse_layout  # noqa: E402
+from nncodec.format.dtypes import code_of  # noqa: E402
+from nncodec.encoder.tensor import StreamCodings, frequent_entry_first, node_size, quantized_node  # noqa: E402
+from nncodec.encoder.layout_choice import parse_layout  # noqa: E402
 from nncodec.quant import parse_prune, parse_quantizer  # noqa: E402
 from nncodec.sparse import relidx_from_dense  # noqa: E402
 from nncodec.stages import STAGES  # noqa: E402

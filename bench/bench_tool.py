@@ -118,10 +118,10 @@ def bench_threads(repeat):
 
     jobs=1: thread CPU time inside the Cython kernels that release the GIL (trellis search, CABAC coder,
     dequantization) against the whole run's. jobs=1 and jobs=2, alternating: wall time, process CPU time and the
-    CPU time of each thread in the per-tensor work of ``nncodec.parallel.map_ordered``; medians over the runs.
+    CPU time of each thread in the per-tensor work of ``nncodec.kernels.parallel.map_ordered``; medians over the runs.
     """
-    from nncodec import parallel
-    from nncodec._cy import cabac, dequant, trellis
+    from nncodec.kernels import parallel
+    from nncodec.kernels.cython import cabac, dequant, trellis
     label, weights = load_weights(SHARED_NPZ)
     kernels, per_thread, outer = {}, {}, parallel.map_ordered
     originals = [(trellis, "trellis_levels", trellis.trellis_levels), (cabac, "encode", cabac.encode),

@@ -41,9 +41,9 @@ import nncodec  # noqa: E402
 from nncodec.examples import cnn, mlp  # noqa: E402
 from nncodec.examples.digits import MLP_RECIPE, compress_trained, metadata  # noqa: E402
 from nncodec.examples.digits import WEIGHTS as MLP_WEIGHTS  # noqa: E402
-from nncodec.records import iter_streams  # noqa: E402
+from nncodec.format.records import iter_streams  # noqa: E402
 from nncodec.stages import coding_by_name  # noqa: E402
-from nncodec.summary import describe_node  # noqa: E402
+from nncodec.decoder.summary import describe_node  # noqa: E402
 from nncodec.train import PruningSchedule, minibatches, train_compressed  # noqa: E402
 
 CNN_WEIGHTS = ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight")

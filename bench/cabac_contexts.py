@@ -33,7 +33,7 @@ from levels import quantized_levels
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout
 
-from nncodec.reference import cabac as ref  # noqa: E402
+from nncodec.kernels.reference import cabac as ref  # noqa: E402
 
 K = 4
 ROW_SHIFT, COLUMN_SHIFT = 6, 8

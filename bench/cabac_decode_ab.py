@@ -2,8 +2,8 @@
 
     python bench/cabac_decode_ab.py [--baseline REV] [--rounds 15] [--npz PATH]
 
-The baseline is ``nncodec/_cy/cabac.pyx`` at REV (default HEAD~1), compiled into a temporary directory with the
-flags of setup.py as the module ``nncodec._cy.cabac_baseline`` (nothing is written into the checkout). On the Q5
+The baseline is ``nncodec/kernels/cython/cabac.pyx`` at REV (default HEAD~1), compiled into a temporary directory with the
+flags of setup.py as the module ``nncodec.kernels.cython.cabac_baseline`` (nothing is written into the checkout). On the Q5
 and Q8 levels of bench/levels.py both kernels must produce the same bytes and decode them to the same levels; then
 the whole set of one-segment streams (one thread) is decoded by each kernel in turn, ``--rounds`` times. Printed:
 median MB/s of float32 bytes by CPU time, and the median over rounds of the per-round speed ratio, which is the
@@ -26,13 +26,13 @@ from levels import quantized_levels
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout (built in place)
 
-from nncodec import _backend  # noqa: E402
-from nncodec.limits import DEFAULT_LIMITS  # noqa: E402
+from nncodec import kernels as nncodec_kernels  # noqa: E402
+from nncodec.format.limits import DEFAULT_LIMITS  # noqa: E402
 
 BUILD = """
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-ext = Extension("nncodec._cy.cabac_baseline", ["nncodec/_cy/cabac_baseline.pyx"], extra_compile_args=["-O3"])
+ext = Extension("nncodec.kernels.cython.cabac_baseline", ["nncodec/kernels/cython/cabac_baseline.pyx"], extra_compile_args=["-O3"])
 setup(ext_modules=cythonize([ext], quiet=True, compiler_directives={
     "language_level": 3, "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False}),
     script_args=["build_ext", "--inplace"])
@@ -40,18 +40,18 @@ setup(ext_modules=cythonize([ext], quiet=True, compiler_directives={
 
 
 def build_baseline(revision, tmp):
-    """The cabac kernel of ``revision``, compiled in ``tmp`` and imported as nncodec._cy.cabac_baseline."""
-    package = Path(tmp) / "nncodec" / "_cy"
+    """The cabac kernel of ``revision``, compiled in ``tmp`` and imported as nncodec.kernels.cython.cabac_baseline."""
+    package = Path(tmp) / "nncodec" / "kernels" / "cython"
     package.mkdir(parents=True)
     (package.parent / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    for name, source in (("cabac_baseline.pyx", "nncodec/_cy/cabac.pyx"), ("bits.pxd", "nncodec/_cy/bits.pxd")):
+    for name, source in (("cabac_baseline.pyx", "nncodec/kernels/cython/cabac.pyx"), ("bits.pxd", "nncodec/kernels/cython/bits.pxd")):
         text = subprocess.run(["git", "show", f"{revision}:{source}"], cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout
         (package / name).write_text(text)
     subprocess.run([sys.executable, "-c", BUILD], cwd=tmp, check=True, capture_output=True)
     built = next(package.glob("cabac_baseline*.so"))
-    spec = importlib.util.spec_from_file_location("nncodec._cy.cabac_baseline", built)
+    spec = importlib.util.spec_from_file_location("nncodec.kernels.cython.cabac_baseline", built)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)     # its relative imports resolve to the checkout's nncodec package
     return module
@@ -89,7 +89,7 @@ def main():
     print("| setting | baseline dec MB/s | current dec MB/s | current / baseline (median of round ratios) |")
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        kernels = {"baseline": build_baseline(args.baseline, tmp), "current": _backend.kernels("cabac", "cython")}
+        kernels = {"baseline": build_baseline(args.baseline, tmp), "current": nncodec_kernels.module("cabac", "cython")}
         for bits in (5, 8):
             levels = quantized_levels(args.npz, bits)
             mb = 4 * sum(a.size for a in levels.values()) / 1e6

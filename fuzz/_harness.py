@@ -45,7 +45,7 @@ else:
 
 import numpy as np  # noqa: E402
 
-from nncodec import _backend  # noqa: E402
+from nncodec import kernels  # noqa: E402
 from nncodec.errors import DecodeError  # noqa: E402
 
 from crafting import reseal  # noqa: E402
@@ -174,7 +174,7 @@ def join_count(count, stream):
 def _stream_outcome(coding, backend, stream, count, limits):
     """("ok", values bytes) or ("error", :func:`error_id`); any other exception is a bug."""
     try:
-        values = _backend.kernels(coding, backend).decode(memoryview(stream), count, limits)
+        values = kernels.module(coding, backend).decode(memoryview(stream), count, limits)
     except DecodeError as exc:
         return "error", error_id(exc)
     except Exception as exc:
@@ -217,8 +217,8 @@ def run_coding_decode(name, data, limits):
     ``data``: byte 0 picks the Elem_Type (code ``1 + byte % 13``), then the element count and the stored bytes as
     :func:`split_count` reads them. The count is checked against ``max_elements`` and ``max_expansion`` first, as
     the directory parser does for every stream (spec 6)."""
-    from nncodec.dtypes import itemsize, numpy_dtype
-    from nncodec.records import Stream
+    from nncodec.format.dtypes import itemsize, numpy_dtype
+    from nncodec.format.records import Stream
     from nncodec.stages import coding_by_name
 
     data = bytes(data)
@@ -270,8 +270,8 @@ def run_transform_decode(name, data, limits):
     number of dimensions (``% 4``), one byte per extent (``% 9``), a byte giving the params length, the params,
     then the input elements' bytes, repeated to fill the array (zeros when absent; bool bytes reduced to 0/1).
     The stage must give an array of the input's shape and of its Out_Type, or a DecodeError."""
-    from nncodec.dtypes import itemsize, numpy_dtype
-    from nncodec.records import Chain, Node
+    from nncodec.format.dtypes import itemsize, numpy_dtype
+    from nncodec.format.records import Chain, Node
     from nncodec.stages import stage_by_name
 
     in_code, shape, params, raw = _read_transform_input(bytes(data))
@@ -315,7 +315,7 @@ def layout_seed_arrays():
 def layout_seeds(name, arrays=None, **options):
     """Fuzz inputs of :func:`run_layout_decode` holding ``arrays`` (default :func:`layout_seed_arrays`) as the
     layout ``name`` encodes them (small arrays only: every stream must fit the one-byte count and length fields)."""
-    from nncodec.dtypes import code_of
+    from nncodec.format.dtypes import code_of
     from nncodec.stages import stage_by_name
 
     layout, out = stage_by_name(name), []
@@ -346,8 +346,8 @@ def run_layout_decode(name, data, limits):
     """Differential check of the layout stage ``name`` (spec 4.1 dense, 4.6-4.9 relidx, csr, cer, cser):
     ``check`` on the declaration, then ``decode`` of raw-coded streams (see :func:`layout_input`). The layout must
     give an array of the node's shape and of the element type ``check`` returned, or a DecodeError."""
-    from nncodec.dtypes import numpy_dtype
-    from nncodec.records import Chain, Node, Stage, Stream
+    from nncodec.format.dtypes import numpy_dtype
+    from nncodec.format.records import Chain, Node, Stage, Stream
     from nncodec.stages import coding_by_name, stage_by_name
 
     shape, params, triples = _read_layout_input(bytes(data))

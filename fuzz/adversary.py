@@ -141,7 +141,7 @@ def _cli_decode(path, backend, L):
 def _entry_points(blob, path, backend, has_architecture, L):
     """(name, thunk) for every entry point on one backend under limits ``L`` (the CLI gets its max_output_bytes
     through --max-output-bytes); each thunk returns a digest or raises."""
-    from nncodec.container import Container
+    from nncodec.decoder.container import Container
 
     def opened():
         return nncodec.open(blob, limits=L, backend=backend, jobs=1)

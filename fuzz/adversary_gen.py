@@ -26,11 +26,11 @@ for _path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(_path))
 
 from nncodec.bundle import trailer  # noqa: E402
-from nncodec.container import PendingStream, write_container  # noqa: E402
-from nncodec.dtypes import DTYPE_CODES  # noqa: E402
+from nncodec.decoder.container import PendingStream, write_container  # noqa: E402
+from nncodec.format.dtypes import DTYPE_CODES  # noqa: E402
 from nncodec.errors import EncodeError  # noqa: E402
-from nncodec.limits import DecodeLimits  # noqa: E402
-from nncodec.records import Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, node_elements  # noqa: E402
+from nncodec.format.limits import DecodeLimits  # noqa: E402
+from nncodec.format.records import Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, node_elements  # noqa: E402
 from nncodec.stages import coding_by_name, stage_by_name  # noqa: E402
 
 from crafting import reseal  # noqa: E402

@@ -17,10 +17,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import adversary  # noqa: E402
 from adversary_gen import _container  # noqa: E402
 from crafting import reseal  # noqa: E402
-from nncodec.container import HEADER_SIZE, PendingStream  # noqa: E402
-from nncodec.limits import LIMIT_CEILING, DecodeLimits  # noqa: E402
-from nncodec.records import Chain, Composite, Node, TensorRecord, iter_streams  # noqa: E402
-from nncodec.reference.directory import parse_directory  # noqa: E402
+from nncodec.decoder.container import HEADER_SIZE, PendingStream  # noqa: E402
+from nncodec.format.limits import LIMIT_CEILING, DecodeLimits  # noqa: E402
+from nncodec.format.records import Chain, Composite, Node, TensorRecord, iter_streams  # noqa: E402
+from nncodec.kernels.reference.directory import parse_directory  # noqa: E402
 
 LENIENT = DecodeLimits(**{name: LIMIT_CEILING for name in DecodeLimits.__dataclass_fields__
                           if name not in ("max_expansion", "expansion_slack")})

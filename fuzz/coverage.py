@@ -28,7 +28,7 @@ import replay  # noqa: E402
 
 # encoder-side, command-line and not-yet-decoding modules: no decoder code to cover
 ENCODER_ONLY = ("demo.py", "rd.py", "cli.py", "__main__.py", "trellis.py", "trellis.pyx", "sparse.py")
-MARKER = re.compile(r'/\* "(nncodec/_cy/\w+\.pyx)":(\d+)')
+MARKER = re.compile(r'/\* "(nncodec/kernels/cython/\w+\.pyx)":(\d+)')
 
 
 def executable_lines(path):
@@ -67,7 +67,7 @@ def pyx_coverage():
     """{pyx path: (lines with code, lines run)} from the gcov counts of the generated C files, if any."""
     result = {}
     for gcda in sorted(ROOT.rglob("*.gcda")):
-        source = PACKAGE / "_cy" / (gcda.stem + ".c")
+        source = PACKAGE / "kernels" / "cython" / (gcda.stem + ".c")
         if not source.exists():
             continue
         report = subprocess.run(["gcov", "--stdout", "-o", str(gcda.parent), str(source.relative_to(ROOT))],
@@ -91,7 +91,7 @@ def pyx_coverage():
             code.add(current)
             if count not in ("#####", "====="):
                 run.add(current)
-        result[f"nncodec/_cy/{gcda.stem}.pyx"] = (code, run)
+        result[f"nncodec/kernels/cython/{gcda.stem}.pyx"] = (code, run)
     return result
 
 

@@ -16,9 +16,9 @@ import numpy as np
 from _harness import fuzz, import_instrumented, join_count, run_stream_decode
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 
-import_instrumented("nncodec.reference.cabac")  # imported here so that the reference decoder is instrumented
+import_instrumented("nncodec.kernels.reference.cabac")  # imported here so that the reference decoder is instrumented
 
 # at most 2**16 levels and 32 bins per level: the bit-serial reference stays fast on every input
 LIMITS = nncodec.DecodeLimits(max_elements=1 << 16, max_expansion=64, expansion_slack=1 << 12,
@@ -31,7 +31,7 @@ def TestOneInput(data):
 
 def seeds():
     """Valid inputs to start from: every mode, escapes, rows, several segments."""
-    encode = _backend.kernels("cabac", "reference").encode
+    encode = kernels.module("cabac", "reference").encode
     rng = np.random.default_rng(0)
     cases = [(np.zeros(0, np.int64), {}), (np.array([0, 0, -2, 1, 9, -1], np.int64), {}),
              (np.round(rng.laplace(0, 5, 100)).astype(np.int64), {"row_length": 9, "segments": 3}),

@@ -12,7 +12,7 @@ from _harness import LIMITS, fuzz, import_instrumented, run_transform_decode, tr
 
 from nncodec.stages.codebook import CodebookLookup
 
-import_instrumented("nncodec.reference.dequant")
+import_instrumented("nncodec.kernels.reference.dequant")
 
 
 def TestOneInput(data):

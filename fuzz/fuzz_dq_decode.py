@@ -12,7 +12,7 @@ from _harness import LIMITS, fuzz, import_instrumented, run_transform_decode, st
 
 from nncodec.stages.dq import DependentDequant
 
-import_instrumented("nncodec.reference.dequant")
+import_instrumented("nncodec.kernels.reference.dequant")
 
 
 def TestOneInput(data):

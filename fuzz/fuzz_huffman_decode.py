@@ -15,9 +15,9 @@ import numpy as np
 from _harness import fuzz, import_instrumented, join_count, run_stream_decode
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 
-import_instrumented("nncodec.reference.huffman")  # kernels import lazily: instrument them here
+import_instrumented("nncodec.kernels.reference.huffman")  # kernels import lazily: instrument them here
 
 # small limits keep every iteration fast: at most 4096 table entries and 2**20 elements
 LIMITS = nncodec.DecodeLimits(max_alphabet=1 << 12, max_elements=1 << 20, max_expansion=64,
@@ -30,7 +30,7 @@ def TestOneInput(data):
 
 def seeds():
     """Valid inputs to start from: small streams of each mode, with escapes and long codes."""
-    encode = _backend.kernels("huffman", "reference").encode
+    encode = kernels.module("huffman", "reference").encode
     rng = np.random.default_rng(0)
     arrays = [np.zeros(0, np.int64), np.full(9, -5, np.int64), np.array([0, 1, 1, 0], np.int64),
               np.round(rng.laplace(0, 6, 100)).astype(np.int64),

@@ -17,10 +17,10 @@ from _harness import atheris, run_decode
 
 import strategies
 from crafting import header, reseal, with_header
-from nncodec.container import HEADER_SIZE
-from nncodec.limits import DecodeLimits
-from nncodec.records import Alias, Chain, Composite, Directory, TensorRecord, serialize_directory
-from nncodec.reference.directory import parse_directory
+from nncodec.decoder.container import HEADER_SIZE
+from nncodec.format.limits import DecodeLimits
+from nncodec.format.records import Alias, Chain, Composite, Directory, TensorRecord, serialize_directory
+from nncodec.kernels.reference.directory import parse_directory
 
 U64 = (1 << 64) - 1
 # values that sit on the bounds the decoder checks: spec 3.5's structural caps, dtype codes, limits, word sizes

@@ -35,46 +35,46 @@ def _edit(path, old, new):
 
 MUTANTS = (
     Mutant("cer-row-groups-off-by-one", "layout kernels", (
-        _edit("nncodec/_cy/layouts.pyx", "max_groups = max(omega_count - 1, 0)", "max_groups = max(omega_count, 0)"),),
+        _edit("nncodec/kernels/cython/layouts.pyx", "max_groups = max(omega_count - 1, 0)", "max_groups = max(omega_count, 0)"),),
         ("tests/test_vectors.py", "tests/test_layouts.py")),
     Mutant("csr-columns-int32", "layout kernels", (
-        _edit("nncodec/sparse.py", "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)\n        self.values",
+        _edit("nncodec/sparse/matrices.py", "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)\n        self.values",
               "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)\n        self.values"),),
         ("tests/test_layout_extremes.py",)),
     Mutant("duplicate-column-sort-path", "layout kernels", (
-        _edit("nncodec/_cy/layouts.pyx", "            if keys[j] == keys[j - 1]:", "            if keys[j] == keys[j - 1] + 1:"),),
+        _edit("nncodec/kernels/cython/layouts.pyx", "            if keys[j] == keys[j - 1]:", "            if keys[j] == keys[j - 1] + 1:"),),
         ("tests/test_layout_extremes.py", "tests/test_vectors.py")),
     Mutant("alias-planned-per-name", "limits", (
-        _edit("nncodec/container.py", "targets = list(dict.fromkeys(stored.values()))", "targets = list(stored.values())"),),
+        _edit("nncodec/decoder/container.py", "targets = list(dict.fromkeys(stored.values()))", "targets = list(stored.values())"),),
         ("tests/test_call_budget.py", "tests/test_vectors.py")),
     Mutant("zstd-trailing-after-size0", "bounds checks", (
         _edit("nncodec/stages/zstd.py", "            if frame.unused_data:", "            if False:"),),
         ("tests/test_zstd_frames.py", "tests/test_adversary_regressions.py")),
     Mutant("csr-column-bound-both", "bounds checks", (
-        _edit("nncodec/_cy/layouts.pyx", "if g < 0 or g >= n - c - 1:", "if g < 0 or g > n - c - 1:"),
-        _edit("nncodec/reference/layouts.py", "int(cols.max()) >= n:", "int(cols.max()) > n:"),
-        _edit("nncodec/reference/layouts.py", "int(col_gaps.max()) >= n)", "int(col_gaps.max()) > n)")),
+        _edit("nncodec/kernels/cython/layouts.pyx", "if g < 0 or g >= n - c - 1:", "if g < 0 or g > n - c - 1:"),
+        _edit("nncodec/kernels/reference/layouts.py", "int(cols.max()) >= n:", "int(cols.max()) > n:"),
+        _edit("nncodec/kernels/reference/layouts.py", "int(col_gaps.max()) >= n)", "int(col_gaps.max()) > n)")),
         ("tests/test_vectors.py", "tests/test_layout_extremes.py")),
     Mutant("relidx-gap-bound-both", "bounds checks", (
-        _edit("nncodec/_cy/layouts.pyx", "if g < 0 or g > max_gap:", "if g < 0 or g > max_gap + 1:"),
-        _edit("nncodec/reference/layouts.py", "int(gaps.max()) > (1 << gap_bits) - 1)",
+        _edit("nncodec/kernels/cython/layouts.pyx", "if g < 0 or g > max_gap:", "if g < 0 or g > max_gap + 1:"),
+        _edit("nncodec/kernels/reference/layouts.py", "int(gaps.max()) > (1 << gap_bits) - 1)",
               "int(gaps.max()) > (1 << gap_bits))")), ("tests/test_vectors.py",)),
     Mutant("limit-check-off-by-one", "limits", (
-        _edit("nncodec/limits.py", "if declared > maximum:", "if declared > maximum + 1:"),),
+        _edit("nncodec/format/limits.py", "if declared > maximum:", "if declared > maximum + 1:"),),
         ("tests/test_limits.py",)),
     Mutant("expansion-per-stream-only", "limits", (
-        _edit("nncodec/budget.py", "        self.limits.check_expansion(self.decoded, self.stored)\n", ""),),
+        _edit("nncodec/format/budget.py", "        self.limits.check_expansion(self.decoded, self.stored)\n", ""),),
         ("tests/test_call_budget.py",)),
     Mutant("macs-not-counted", "limits", (
-        _edit("nncodec/container.py", "            budget.add_macs(left.shape[0] * left.shape[1] * right.shape[1])\n",
+        _edit("nncodec/decoder/container.py", "            budget.add_macs(left.shape[0] * left.shape[1] * right.shape[1])\n",
               ""),), ("tests/test_call_budget.py", "tests/test_limits.py")),
     Mutant("build-factor-ignored", "limits", (
-        _edit("nncodec/budget.py", "        if self.built > allowed:", "        if False:"),),
+        _edit("nncodec/format/budget.py", "        if self.built > allowed:", "        if False:"),),
         ("tests/test_call_budget.py",)),
     Mutant("child-count-bound-both", "bounds checks", (
-        _edit("nncodec/reference/directory.py", "if not 1 <= child_count <= MAX_CHILDREN:",
+        _edit("nncodec/kernels/reference/directory.py", "if not 1 <= child_count <= MAX_CHILDREN:",
               "if not 1 <= child_count <= MAX_CHILDREN + 1:"),
-        _edit("nncodec/_cy/directory.pyx", "if not 1 <= child_count <= MAX_CHILDREN:",
+        _edit("nncodec/kernels/cython/directory.pyx", "if not 1 <= child_count <= MAX_CHILDREN:",
               "if not 1 <= child_count <= MAX_CHILDREN + 1:")),
         ("tests/test_vectors.py", "tests/test_container.py")),
     Mutant("raw-length-unchecked", "bounds checks", (
@@ -84,22 +84,22 @@ MUTANTS = (
         _edit("nncodec/stages/zstd.py", "    if params.content_size != expected:", "    if False:"),),
         ("tests/test_vectors.py",)),
     Mutant("cabac-sign-context-both", "entropy decoders", (
-        _edit("nncodec/reference/cabac.py", "min(_mag_class(a1), 7)", "min(_mag_class(a1), 6)"),
-        _edit("nncodec/_cy/cabac.pyx", "(c1 if c1 < 7 else 7)", "(c1 if c1 < 6 else 6)")),
+        _edit("nncodec/kernels/reference/cabac.py", "min(_mag_class(a1), 7)", "min(_mag_class(a1), 6)"),
+        _edit("nncodec/kernels/cython/cabac.pyx", "(c1 if c1 < 7 else 7)", "(c1 if c1 < 6 else 6)")),
         ("tests/test_vectors.py", "tests/test_cabac.py")),
     Mutant("cabac-bins-limit", "entropy decoders", (
-        _edit("nncodec/_cy/cabac.pyx", "budget = min(limits.max_bins_per_element * (hi - lo), 2**64 - 1)",
+        _edit("nncodec/kernels/cython/cabac.pyx", "budget = min(limits.max_bins_per_element * (hi - lo), 2**64 - 1)",
               "budget = min(4 * limits.max_bins_per_element * (hi - lo), 2**64 - 1)"),),
         ("tests/test_cabac.py",)),
     Mutant("huffman-min-value-mapping-both", "entropy decoders", (  # a coordinated format change: roundtrips pass
-        _edit("nncodec/reference/huffman.py", "write_varint(out, zigzag(lo))", "write_varint(out, zigzag(lo) ^ 1)"),
-        _edit("nncodec/reference/huffman.py", 'lo = unzigzag(cursor.varint("Min_Value"))',
+        _edit("nncodec/kernels/reference/huffman.py", "write_varint(out, zigzag(lo))", "write_varint(out, zigzag(lo) ^ 1)"),
+        _edit("nncodec/kernels/reference/huffman.py", 'lo = unzigzag(cursor.varint("Min_Value"))',
               'lo = unzigzag(cursor.varint("Min_Value") ^ 1)'),
-        _edit("nncodec/_cy/huffman.pyx", "write_varint(header, _zigzag(lo))", "write_varint(header, _zigzag(lo) ^ 1)"),
-        _edit("nncodec/_cy/huffman.pyx", 'lo = _unzigzag(cursor.varint("Min_Value"))',
+        _edit("nncodec/kernels/cython/huffman.pyx", "write_varint(header, _zigzag(lo))", "write_varint(header, _zigzag(lo) ^ 1)"),
+        _edit("nncodec/kernels/cython/huffman.pyx", 'lo = _unzigzag(cursor.varint("Min_Value"))',
               'lo = _unzigzag(cursor.varint("Min_Value") ^ 1)')), ("tests/test_vectors.py", "tests/test_huffman.py")),
     Mutant("dq-level-bound", "bounds checks", (
-        _edit("nncodec/_cy/dequant.pyx", "if level >= bound or level <= -bound:", "if level > bound or level < -bound:"),),
+        _edit("nncodec/kernels/cython/dequant.pyx", "if level >= bound or level <= -bound:", "if level > bound or level < -bound:"),),
         ("tests/test_vectors.py", "tests/test_quant.py")),
 )
 

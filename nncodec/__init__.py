@@ -10,16 +10,16 @@ that read only a directory (``nncodec info``), do not pay for NumPy's start-up.
 import importlib
 
 from . import errors
-from ._backend import available_backends, default_backend as backend
+from .kernels import available_backends, default_backend as backend
 from .errors import (BackendUnavailableError, ChecksumError, DecodeError, EncodeError, FormatError,
                      InconsistentError, LimitExceededError, NNCodecError, TrailingDataError, TruncatedError,
                      UnknownStageError, UnsupportedFeatureError, UnsupportedVersionError)
-from .limits import DecodeLimits
+from .format.limits import DecodeLimits
 
 __version__ = "0.1.0"
 
 _LAZY = {"encode": "api", "decode": "api", "save": "api", "load": "api", "open": "api", "Reader": "api",
-         "BFloat16": "dtypes", "rd_sweep": "rd", "Writer": "writer"}
+         "BFloat16": "format.dtypes", "rd_sweep": "encoder.rd", "Writer": "encoder.writer"}
 
 __all__ = [
     "encode", "decode", "save", "load", "open", "Reader", "Writer", "DecodeLimits", "BFloat16", "backend", "rd_sweep",

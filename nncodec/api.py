@@ -7,16 +7,17 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from . import _backend, parallel
+from . import kernels
+from .kernels import parallel
 from .bundle import locate
-from .container import Container, write_container
-from .encoder import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
-from .encoder import LossyPlan, StreamCodings, with_stream_facts
-from .dtypes import as_array
+from .decoder.container import Container, write_container
+from .encoder.tensor import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
+from .encoder.tensor import LossyPlan, StreamCodings, with_stream_facts
+from .format.dtypes import as_array
 from .errors import DecodeError, EncodeError
-from .limits import DEFAULT_LIMITS
-from .records import Alias, Node, TensorRecord
-from .summary import info_rows
+from .format.limits import DEFAULT_LIMITS
+from .format.records import Alias, Node, TensorRecord
+from .decoder.summary import info_rows
 
 __all__ = ["encode", "decode", "save", "load", "open", "Reader", "COMPRESS_CHOICES", "ENTROPY_CHOICES"]
 
@@ -98,7 +99,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       on it.
     progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
     """
-    _backend.resolve(backend)
+    kernels.resolve(backend)
     tensors, single = _normalise_weights(weights)
     meta = dict(metadata or {})
     for key, value in meta.items():

@@ -5,7 +5,7 @@ bundles), so it can be memory-mapped in place.
 
 import os
 
-from .header import HEADER_SIZE, MAGIC, crc32
+from .format.header import HEADER_SIZE, MAGIC, crc32
 from .errors import ChecksumError, FormatError, NNCodecError, TruncatedError
 
 __all__ = ["TRAILER_MAGIC", "TRAILER_SIZE", "trailer", "locate", "append_container", "zip_member_span"]

@@ -1,7 +1,7 @@
 """Machine-readable declaration of nncodec-format.md sections 2, 3 and 4, written with ``construct`` 2.10.
 
 This module is the spec's second reading: tests parse every golden vector and hypothesis-built container with it
-and with ``nncodec.container`` and require the two to agree (``tests/test_spec_oracle.py``). It is a test oracle,
+and with ``nncodec.decoder.container`` and require the two to agree (``tests/test_spec_oracle.py``). It is a test oracle,
 not a production parser: it trusts memory and time to the input size and checks no decoder limits (section 6).
 
 Field names are the snake_case of the spec's Mixed_Case names. A list of repeated fields carries the name of the
@@ -589,7 +589,7 @@ def _declared_rest(ctx):
 
 NNCContainer = """nncodec container, format 1 (spec/nncodec-format.md section 3): Header, Directory, Payload.
 
-Declared from the spec by the nncodec maintainers as the oracle for nncodec.container; see this module's docstring.
+Declared from the spec by the nncodec maintainers as the oracle for nncodec.decoder.container; see this module's docstring.
 """ * Struct(
     Rule("R3.1-c", _parsing(lambda ctx: _remaining(ctx) >= HEADER_SIZE), "at least 32 bytes are present"),
     "header" / Header,

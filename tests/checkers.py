@@ -23,6 +23,7 @@ import pytest
 
 import nncodec
 from nncodec.errors import DecodeError
+from nncodec.sparse import operators
 
 
 def assert_same_array(expected, got, atol=None):
@@ -32,7 +33,7 @@ def assert_same_array(expected, got, atol=None):
     same bit patterns.
     """
     if isinstance(expected, nncodec.BFloat16):
-        from nncodec.dtypes import DTYPE_CODES, numpy_dtype
+        from nncodec.format.dtypes import DTYPE_CODES, numpy_dtype
         bits = np.asarray(expected.bits)
         assert got.shape == bits.shape, (got.shape, bits.shape)
         assert got.dtype == numpy_dtype(DTYPE_CODES["bfloat16"]), got.dtype
@@ -71,9 +72,9 @@ def check_identical_bytes(weights, **options):
 
 def check_stream_roundtrip(coding, values, enc_backend, dec_backend, limits=None):
     """Stage-level round trip of an integer coding: identical bytes on every backend, exact values back."""
-    from nncodec.limits import DEFAULT_LIMITS
-    from nncodec.records import Stream
-    from nncodec.dtypes import code_of
+    from nncodec.format.limits import DEFAULT_LIMITS
+    from nncodec.format.records import Stream
+    from nncodec.format.dtypes import code_of
     values = np.asarray(values)
     data = coding.encode(values, backend=enc_backend)
     for other in nncodec.available_backends():
@@ -241,7 +242,7 @@ def check_structure_product(structure, x, backend):
     x = np.asarray(x, dtype=np.float32)
     exact = a.astype(np.float64) @ x.astype(np.float64)
     op = runtime.prepare(structure)
-    assert op.layout == runtime.operators.layout_of(structure) and op.shape == a.shape
+    assert op.layout == operators.layout_of(structure) and op.shape == a.shape
     size = np.abs(a).astype(np.float64) + abs(float(op.implicit)) + np.abs(a.astype(np.float64) - float(op.implicit))
     bound = (a.shape[1] + 2) * 2.0 ** -23 * (size @ np.abs(x).astype(np.float64))
     for threads in (1, 2):

@@ -17,10 +17,10 @@ import zlib
 
 import numpy as np
 
-from nncodec.container import HEADER_SIZE, PendingStream, write_container
-from nncodec.dtypes import DTYPE_CODES, numpy_dtype
-from nncodec.limits import DecodeLimits
-from nncodec.records import (Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams,
+from nncodec.decoder.container import HEADER_SIZE, PendingStream, write_container
+from nncodec.format.dtypes import DTYPE_CODES, numpy_dtype
+from nncodec.format.limits import DecodeLimits
+from nncodec.format.records import (Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams,
                              serialize_directory)
 
 __all__ = ["crc32", "stream", "chain_tensor", "dense_tensor", "craft", "header", "with_header", "reseal",
@@ -105,7 +105,7 @@ def with_streams(node, change):
 def realigned(blob, align_log2):
     """Valid container ``blob`` rewritten with every stream at ``Align_Log2 = align_log2`` (spec 3.4: offsets and
     padding follow; the stream bytes, and so their CRCs, are unchanged)."""
-    from nncodec.reference.directory import parse_directory
+    from nncodec.kernels.reference.directory import parse_directory
     dir_len = header(blob)["directory_length"]
     parsed, _ = parse_directory(bytes(blob[HEADER_SIZE:HEADER_SIZE + dir_len]), HEADER_SIZE + dir_len, len(blob),
                                 DecodeLimits())
@@ -120,7 +120,7 @@ def realigned(blob, align_log2):
 
 def _stream_crcs_fixed(directory_bytes, blob):
     """The directory with each stream's CRC recomputed from ``blob``, or None when it does not parse."""
-    from nncodec.reference.directory import parse_directory
+    from nncodec.kernels.reference.directory import parse_directory
     start = HEADER_SIZE + len(directory_bytes)
     try:
         parsed, _ = parse_directory(directory_bytes, start, len(blob), DecodeLimits())

@@ -10,7 +10,7 @@ Public API (keep it small and stable; other test modules build on it):
 - ``encode_options(names=())``: keyword arguments for :func:`nncodec.encode` (compress none/zstd/auto or a
   per-tensor mapping over ``names``, entropy for integer streams, chunk_elements, zstd_level).
 - ``encode_cases()``: ``(weights, options)`` pairs: a tensor dict (or sometimes a single array) and options that fit it.
-- ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.records``: node trees
+- ``record_containers()``: container bytes the encoder does not write, built from ``nncodec.format.records``: node trees
   of concat/sum/product/separable composites (up to 3 deep) over chains in any layout (dense, relidx, csr, cer,
   cser) whose streams are raw or zstd at Align_Log2 0..8, some ending in a uniform, dq, codebook or cast
   transform; now and then an alias of an earlier record.
@@ -175,8 +175,8 @@ _CAST_SOURCES = {"float32": ("float16", "bfloat16"), "float64": ("float16", "bfl
 @st.composite
 def _transform_stages(draw, dtype, shape):
     """``(stream dtype, [Stage])`` ending in ``dtype``: none, or uniform/dq/codebook over int8 levels, or a cast."""
-    from nncodec.dtypes import DTYPE_CODES
-    from nncodec.records import Stage, write_varint
+    from nncodec.format.dtypes import DTYPE_CODES
+    from nncodec.format.records import Stage, write_varint
 
     kinds = ["none"]
     if dtype in _COMBINE_FLOATS:
@@ -210,9 +210,9 @@ def _chain_node(draw, dtype, shape):
     """(node, pending streams): a chain over small values in any layout, each stream raw or zstd at its own
     alignment, maybe followed by a transform."""
     import zstandard
-    from nncodec.container import PendingStream, crc32
-    from nncodec.dtypes import DTYPE_CODES, code_of
-    from nncodec.records import Chain, Node, Stage, Stream
+    from nncodec.decoder.container import PendingStream, crc32
+    from nncodec.format.dtypes import DTYPE_CODES, code_of
+    from nncodec.format.records import Chain, Node, Stage, Stream
     from nncodec.stages import stage_by_name
 
     stream_dtype, transforms = draw(_transform_stages(dtype, shape))
@@ -245,8 +245,8 @@ def _split(draw, total, parts):
 @st.composite
 def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
     """(node, pending streams): a chain, or a composite obeying its combine rule over smaller trees."""
-    from nncodec.records import CONCAT, PRODUCT, SEPARABLE, SUM, Composite, Node
-    from nncodec.dtypes import DTYPE_CODES
+    from nncodec.format.records import CONCAT, PRODUCT, SEPARABLE, SUM, Composite, Node
+    from nncodec.format.dtypes import DTYPE_CODES
 
     choices = ["chain"]
     if depth < max_depth:
@@ -284,8 +284,8 @@ def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
 @st.composite
 def record_containers(draw, max_tensors=3):
     """Valid container bytes built from records (see the module docstring)."""
-    from nncodec.container import write_container
-    from nncodec.records import Alias, Node, TensorRecord
+    from nncodec.decoder.container import write_container
+    from nncodec.format.records import Alias, Node, TensorRecord
 
     names = draw(st.lists(tensor_names(), unique=True, max_size=max_tensors))
     tensors = []

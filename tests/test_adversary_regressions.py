@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 import adversary  # noqa: E402
 import adversary_gen  # noqa: E402
 import nncodec  # noqa: E402
-from nncodec.container import Container  # noqa: E402
+from nncodec.decoder.container import Container  # noqa: E402
 
 EXTREMES = ROOT / "fuzz" / "extremes"
 TIMEOUT = 5.0  # seconds per entry point and backend; each input here is at most a few KB

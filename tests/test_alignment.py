@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec.dtypes import code_of
-from nncodec.records import Stream, iter_streams
+from nncodec.format.dtypes import code_of
+from nncodec.format.records import Stream, iter_streams
 from nncodec.stages.raw import elements
 from tests import crafting
 from tests.checkers import assert_same_array

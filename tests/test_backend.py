@@ -1,4 +1,4 @@
-"""Backend selection (nncodec/_backend.py) and the twin rule: every Cython module mirrors its reference twin."""
+"""Backend selection (nncodec/kernels/__init__.py) and the twin rule: every Cython module mirrors its reference twin."""
 
 import importlib
 import os
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TWINS = sorted(p.stem for p in (ROOT / "nncodec" / "_cy").glob("*.pyx"))
+TWINS = sorted(p.stem for p in (ROOT / "nncodec" / "kernels" / "cython").glob("*.pyx"))
 needs_cython = pytest.mark.skipif("cython" not in nncodec.available_backends(), reason="Cython backend not built")
 
 
@@ -56,8 +56,8 @@ def test_explicit_backend_per_call(backend):
     blob = nncodec.encode({"a": np.arange(3)}, backend=backend)
     reader = nncodec.open(blob, backend=backend)
     assert reader.backend == backend
-    package = {"cython": "nncodec._cy", "reference": "nncodec.reference"}[backend]
-    assert _backend.kernels("directory", backend).__name__ == f"{package}.directory"
+    package = {"cython": "nncodec.kernels.cython", "reference": "nncodec.kernels.reference"}[backend]
+    assert kernels.module("directory", backend).__name__ == f"{package}.directory"
     assert list(nncodec.decode(blob, backend=backend)["a"]) == [0, 1, 2]
 
 
@@ -67,7 +67,7 @@ PROBE = """
 import sys, numpy as np, nncodec
 blob = nncodec.encode({"a": np.arange(3)})
 assert list(nncodec.decode(blob)["a"]) == [0, 1, 2]
-cy = sorted(m for m in sys.modules if m.startswith("nncodec._cy."))
+cy = sorted(m for m in sys.modules if m.startswith("nncodec.kernels.cython."))
 print(nncodec.backend, ",".join(cy) or "-")
 """
 
@@ -97,7 +97,7 @@ def test_env_cython():
     proc = _probe("cython", require="1")
     assert proc.returncode == 0, proc.stderr
     backend, modules = proc.stdout.split()
-    assert backend == "cython" and "nncodec._cy.directory" in modules.split(",")
+    assert backend == "cython" and "nncodec.kernels.cython.directory" in modules.split(",")
 
 
 @pytest.mark.parametrize("value", [None, "auto", ""])
@@ -130,16 +130,16 @@ def test_there_are_twins():
 @needs_cython
 @pytest.mark.parametrize("name", TWINS)
 def test_twin_exports_match(name):
-    """Each nncodec._cy.X exports exactly the public names of nncodec.reference.X, and both define them."""
+    """Each nncodec.kernels.cython.X exports exactly the public names of nncodec.kernels.reference.X, and both define them."""
     try:
-        cy = importlib.import_module(f"nncodec._cy.{name}")
+        cy = importlib.import_module(f"nncodec.kernels.cython.{name}")
     except ModuleNotFoundError:
         if os.environ.get("NNCODEC_REQUIRE_CYTHON") == "1":
             raise
-        pytest.skip(f"nncodec/_cy/{name}.pyx is not built (run setup.py build_ext --inplace)")
-    ref = importlib.import_module(f"nncodec.reference.{name}")
+        pytest.skip(f"nncodec/kernels/cython/{name}.pyx is not built (run setup.py build_ext --inplace)")
+    ref = importlib.import_module(f"nncodec.kernels.reference.{name}")
     assert hasattr(ref, "__all__") and hasattr(cy, "__all__"), name
     assert sorted(cy.__all__) == sorted(ref.__all__), name
     for public in ref.__all__:
         assert callable(getattr(ref, public)) == callable(getattr(cy, public)), public
-    assert _backend.kernels(name, "cython") is cy and _backend.kernels(name, "reference") is ref
+    assert kernels.module(name, "cython") is cy and kernels.module(name, "reference") is ref

@@ -12,7 +12,7 @@ import nncodec.runtime
 from nncodec.bundle import TRAILER_MAGIC, TRAILER_SIZE, append_container, locate, trailer, zip_member_span
 from nncodec.cli import main
 from nncodec.errors import ChecksumError, DecodeError, FormatError, NNCodecError, TruncatedError
-from nncodec.header import crc32
+from nncodec.format.header import crc32
 from tests.checkers import assert_same_array, check_bitflips
 
 WEIGHTS = {"a": np.arange(24, dtype=np.float32).reshape(4, 6), "b": np.arange(5, dtype=np.int16),

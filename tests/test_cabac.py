@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 from nncodec.errors import (DecodeError, EncodeError, FormatError, LimitExceededError, TrailingDataError,
                             TruncatedError)
-from nncodec.limits import DEFAULT_LIMITS, DecodeLimits
+from nncodec.format.limits import DEFAULT_LIMITS, DecodeLimits
 from nncodec.stages.cabac import CabacCoding, search_rates
 
 from checkers import (assert_same_array, case_rule, check_bitflips, check_out_of_range_stream, check_prefixes,
@@ -32,7 +32,7 @@ FIXTURES_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, Health
 
 
 def kernel(backend):
-    return _backend.kernels("cabac", backend)
+    return kernels.module("cabac", backend)
 
 
 def outcome(data, count, backend, limits=DEFAULT_LIMITS):

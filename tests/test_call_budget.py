@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 import nncodec
+import nncodec.sparse.matrices
 import crafting
 from nncodec import cli, runtime
-from nncodec.budget import BUILD_FACTOR
-from nncodec.container import Container, PendingStream, write_container
+from nncodec.format.budget import BUILD_FACTOR
+from nncodec.decoder.container import Container, PendingStream, write_container
 from nncodec.errors import LimitExceededError, UnsupportedFeatureError
-from nncodec.header import crc32
-from nncodec.records import PRODUCT, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord
+from nncodec.format.header import crc32
+from nncodec.format.records import PRODUCT, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord
 
 FLOAT32, UINT8 = 12, 3
 
@@ -223,7 +224,7 @@ def test_products_in_blocks_of_rows_equal_the_whole_product(monkeypatch, dtype, 
     blob = nncodec.encode({"w": w, "wide": w.T.copy(), "k": kernel},
                           factorize={"w": "svd:rank=4", "wide": "svd:rank=12", "k": "separable:rank=2"})
     whole = nncodec.decode(blob, backend=backend)
-    monkeypatch.setattr(nncodec.sparse, "PRODUCT_BLOCK", 7)  # tiles of one row or column, then several
+    monkeypatch.setattr(nncodec.sparse.matrices, "PRODUCT_BLOCK", 7)  # tiles of one row or column, then several
     blocked = nncodec.decode(blob, backend=backend)
     # the binary64 summation order is not fixed (spec 3.5.2), so a float64 result may differ in its last bit
     for name in ("w", "wide", "k"):  # inner extents 4 and 12, below and above the block

@@ -11,7 +11,7 @@ import nncodec
 from nncodec import presets
 from nncodec.cli import main
 from nncodec.errors import EncodeError, TruncatedError
-from nncodec.progress import Progress
+from nncodec.cli.progress import Progress
 
 
 @pytest.fixture()
@@ -188,7 +188,7 @@ def test_json_output_is_strict_and_names_are_real(tmp_path, capsys):
 
 
 def test_shape_mismatch_names_the_tensor():
-    from nncodec.cli import _float_pairs
+    from nncodec.cli.commands import _float_pairs
     from nncodec.quant.metrics import sqnr_db
     with pytest.raises(EncodeError, match="'conv.weight': shapes differ"):
         _float_pairs("conv.weight", np.zeros(3), np.zeros(4))
@@ -209,7 +209,7 @@ def test_rd_plot_without_matplotlib_fails_before_the_sweep(tmp_path, monkeypatch
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
-    monkeypatch.setattr("nncodec.rd.rd_sweep", lambda *a, **k: pytest.fail("the sweep ran before the check"))
+    monkeypatch.setattr("nncodec.encoder.rd.rd_sweep", lambda *a, **k: pytest.fail("the sweep ran before the check"))
     np.savez(tmp_path / "w.npz", w=np.zeros(4, np.float32))
     assert main(["-q", "rd", str(tmp_path / "w.npz"), "--out", str(tmp_path / "rd.csv"),
                      "--plot", str(tmp_path / "rd.png")]) == 2

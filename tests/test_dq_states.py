@@ -9,11 +9,11 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import nncodec
-from nncodec import _backend
-from nncodec.dq_machine import STATE_COUNTS, machine
+from nncodec import kernels
+from nncodec.kernels.dq_machine import STATE_COUNTS, machine
 from nncodec.errors import EncodeError, FormatError
 from nncodec.quant import parse_quantizer, sqnr_db
-from nncodec.records import Stage
+from nncodec.format.records import Stage
 
 from checkers import (assert_same_array, check_bitflips, check_identical_bytes, check_prefixes, check_rejects,
                       check_roundtrip)
@@ -64,28 +64,28 @@ def test_dequantization_follows_the_spec_machine(states, dtype, backend):
     info = np.iinfo(dtype)
     levels = RNG.integers(max(info.min, -200), min(info.max, 200), size=(7, 31), endpoint=True).astype(dtype)
     steps = RNG.uniform(0.01, 2, size=7).astype(np.float32)
-    got = _backend.kernels("dequant", backend).dependent(levels, steps, 0, np.float64, states)
+    got = kernels.module("dequant", backend).dependent(levels, steps, 0, np.float64, states)
     expected = spec_multiples(levels, states).reshape(levels.shape) * steps.astype(np.float64)[:, None]
     assert got.tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("states", STATE_COUNTS)
 def test_trellis_twins_choose_identical_levels(states):
-    from nncodec.reference.trellis import trellis_levels as reference_search
+    from nncodec.kernels.reference.trellis import trellis_levels as reference_search
     w = RNG.laplace(0, 1, 1500)
     step = np.full(w.size, 0.25)
     bits = np.linspace(6, 1, 21) ** 0.5 + np.abs(np.arange(-10, 11)) * 0.3
     for lam in (0.0, 0.3):
         expected = reference_search(w, step, bits, lam, states)
         for backend in nncodec.available_backends():
-            got = _backend.kernels("trellis", backend).trellis_levels(w, step, bits, lam, states)
+            got = kernels.module("trellis", backend).trellis_levels(w, step, bits, lam, states)
             assert np.array_equal(got, expected), (backend, lam)
 
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from(STATE_COUNTS), st.floats(0.0, 0.5), st.floats(0.0, 0.9))
 def test_trellis_twins_agree_on_forced_zeros(seed, states, lam, pruned):
     """Where ``zero`` is set the level is 0, and both twins choose the same levels around it."""
-    from nncodec.reference.trellis import trellis_levels as reference_search
+    from nncodec.kernels.reference.trellis import trellis_levels as reference_search
     rng = np.random.default_rng(seed)
     w = rng.laplace(0, 1, 300)
     zero = rng.random(w.size) < pruned
@@ -95,7 +95,7 @@ def test_trellis_twins_agree_on_forced_zeros(seed, states, lam, pruned):
     expected = reference_search(w, step, bits, lam, states, zero)
     assert not np.any(expected[zero])
     for backend in nncodec.available_backends():
-        got = _backend.kernels("trellis", backend).trellis_levels(w, step, bits, lam, states, zero)
+        got = kernels.module("trellis", backend).trellis_levels(w, step, bits, lam, states, zero)
         assert np.array_equal(got, expected), backend
 
 
@@ -219,7 +219,7 @@ def test_reference_dequantization_holds_a_chunk_of_temporaries(kernel):
     """The reference kernels convert CHUNK levels at a time into the output: their binary64 and int64 temporaries
     are a chunk's, not the tensor's (a 1 GiB float64 dq tensor needed 4 GiB before)."""
     import tracemalloc
-    from nncodec.reference import dequant
+    from nncodec.kernels.reference import dequant
     levels = np.ones(4 * dequant.CHUNK, np.int8)
     extra = (8,) if kernel == "dependent" else ()
     tracemalloc.start()

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import nncodec
 from nncodec import runtime
 from nncodec.errors import InconsistentError, LimitExceededError
-from nncodec.runtime.operators import LowRankOperator, SparsePlusLowRankOperator
+from nncodec.sparse.operators import LowRankOperator, SparsePlusLowRankOperator
 from nncodec.sparse import (CERMatrix, CSRMatrix, LowRankMatrix, RelIdxMatrix, SparsePlusLowRank, cer_from_dense,
                             cser_from_dense, csr_from_dense, relidx_from_dense)
 from tests.strategies import record_containers

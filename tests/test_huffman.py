@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 from nncodec.errors import (DecodeError, EncodeError, FormatError, InconsistentError, LimitExceededError,
                             TrailingDataError, TruncatedError)
-from nncodec.limits import DEFAULT_LIMITS, DecodeLimits
-from nncodec.records import write_varint
-from nncodec.reference import huffman as reference
+from nncodec.format.limits import DEFAULT_LIMITS, DecodeLimits
+from nncodec.format.records import write_varint
+from nncodec.kernels.reference import huffman as reference
 from nncodec.stages.huffman import HuffmanCoding
 
 from checkers import (assert_same_array, case_rule, check_bitflips, check_out_of_range_stream, check_prefixes,
@@ -29,7 +29,7 @@ WORKED_EXAMPLE = bytes.fromhex("02 00 02 00 80 01 01 01 00 80 80 00")
 
 
 def kernel(backend):
-    return _backend.kernels("huffman", backend)
+    return kernels.module("huffman", backend)
 
 
 def outcome(data, count, backend, limits=DEFAULT_LIMITS):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import nncodec
-from nncodec.dtypes import BFLOAT16, numpy_dtype
+from nncodec.format.dtypes import BFLOAT16, numpy_dtype
 from nncodec.errors import (DecodeError, EncodeError, FormatError, InconsistentError, LimitExceededError, NNCodecError,
                             TruncatedError)
 from nncodec.io import read_weights, write_weights

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec import _backend, runtime, sparse
-from nncodec.container import Container
-from nncodec.dtypes import DTYPE_CODES
+from nncodec import kernels, runtime, sparse
+from nncodec.decoder.container import Container
+from nncodec.format.dtypes import DTYPE_CODES
 from nncodec.errors import DecodeError, InconsistentError, LimitExceededError
-from nncodec.limits import DecodeLimits
-from nncodec.records import Node
+from nncodec.format.limits import DecodeLimits
+from nncodec.format.records import Node
 from nncodec.stages import stage_by_name
 from nncodec.stages.sparse_layout import matrix_shape
 
@@ -278,11 +278,11 @@ def test_count_rule_edges(case, backend):
 def test_column_runs_past_2_63(backend):
     """Gaps of n - 1 with n = 2^56 (the largest extent a limit admits): in one row the second column is n, refused;
     over 200 one-entry rows the running sum passes 2^63, yet every column comes out exact."""
-    kernels = _backend.kernels("layouts", backend)
+    layout_kernels = kernels.module("layouts", backend)
     n, gaps = 2**56, np.full(200, 2**56 - 1, dtype=np.int64)
     with pytest.raises(InconsistentError, match=r"^\[R4.7-c\]"):
-        kernels.csr_columns(np.array([200], dtype=np.int64), gaps, 1, n)
-    row_ptr, cols = kernels.csr_columns(np.ones(200, dtype=np.int64), gaps, 200, n)
+        layout_kernels.csr_columns(np.array([200], dtype=np.int64), gaps, 1, n)
+    row_ptr, cols = layout_kernels.csr_columns(np.ones(200, dtype=np.int64), gaps, 200, n)
     assert row_ptr.tolist() == list(range(201)) and cols.tolist() == [n - 1] * 200
 
 

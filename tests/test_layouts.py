@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncodec
-import nncodec.records
-from nncodec import _backend, sparse
+import nncodec.format.records
+from nncodec import kernels, sparse
 from nncodec.errors import DecodeError, EncodeError, InconsistentError
 from nncodec.stages import stage_by_name
 
@@ -106,7 +106,7 @@ def test_with_values_keeps_csr_only_while_the_implicit_zero_stays_zero(backend):
     layout = stage_by_name("csr")
     levels = np.array([[0, 2, 0], [1, 0, 0]], dtype=np.uint8)
     _, streams = layout.encode(levels)
-    node = nncodec.records.Node(3, levels.shape, None)
+    node = nncodec.format.records.Node(3, levels.shape, None)
     structure = layout.structure(node, b"", streams, backend)
     table = np.array([0.0, 0.5, -2.0], dtype=np.float32)
     mapped = layout.with_values(structure, lambda v: table[v])
@@ -204,7 +204,7 @@ def _outcome(func):
 
 
 def _twins(name, *args):
-    outcomes = [_outcome(lambda b=b: getattr(_backend.kernels("layouts", b), name)(*args))
+    outcomes = [_outcome(lambda b=b: getattr(kernels.module("layouts", b), name)(*args))
                 for b in nncodec.available_backends()]
     assert all(o == outcomes[0] for o in outcomes), outcomes
     return outcomes[0]
@@ -237,13 +237,13 @@ def test_kernels_rebuild_the_builders_structures(backend):
     """Streams from the stage encoders decode, through the kernels, to exactly the builders' structures."""
     rng = np.random.default_rng(3)
     m = np.where(rng.random((7, 9)) < 0.4, rng.integers(1, 4, (7, 9)), 0).astype(np.int64)
-    kernels = _backend.kernels("layouts", backend)
+    layout_kernels = kernels.module("layouts", backend)
     _, (counts, gaps, _) = stage_by_name("csr").encode(m)
-    row_ptr, cols = kernels.csr_columns(counts.astype(np.int64), gaps.astype(np.int64), 7, 9)
+    row_ptr, cols = layout_kernels.csr_columns(counts.astype(np.int64), gaps.astype(np.int64), 7, 9)
     want = sparse.csr_from_dense(m)
     assert row_ptr.tolist() == want.row_ptr.tolist() and cols.tolist() == want.col_idx.tolist()
     _, (_, rows, values, sizes, gaps) = stage_by_name("cser").encode(m)
-    row_ptr, omega_ptr, cols = kernels.group_columns(*(a.astype(np.int64) for a in (rows, values, sizes, gaps)),
+    row_ptr, omega_ptr, cols = layout_kernels.group_columns(*(a.astype(np.int64) for a in (rows, values, sizes, gaps)),
                                                      7, 9, 4)
     want = sparse.cser_from_dense(m)
     assert [row_ptr.tolist(), omega_ptr.tolist(), cols.tolist()] == \

@@ -157,13 +157,13 @@ def test_rdoq_never_increases_the_lagrangian_cost():
 
 
 def test_trellis_twins_choose_identical_levels():
-    from nncodec.reference.trellis import trellis_levels as reference_search
+    from nncodec.kernels.reference.trellis import trellis_levels as reference_search
     rng = np.random.default_rng(3)
     w = rng.laplace(0, 1, 2000)
     step = np.full(w.size, 0.25)
     bits = np.linspace(6, 1, 21) ** 0.5 + np.abs(np.arange(-10, 11)) * 0.3
     for backend in nncodec.available_backends():
-        module = nncodec._backend.kernels("trellis", backend)
+        module = nncodec.kernels.module("trellis", backend)
         for lam in (0.0, 0.3):
             assert np.array_equal(module.trellis_levels(w, step, bits, lam), reference_search(w, step, bits, lam))
 
@@ -214,9 +214,9 @@ def test_saliency_pruning_needs_importance():
 def test_dq_level_bound_is_exact_at_2p62(dtype, backend):
     """[R4.5-a] at N and N+1: |k| = 2**62 - 1 reconstructs, 2**62 is rejected; uint64 levels never wrap negative
     (found by fuzz/fuzz_dq_decode.py: float64 rounding and the uint64 -> int64 cast made the twins differ)."""
-    from nncodec import _backend
+    from nncodec import kernels
     from nncodec.errors import InconsistentError
-    dependent = _backend.kernels("dequant", backend).dependent
+    dependent = kernels.module("dequant", backend).dependent
     steps = np.array([0.5], dtype="<f4")
     top = (1 << 62) - 1
     ok = np.array([top, 1] if dtype == "<u8" else [top, -top], dtype=dtype)
@@ -231,8 +231,8 @@ def test_dq_level_bound_is_exact_at_2p62(dtype, backend):
 
 def test_uniform_uint64_levels_keep_their_value(backend):
     """A uint64 level of 2**63 or more is that integer times the step, not a wrapped negative (spec 4.2)."""
-    from nncodec import _backend
-    uniform = _backend.kernels("dequant", backend).uniform
+    from nncodec import kernels
+    uniform = kernels.module("dequant", backend).uniform
     levels = np.array([2 ** 64 - 1, 1 << 63, 3], dtype="<u8")
     got = uniform(levels, np.array([2.0], dtype="<f4"), None, np.float64)
     assert got.tolist() == [2.0 ** 65, 2.0 ** 64, 6.0]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import nncodec
-from nncodec import _backend
+from nncodec import kernels
 from nncodec.errors import EncodeError
 from nncodec.quant import parse_quantizer, sqnr_db
 from nncodec.quant.model_scope import MODEL_SAMPLE, sample_plan
@@ -127,14 +127,14 @@ def test_sample_takes_every_stride_th_position_of_the_concatenation():
 def test_deterministic_and_identical_across_backends(backend, monkeypatch):
     """The step search and quantization on each backend's trellis give the reference backend's bytes."""
     options = dict(quantize="dq:sqnr=30,scope=model", entropy="cabac")
-    monkeypatch.setattr(_backend, "default_backend", "reference")
+    monkeypatch.setattr(kernels, "default_backend", "reference")
     reference = check_identical_bytes(SCALED_MODEL, **options)
-    monkeypatch.setattr(_backend, "default_backend", backend)
+    monkeypatch.setattr(kernels, "default_backend", backend)
     assert check_identical_bytes(SCALED_MODEL, **options) == reference
 
 
 def test_streaming_writer_takes_steps_resolved_over_the_whole_model(tmp_path):
-    from nncodec.writer import Writer, resolved_quantize
+    from nncodec.encoder.writer import Writer, resolved_quantize
     weights = {f"blocks[{i}].{name}": w for i, (name, w) in enumerate(SCALED_MODEL.items())}  # fnmatch specials
     options = dict(quantize="dq:sqnr=30,scope=model", entropy="cabac")
     with pytest.raises(EncodeError, match="scope=model"):

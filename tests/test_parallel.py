@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec import parallel
+from nncodec.kernels import parallel
 from tests.checkers import assert_same_array
 
 

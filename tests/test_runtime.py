@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
+from nncodec.sparse import operators
 from nncodec.errors import (DecodeError, FormatError, InconsistentError, LimitExceededError,
                             UnsupportedFeatureError)
 from nncodec.sparse import cer_from_dense, cser_from_dense, csr_from_dense, relidx_from_dense
@@ -76,7 +77,7 @@ def test_structures_used_as_given(backend):
     x = rng.standard_normal((300, 4)).astype(np.float32)
     for structure in (csr_from_dense(a), cer_from_dense(a), cser_from_dense(a), relidx_from_dense(a, 3)):
         op = runtime.prepare(structure)
-        assert op.layout == runtime.operators.layout_of(structure)
+        assert op.layout == operators.layout_of(structure)
         assert np.allclose(op.matmul(x, backend=backend), a @ x, atol=1e-4)
         assert np.allclose(structure @ x[:, 0], a @ x[:, 0], atol=1e-4)
         assert np.allclose(runtime.prepare(structure, "csr").matmul(x, backend=backend), a @ x, atol=1e-4)
@@ -141,7 +142,7 @@ def test_choose_layout_reports_every_candidate(backend):
     assert choice.layout in choice.seconds and choice.operator.layout == choice.layout
     assert choice.seconds[choice.layout] <= min(choice.seconds.values()) * 1.03
     assert choice.nbytes["cer"] < choice.nbytes["dense"]
-    assert choice.threads in (1, runtime.operators.available_threads())
+    assert choice.threads in (1, operators.available_threads())
     assert choice.operator.threads == choice.threads
     fixed = runtime.choose_layout(a, batch=4, repeats=1, backend=backend, threads=1)
     assert fixed.threads == 1 and fixed.operator.threads == 1

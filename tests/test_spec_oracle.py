@@ -1,4 +1,4 @@
-"""The spec's construct declaration (spec/format.py) and nncodec.container agree (construct's ``common()`` idea,
+"""The spec's construct declaration (spec/format.py) and nncodec.decoder.container agree (construct's ``common()`` idea,
 applied to spec versus code): on accept/reject and the rule broken, on every parsed field, and
 ``build(parse(b)) == b`` for every valid container."""
 
@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncodec
-from nncodec.container import Container
+from nncodec.decoder.container import Container
 from nncodec.errors import DecodeError
-from nncodec.records import Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams
-from nncodec.records import serialize_directory
+from nncodec.format.records import Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams
+from nncodec.format.records import serialize_directory
 from spec import format as spec_format
 from spec.vectors import load_manifest, vector_bytes
 
@@ -53,7 +53,7 @@ def nncodec_verdict(blob, backend):
 
 
 def as_directory(parsed):
-    """The construct parse as an ``nncodec.records.Directory`` (offsets left unset)."""
+    """The construct parse as an ``nncodec.format.records.Directory`` (offsets left unset)."""
     def node(n):
         if n.node_type == spec_format.ALIAS:
             body = Alias(n.body.target)

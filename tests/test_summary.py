@@ -1,4 +1,4 @@
-"""nncodec.summary and nncodec.identifiers: the NumPy-free directory view behind ``nncodec info``."""
+"""nncodec.decoder.summary and nncodec.format.identifiers: the NumPy-free directory view behind ``nncodec info``."""
 
 import subprocess
 import sys
@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import nncodec
-from nncodec import dtypes, stages
+from nncodec import stages
+from nncodec.format import dtypes
 from nncodec.bundle import append_container
 from nncodec.errors import DecodeError, TruncatedError
-from nncodec.identifiers import CODING_NAMES, DTYPE_NAMES, DTYPE_SIZES, STAGE_NAMES
-from nncodec.summary import read_summary
+from nncodec.format.identifiers import CODING_NAMES, DTYPE_NAMES, DTYPE_SIZES, STAGE_NAMES
+from nncodec.decoder.summary import read_summary
 
 
 @pytest.fixture()

@@ -25,8 +25,8 @@ def _packed(blob):
     """``blob`` rewritten with every stream at Align_Log2 0 (no padding: fewer bits to flip)."""
     from dataclasses import replace
 
-    from nncodec.container import PendingStream, write_container
-    from nncodec.records import Chain, Composite, TensorRecord
+    from nncodec.decoder.container import PendingStream, write_container
+    from nncodec.format.records import Chain, Composite, TensorRecord
 
     reader = nncodec.open(blob)
 
@@ -70,7 +70,7 @@ def _outcome(blob, backend, materialize):
 
 
 def test_small_container_has_every_kind_of_node():
-    from nncodec.records import Alias, Chain, Composite, SEPARABLE
+    from nncodec.format.records import Alias, Chain, Composite, SEPARABLE
     reader = nncodec.open(_small_container())
     bodies = {name: reader.record(name).node.body for name in reader.keys()}
     assert {b.stages[0].stage_id for b in bodies.values() if isinstance(b, Chain)} == {1, 2, 3, 4, 5}
@@ -138,7 +138,7 @@ def test_verify_does_not_multiply_factors(backend):
 def test_cli_verify_does_not_build_tensors(tmp_path, monkeypatch):
     """``nncodec verify`` checks tensor by tensor through ``verify_tensor``, never decoding one."""
     from nncodec import cli
-    from nncodec.container import Container
+    from nncodec.decoder.container import Container
     path = tmp_path / "small.nnc"
     path.write_bytes(_small_container())
 

@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 from numpy.lib import format as npy
 
-from ..dtypes import code_of
+from ..format.dtypes import code_of
 from ..errors import EncodeError, NNCodecError
 
 __all__ = ["read_npz", "read_npy", "write_npz"]

@@ -11,7 +11,7 @@ import mmap
 
 import numpy as np
 
-from ..dtypes import BFLOAT16, code_of, numpy_dtype
+from ..format.dtypes import BFLOAT16, code_of, numpy_dtype
 from ..errors import EncodeError, FormatError, InconsistentError, LimitExceededError, TruncatedError
 
 __all__ = ["read_safetensors", "write_safetensors", "read_safetensors_package", "SAFETENSORS_DTYPES"]

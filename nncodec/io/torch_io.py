@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..dtypes import BFLOAT16, numpy_dtype
+from ..format.dtypes import BFLOAT16, numpy_dtype
 from ..errors import EncodeError, NNCodecError
 
 __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_state_dict", "load_state_dict",

@@ -61,8 +61,8 @@ class Quantized:
         if self.kind == "codebook":
             return self.codebook.astype(np.float64)[self.levels]
         if self.kind == "dq":  # spec 4.5: the state machine gives each level its multiple of the step
-            from .. import _backend
-            return _backend.kernels("dequant").dependent(self.levels, self.steps, self.axis, np.float64, self.states)
+            from .. import kernels
+            return kernels.module("dequant").dependent(self.levels, self.steps, self.axis, np.float64, self.states)
         return self.levels.astype(np.float64) * self.element_steps()
 
     def element_steps(self):

@@ -9,8 +9,9 @@ from functools import partial
 
 import numpy as np
 
-from .. import _backend, parallel
-from ..dq_machine import STATE_COUNTS
+from .. import kernels
+from ..kernels import parallel
+from ..kernels.dq_machine import STATE_COUNTS
 from ..errors import EncodeError
 from .base import Quantized, check_float, spec_value
 from .rate import level_bits
@@ -84,7 +85,7 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
     def _search(self, flat, step, zero=None):
         """Levels for the flat weights on the per-weight float64 steps, the rate model refitted each pass; 0 where
         the boolean ``zero`` is set."""
-        search = _backend.kernels("trellis").trellis_levels
+        search = kernels.module("trellis").trellis_levels
         levels = np.rint(flat / (2 * step)).astype(np.int64)  # first rate model: Q0 alone
         for _ in range(RATE_PASSES):
             levels = search(flat, step, level_bits(levels), self.lam, self.states, zero)
@@ -94,7 +95,7 @@ class DependentQuantizer(StepLamOptions, spec_name="dq"):
         """The squared error (a float) of the trellis's reconstruction of the float64 ``values`` on the float64
         per-value ``step``s, 0 where ``zero`` is set."""
         levels = self._search(values, step, zero)
-        x = _backend.kernels("dequant").dependent(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
+        x = kernels.module("dequant").dependent(levels, np.ones(1, np.float32), None, np.float64, self.states) * step
         return float(np.sum((values - x) ** 2))
 
     def _fit_scale(self, values, plain, zero=None):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _backend
-from .operators import available_threads, layout_of, prepare
+from .. import kernels
+from ..sparse.operators import available_threads, layout_of, prepare
 
 __all__ = ["LayoutChoice", "choose_layout", "CANDIDATES"]
 
@@ -62,7 +62,7 @@ def choose_layout(weight, batch=1, *, candidates=CANDIDATES, repeats=5, backend=
     names = list(ops)
     n = next(iter(ops.values())).shape[1]
     x = np.random.default_rng(0).standard_normal((n, batch)).astype(np.float32)
-    parallel = _backend.kernels("spmm", backend).PARALLEL and available_threads() > 1
+    parallel = kernels.module("spmm", backend).PARALLEL and available_threads() > 1
     seconds, counts = {}, {}
     for name, op in ops.items():
         tries = [threads] if threads is not None else [1]

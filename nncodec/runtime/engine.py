@@ -8,12 +8,12 @@ float32 batch of shape (B, *input_shape). Convolutions are im2col followed by on
 
 import numpy as np
 
-from ..dtypes import is_number_dtype
+from ..format.dtypes import is_number_dtype
 from ..errors import FormatError, InconsistentError
 from .architecture import METADATA_KEY, Architecture, architecture_json, output_shapes, parse_architecture
 from .choose import choose_layout
-from ..sparse import LowRankMatrix, SparsePlusLowRank
-from .operators import LAYOUTS, SparsePlusLowRankOperator, prepare
+from ..sparse.matrices import LowRankMatrix, SparsePlusLowRank
+from ..sparse.operators import LAYOUTS, SparsePlusLowRankOperator, prepare
 
 __all__ = ["Model", "load", "architecture_metadata"]
 

@@ -3,7 +3,7 @@ integer levels with DeepCABAC's binarization."""
 
 import numpy as np
 
-from .. import _backend
+from .. import kernels
 from .integer import IntegerCoding
 
 # spec/cabac.md §5.3.2.8: the (fast, slow) pairs a rate search tries for each context group
@@ -37,7 +37,7 @@ def search_rates(values, backend=None, **params):
     """The five (fast, slow) rate pairs that code ``values`` smallest, found group by group (coordinate descent
     from the defaults over RATE_CANDIDATES) on the first SEARCH_SAMPLE elements, trial-encoding with the
     backend's own coder so both backends choose alike."""
-    kernel = _backend.kernels("cabac", backend)
+    kernel = kernels.module("cabac", backend)
     sample = np.ascontiguousarray(np.asarray(values, dtype=np.int64)[:SEARCH_SAMPLE])
     params = {k: v for k, v in params.items() if k != "segments"}
     rates = list(kernel.DEFAULT_RATES)

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ..dtypes import BFLOAT16, numpy_dtype
+from ..format.dtypes import BFLOAT16, numpy_dtype
 from ..errors import InconsistentError
-from ..records import Stage
+from ..format.records import Stage
 from .transform import ParamsReader, out_type, pack
 
 WIDENING = {(10, 12), (10, 13), (11, 12), (11, 13), (12, 13)}

@@ -3,7 +3,7 @@ Omega whose first value is implicit, and per row the column indices grouped by v
 
 import numpy as np
 
-from ..sparse import CERMatrix, CSERMatrix, cer_from_dense, cser_from_dense
+from ..sparse.matrices import CERMatrix, CSERMatrix, cer_from_dense, cser_from_dense
 from .csr import column_gaps
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .. import _backend
-from ..dtypes import is_integer_code, numpy_dtype
+from .. import kernels
+from ..format.dtypes import is_integer_code, numpy_dtype
 from ..errors import FormatError, InconsistentError
-from ..records import Stage
+from ..format.records import Stage
 from .transform import ParamsReader, out_type, pack
 
 MAX_ENTRIES = 65536
@@ -38,4 +38,4 @@ class CodebookLookup:
         return True
 
     def decode(self, node, parsed, array, out_code, backend=None):
-        return _backend.kernels("dequant", backend).codebook(array, parsed, numpy_dtype(out_code))
+        return kernels.module("dequant", backend).codebook(array, parsed, numpy_dtype(out_code))

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..sparse import CSRMatrix, csr_from_dense
+from ..sparse.matrices import CSRMatrix, csr_from_dense
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 
 

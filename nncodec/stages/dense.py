@@ -1,7 +1,7 @@
 """dense layout (spec 4.1): one stream holding every element in C order."""
 
 from ..errors import FormatError, InconsistentError
-from ..records import node_elements
+from ..format.records import node_elements
 
 
 class DenseLayout:

@@ -1,11 +1,11 @@
 """dq transform (spec 4.5): dependent scalar dequantization, two quantizers chosen by a state machine of 4, 8, 16
 or 32 states."""
 
-from .. import _backend
-from ..dq_machine import STATE_COUNTS
-from ..dtypes import numpy_dtype
+from .. import kernels
+from ..kernels.dq_machine import STATE_COUNTS
+from ..format.dtypes import numpy_dtype
 from ..errors import EncodeError, FormatError
-from ..records import Stage
+from ..format.records import Stage
 from .transform import ParamsReader
 from .uniform import UniformDequant
 
@@ -46,4 +46,4 @@ class DependentDequant(UniformDequant):
 
     def decode(self, node, parsed, array, out_code, backend=None):
         steps, axis, states = parsed
-        return _backend.kernels("dequant", backend).dependent(array, steps, axis, numpy_dtype(out_code), states)
+        return kernels.module("dequant", backend).dependent(array, steps, axis, numpy_dtype(out_code), states)

@@ -7,11 +7,11 @@ A concrete coding sets ``coding_id``, ``name`` and ``kernel`` (the kernel module
 
 import numpy as np
 
-from .. import _backend
-from ..dtypes import code_of, integer_range, is_integer_code, numpy_dtype
+from .. import kernels
+from ..format.dtypes import code_of, integer_range, is_integer_code, numpy_dtype
 from ..errors import EncodeError, InconsistentError
-from ..limits import DEFAULT_LIMITS
-from ..records import Stream
+from ..format.limits import DEFAULT_LIMITS
+from ..format.records import Stream
 
 UINT64 = 9
 
@@ -35,13 +35,13 @@ class IntegerCoding:
         else:
             as_int64 = values.astype(np.int64)
         as_int64 = np.ascontiguousarray(as_int64.reshape(-1))
-        return _backend.kernels(self.kernel, backend).encode(as_int64, **self.params)
+        return kernels.module(self.kernel, backend).encode(as_int64, **self.params)
 
     def decode(self, data, stream, limits, backend=None):
         """The stream's elements as its Elem_Type, after the checks of spec 5.3."""
         if not is_integer_code(stream.elem_type):
             raise InconsistentError(f"[R5.3-a] {self.name} stream with non-integer Elem_Type {stream.elem_type}")
-        values = _backend.kernels(self.kernel, backend).decode(data, stream.count, limits)
+        values = kernels.module(self.kernel, backend).decode(data, stream.count, limits)
         if stream.elem_type == UINT64:
             return values.view(np.uint64)
         lo, hi = integer_range(stream.elem_type)

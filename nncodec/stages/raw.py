@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..dtypes import itemsize, numpy_dtype
+from ..format.dtypes import itemsize, numpy_dtype
 from ..errors import InconsistentError
 
 

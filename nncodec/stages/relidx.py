@@ -1,7 +1,7 @@
 """relidx layout (spec 4.6): Deep Compression's relative-index stream with filler zeros."""
 
 from ..errors import EncodeError, FormatError
-from ..sparse import RelIdxMatrix, relidx_from_dense
+from ..sparse.matrices import RelIdxMatrix, relidx_from_dense
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 
 MAX_GAP_BITS = 16

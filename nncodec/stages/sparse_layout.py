@@ -13,10 +13,10 @@ import copy
 
 import numpy as np
 
-from .. import _backend
-from ..dtypes import is_integer_code
+from .. import kernels
+from ..format.dtypes import is_integer_code
 from ..errors import FormatError, InconsistentError
-from ..records import node_elements
+from ..format.records import node_elements
 
 __all__ = ["SparseLayout", "matrix_shape", "zero_view", "index_array", "as_int64"]
 
@@ -112,4 +112,4 @@ class SparseLayout:
         return self.structure(node, params, arrays, backend).todense()
 
     def kernels(self, backend):
-        return _backend.kernels("layouts", backend)
+        return kernels.module("layouts", backend)

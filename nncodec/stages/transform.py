@@ -3,8 +3,8 @@
 import numpy as np
 
 from ..errors import FormatError
-from ..records import write_varint
-from ..varint import read_varint
+from ..format.records import write_varint
+from ..format.varint import read_varint
 
 FLOAT_OUT = (10, 12, 13)  # §4: float16, float32, float64
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .. import _backend
-from ..dtypes import is_integer_code, numpy_dtype
+from .. import kernels
+from ..format.dtypes import is_integer_code, numpy_dtype
 from ..errors import FormatError, InconsistentError
-from ..records import Stage
+from ..format.records import Stage
 from .transform import ParamsReader, out_type, pack
 
 PER_TENSOR = 255
@@ -55,4 +55,4 @@ class UniformDequant:
 
     def decode(self, node, parsed, array, out_code, backend=None):
         steps, axis = parsed
-        return _backend.kernels("dequant", backend).uniform(array, steps, axis, numpy_dtype(out_code))
+        return kernels.module("dequant", backend).uniform(array, steps, axis, numpy_dtype(out_code))

@@ -4,8 +4,8 @@ decompressing; ``zstd-shuffle`` compresses the elements' byte planes instead of 
 import numpy as np
 import zstandard
 
-from .. import _backend
-from ..dtypes import itemsize
+from .. import kernels
+from ..format.dtypes import itemsize
 from ..errors import FormatError, InconsistentError
 from .raw import elements
 
@@ -86,12 +86,12 @@ class ShuffledZstdCoding(ZstdCoding):
 
     def encode(self, values, backend=None):
         values = np.asarray(values, order="C")
-        planes = _backend.kernels("shuffle", backend).shuffle(values.tobytes(), values.dtype.itemsize)
+        planes = kernels.module("shuffle", backend).shuffle(values.tobytes(), values.dtype.itemsize)
         return self._compress(planes)
 
     def decode(self, data, stream, limits, backend=None):
         size = itemsize(stream.elem_type)
         expected = stream.count * size
         _check_frame(data, expected, limits)
-        raw = _backend.kernels("shuffle", backend).unshuffle(_decompress(data, expected, limits), size)
+        raw = kernels.module("shuffle", backend).unshuffle(_decompress(data, expected, limits), size)
         return _elements(raw, stream)

@@ -5,7 +5,7 @@ expected arrays in ``valid/NNN-name.npz`` (``np.savez``, no pickle; bfloat16 sto
 ``invalid/NNN-name.nnc``, ``manifest.toml`` and ``../worked-example.md``. Tests only read what this writes.
 
 Valid vectors come from ``nncodec.encode`` (their encode options are recorded, so tests can re-encode them) or,
-for what the encoder does not emit, from ``nncodec.records`` + ``nncodec.container.write_container``. Each
+for what the encoder does not emit, from ``nncodec.format.records`` + ``nncodec.decoder.container.write_container``. Each
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
@@ -31,10 +31,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import nncodec  # noqa: E402
-from nncodec.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
-from nncodec.dtypes import DTYPE_NAMES, as_array, numpy_dtype  # noqa: E402
+from nncodec.decoder.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
+from nncodec.format.dtypes import DTYPE_NAMES, as_array, numpy_dtype  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
-from nncodec.records import (  # noqa: E402
+from nncodec.format.records import (  # noqa: E402
     CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, write_varint)
 from spec.vectors import worked_example  # noqa: E402
 
@@ -1543,7 +1543,7 @@ def cabac_i8(data, count=6):
 def cabac_past_int64():
     """A Mode 0 stream (K = 4, default rates) whose one level decodes to 2^63: sig 1, sign 0, 4 gt flags 1, 20 prefix
     bins 1, then the escape x = 2^63 - 5 - (2^20 - 1) (spec/cabac.md 5.3.2.5), coded with the reference coder."""
-    from nncodec.reference.cabac import _Context, _Encoder, N_CONTEXTS, OFF_GT, OFF_PREFIX, OFF_SIG, OFF_SIGN
+    from nncodec.kernels.reference.cabac import _Context, _Encoder, N_CONTEXTS, OFF_GT, OFF_PREFIX, OFF_SIG, OFF_SIGN
     enc = _Encoder()
     ctx = [_Context(0x8C) for _ in range(N_CONTEXTS)]
     enc.encode_bin(ctx[OFF_SIG], 1)

@@ -1,1 +1,0 @@
-"""Cython kernels: twins of ``nncodec.reference`` with the same public names, bytes, arrays and errors."""

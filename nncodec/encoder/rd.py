@@ -1,0 +1,65 @@
+"""Rate-distortion sweeps: encode a model at many settings and report size against error (and a user score)."""
+
+import numpy as np
+
+from ..api import decode, encode
+from ..errors import EncodeError
+from ..quant.metrics import max_abs_error, sqnr_db
+
+__all__ = ["rd_sweep", "default_settings"]
+
+
+def default_settings(weights):
+    """Encode configurations spanning about 10 to 50 dB of weight SQNR for ``weights``.
+
+    Uniform and dependent quantization with one step shared by every quantized tensor (equal steps give equal
+    rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 3), the step
+    running from 2x down to 2**-6.5x the weights' RMS in half-octaves (about 3 dB apart), CABAC-coded; plus k-means
+    codebooks of 4 to 256 entries (Deep Compression's weight sharing).
+    """
+    quantizable = [np.asarray(a, dtype=np.float64) for a in weights.values()
+                   if np.asarray(a).dtype.kind == "f" and np.ndim(a) >= 2 and np.size(a) >= 1024]
+    values = np.concatenate([a.ravel() for a in quantizable]) if quantizable else np.zeros(0)
+    rms = float(np.sqrt(np.mean(values * values))) if values.size else 1.0
+    settings = []
+    for k in range(2, 16):
+        step = float(np.float32(rms * 2.0 ** (1 - k / 2)))
+        settings.append({"quantize": f"uniform:step={step:.9g}", "entropy": "cabac"})
+        settings.append({"quantize": f"dq:step={step / 2:.9g}", "entropy": "cabac"})
+    settings += [{"quantize": f"kmeans:k={k}", "entropy": "auto"} for k in (4, 16, 64, 256)]
+    return settings
+
+
+def rd_sweep(weights, evaluate=None, settings=None, progress=None, **common):
+    """Encode ``weights`` with every configuration of ``settings`` (default: ``default_settings(weights)``), each merged
+    over ``common`` encode options, and return one row per configuration, sorted by size:
+
+    ``config`` (the encode keyword arguments: ``nncodec.encode(weights, **row["config"])`` gives the same bytes),
+    ``bytes``, ``bits_per_weight`` (over every element of every tensor), ``sqnr_db`` (over all tensors together),
+    ``max_abs_error``, and ``score`` = ``evaluate(decoded_weights)`` when ``evaluate`` is given.
+    ``progress``, if given, is called as ``progress(done, total, config)`` after each configuration.
+    """
+    if not hasattr(weights, "items"):
+        raise EncodeError("rd_sweep takes a mapping of names to arrays")
+    weights = {name: np.asarray(array) for name, array in weights.items()}
+    elements = sum(array.size for array in weights.values())
+    settings = default_settings(weights) if settings is None else list(settings)
+    rows = []
+    for i, setting in enumerate(settings):
+        config = {**common, **setting}
+        blob = encode(weights, **config)
+        decoded = decode(blob)
+        row = {
+            "config": config,
+            "bytes": len(blob),
+            "bits_per_weight": 8.0 * len(blob) / elements if elements else 0.0,
+            "sqnr_db": sqnr_db(weights, decoded),
+            "max_abs_error": max_abs_error(weights, decoded),
+        }
+        if evaluate is not None:
+            row["score"] = float(evaluate(decoded))
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(settings), config)
+    rows.sort(key=lambda r: r["bytes"])
+    return rows

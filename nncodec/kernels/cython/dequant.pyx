@@ -1,0 +1,146 @@
+# cython: language_level=3
+"""Cython twin of nncodec.reference.dequant: one fused pass from levels to floats, no temporaries."""
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+import numpy as np
+
+from ..dq_machine import machine
+from ...errors import InconsistentError
+
+__all__ = ["uniform", "codebook", "dependent"]
+
+ctypedef fused level_t:
+    int8_t
+    uint8_t
+    int16_t
+    uint16_t
+    int32_t
+    uint32_t
+    int64_t
+    uint64_t
+
+ctypedef fused out_t:
+    float
+    double
+
+
+cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
+    # element i uses step (i // inner) % len(steps); inner = product of extents after the axis.
+    # spec 4.2: the product is binary64, rounded once to the output type
+    cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
+    for i in range(n):
+        out[i] = <out_t>(<double>lv[i] * steps[j])
+        k += 1
+        if k == inner:
+            k = 0
+            j += 1
+            if j == ns:
+                j = 0
+
+
+cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, const int[::1] odd,
+                    const int[:, ::1] trans, out_t[::1] out) noexcept nogil:
+    # spec 4.5: Q0 multiple 2k in the even-table states, Q1 multiple 2k - sgn(k) where odd[state], next =
+    # trans[state][k & 1]; the multiple times the step as in 4.2. The tables come from nncodec.dq_machine, so
+    # every next state indexes them. Returns 1 if a level has |k| >= 2**62 (its multiple would overflow), else 0.
+    cdef int state = 0
+    cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
+    cdef int64_t level, m
+    cdef int64_t bound = (<int64_t>1) << 62
+    for i in range(n):
+        if level_t is uint64_t:
+            if lv[i] >= <uint64_t>bound:  # checked before the cast: 2**63 and above would wrap negative
+                return 1
+        level = <int64_t>lv[i]
+        if level >= bound or level <= -bound:
+            return 1
+        m = 2 * level - (level > 0) + (level < 0) if odd[state] else 2 * level
+        out[i] = <out_t>(<double>m * steps[j])
+        state = trans[state, level & 1]
+        k += 1
+        if k == inner:
+            k = 0
+            j += 1
+            if j == ns:
+                j = 0
+    return 0
+
+
+cdef int _gather(const level_t[::1] idx, const double[::1] table, double[::1] out) noexcept nogil:
+    # returns the first bad position + 1, or 0 when every index is inside the table
+    cdef Py_ssize_t i, n = idx.shape[0], size = table.shape[0]
+    cdef long long v
+    for i in range(n):
+        if level_t is uint64_t:
+            if idx[i] >= <uint64_t>size:
+                return <int>(i + 1) if i < 2147483646 else 2147483647
+        v = <long long>idx[i]
+        if v < 0 or v >= size:
+            return <int>(i + 1) if i < 2147483646 else 2147483647
+        out[i] = table[v]
+    return 0
+
+
+def _run_uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out):
+    with nogil:
+        _uniform(lv, steps, inner, out)
+
+
+def _run_dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, const int[::1] odd,
+                   const int[:, ::1] trans, out_t[::1] out):
+    cdef int bad
+    with nogil:
+        bad = _dependent(lv, steps, inner, odd, trans, out)
+    return bad
+
+
+def _run_gather(const level_t[::1] idx, const double[::1] table, double[::1] out):
+    cdef int bad
+    with nogil:
+        bad = _gather(idx, table, out)
+    return bad
+
+
+def _flat(levels):
+    return np.ascontiguousarray(levels).reshape(-1)
+
+
+def _steps_and_inner(levels, steps, axis):
+    """float64 steps and the run length of one step in C order (the product of extents after the axis)."""
+    inner = levels.size if axis is None else int(np.prod(levels.shape[axis + 1:], dtype=np.int64))
+    return np.ascontiguousarray(steps, dtype=np.float64), max(inner, 1)
+
+
+def _to_floats(kernel, levels, steps, axis, out_dtype, *tables):
+    """Run a fused level -> float kernel (``tables``: the dq machine's); float16 output goes through binary64 and
+    one rounding, as in the spec."""
+    out_dtype = np.dtype(out_dtype)
+    flat = _flat(levels)
+    steps64, inner = _steps_and_inner(levels, steps, axis)
+    out = np.empty(flat.shape[0], dtype=np.float32 if out_dtype == np.float32 else np.float64)
+    if kernel(flat, steps64, inner, *tables, out):  # only the dq kernel can fail (returns 1)
+        raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    return out.reshape(levels.shape).astype(out_dtype, copy=False)
+
+
+def uniform(levels, steps, axis, out_dtype):
+    """Same contract as nncodec.reference.dequant.uniform."""
+    return _to_floats(_run_uniform, levels, steps, axis, out_dtype)
+
+
+def dependent(levels, steps, axis, out_dtype, states=4):
+    """Same contract as nncodec.reference.dequant.dependent."""
+    odd, transition = machine(states)
+    return _to_floats(_run_dependent, levels, steps, axis, out_dtype, np.array(odd, dtype=np.intc),
+                      np.array(transition, dtype=np.intc))
+
+
+def codebook(indices, entries, out_dtype):
+    """Same contract as nncodec.reference.dequant.codebook."""
+    flat = _flat(indices)
+    table = np.ascontiguousarray(entries, dtype=np.float64)
+    out = np.empty(flat.shape[0], dtype=np.float64)
+    if _run_gather(flat, table, out):
+        raise InconsistentError(f"[R4.3-c] codebook index outside 0..{table.shape[0] - 1}")
+    return out.reshape(indices.shape).astype(out_dtype, copy=False)

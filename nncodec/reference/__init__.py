@@ -1,5 +1,0 @@
-"""Pure-Python/NumPy reference kernels, written to be read next to the spec, section by section.
-
-Each module here has a Cython twin in ``nncodec._cy`` with the same public names and signatures; both produce
-identical results and raise the same error classes.
-"""
