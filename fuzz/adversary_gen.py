@@ -26,7 +26,7 @@ for _path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(_path))
 
 from nncodec.bundle import trailer  # noqa: E402
-from nncodec.decoder.container import PendingStream, write_container  # noqa: E402
+from nncodec.format.assemble import PendingStream, write_container  # noqa: E402
 from nncodec.format.dtypes import DTYPE_CODES  # noqa: E402
 from nncodec.errors import EncodeError  # noqa: E402
 from nncodec.format.limits import DecodeLimits  # noqa: E402

@@ -17,7 +17,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import adversary  # noqa: E402
 from adversary_gen import _container  # noqa: E402
 from crafting import reseal  # noqa: E402
-from nncodec.decoder.container import HEADER_SIZE, PendingStream  # noqa: E402
+from nncodec.format.assemble import PendingStream  # noqa: E402
+from nncodec.format.header import HEADER_SIZE  # noqa: E402
 from nncodec.format.limits import LIMIT_CEILING, DecodeLimits  # noqa: E402
 from nncodec.format.records import Chain, Composite, Node, TensorRecord, iter_streams  # noqa: E402
 from nncodec.kernels.reference.directory import parse_directory  # noqa: E402

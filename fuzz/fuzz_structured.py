@@ -17,7 +17,7 @@ from _harness import atheris, run_decode
 
 import strategies
 from crafting import header, reseal, with_header
-from nncodec.decoder.container import HEADER_SIZE
+from nncodec.format.header import HEADER_SIZE
 from nncodec.format.limits import DecodeLimits
 from nncodec.format.records import Alias, Chain, Composite, Directory, TensorRecord, serialize_directory
 from nncodec.kernels.reference.directory import parse_directory

@@ -16,7 +16,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import nncodec  # noqa: E402
 from nncodec.api import COMPRESS_CHOICES, ENTROPY_CHOICES  # noqa: E402
-from nncodec.decoder.container import PendingStream, write_container  # noqa: E402
+from nncodec.format.assemble import PendingStream, write_container  # noqa: E402
 from nncodec.stages import CODINGS  # noqa: E402
 from nncodec.format.records import PRODUCT, SUM, Chain, Composite, Node, Stage, Stream, TensorRecord  # noqa: E402
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from adversary_gen import _container, _crc, _elem, _varint, huffman_constant, zstd_frame  # noqa: E402
 from crafting import reseal  # noqa: E402
 from nncodec.bundle import trailer  # noqa: E402
-from nncodec.decoder.container import PendingStream  # noqa: E402
+from nncodec.format.assemble import PendingStream  # noqa: E402
 from nncodec.format.records import Alias, Chain, Composite, Node, Stage, Stream, TensorRecord  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "extremes"

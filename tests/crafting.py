@@ -17,7 +17,9 @@ import zlib
 
 import numpy as np
 
-from nncodec.decoder.container import HEADER_SIZE, PendingStream, write_container
+from nncodec.format.assemble import PendingStream, write_container
+
+from nncodec.format.header import HEADER_SIZE
 from nncodec.format.dtypes import DTYPE_CODES, numpy_dtype
 from nncodec.format.limits import DecodeLimits
 from nncodec.format.records import (Alias, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord, iter_streams,

@@ -210,7 +210,8 @@ def _chain_node(draw, dtype, shape):
     """(node, pending streams): a chain over small values in any layout, each stream raw or zstd at its own
     alignment, maybe followed by a transform."""
     import zstandard
-    from nncodec.decoder.container import PendingStream, crc32
+    from nncodec.format.assemble import PendingStream
+    from nncodec.format.header import crc32
     from nncodec.format.dtypes import DTYPE_CODES, code_of
     from nncodec.format.records import Chain, Node, Stage, Stream
     from nncodec.stages import stage_by_name
@@ -284,7 +285,7 @@ def _node_tree(draw, dtype, shape, depth=1, max_depth=3):
 @st.composite
 def record_containers(draw, max_tensors=3):
     """Valid container bytes built from records (see the module docstring)."""
-    from nncodec.decoder.container import write_container
+    from nncodec.format.assemble import write_container
     from nncodec.format.records import Alias, Node, TensorRecord
 
     names = draw(st.lists(tensor_names(), unique=True, max_size=max_tensors))

@@ -9,7 +9,8 @@ import nncodec.sparse.matrices
 import crafting
 from nncodec import cli, runtime
 from nncodec.format.budget import BUILD_FACTOR
-from nncodec.decoder.container import Container, PendingStream, write_container
+from nncodec.decoder.container import Container
+from nncodec.format.assemble import PendingStream, write_container
 from nncodec.errors import LimitExceededError, UnsupportedFeatureError
 from nncodec.format.header import crc32
 from nncodec.format.records import PRODUCT, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord

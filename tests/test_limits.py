@@ -235,7 +235,7 @@ def test_decode_limits_defaults_match_spec():
 
 def _product_container(m, k, n):
     """A float32 ``product`` composite of an m x k and a k x n raw factor (spec 3.5.2)."""
-    from nncodec.decoder.container import write_container
+    from nncodec.format.assemble import write_container
     from nncodec.format.records import PRODUCT, Composite, Node, TensorRecord
     factors = []
     for shape in ((m, k), (k, n)):
@@ -255,7 +255,7 @@ def test_max_product_macs(backend):
 def test_product_time_bomb_is_refused_before_decoding(backend):
     """Factors of 2**13 x 2**12 and 2**12 x 2**13 from a ~100 KiB file fit every memory limit (each zstd frame
     carries 48 KiB of noise to pass max_expansion) but ask for 2**38 multiply-adds: minutes of work."""
-    from nncodec.decoder.container import write_container
+    from nncodec.format.assemble import write_container
     from nncodec.format.records import PRODUCT, Composite, Node, TensorRecord
     import zstandard
     noise = np.random.default_rng(0).bytes(3 << 14)

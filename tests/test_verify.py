@@ -25,7 +25,7 @@ def _packed(blob):
     """``blob`` rewritten with every stream at Align_Log2 0 (no padding: fewer bits to flip)."""
     from dataclasses import replace
 
-    from nncodec.decoder.container import PendingStream, write_container
+    from nncodec.format.assemble import PendingStream, write_container
     from nncodec.format.records import Chain, Composite, TensorRecord
 
     reader = nncodec.open(blob)

@@ -13,48 +13,18 @@ from ..kernels import parallel
 from ..format.budget import CallBudget, node_bytes
 from ..format.dtypes import BFLOAT16, DTYPE_NAMES, bfloat16_to_float32, float32_to_bfloat16, itemsize, numpy_dtype
 from ..errors import ChecksumError, FormatError, InconsistentError, UnsupportedFeatureError
-from ..format.header import FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, MAGIC, container_header, crc32
+from ..format.header import crc32
 from .directory import read_directory
 from ..format.limits import DEFAULT_LIMITS
-from ..format.records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Directory, node_elements, serialize_directory
+from ..format.records import CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, node_elements
 from ..sparse.matrices import LowRankMatrix, SparsePlusLowRank, binary64_product
 from ..stages import coding_by_id, stage_by_id
 from ..stages.sparse_layout import matrix_shape
 
-__all__ = ["MAGIC", "HEADER_SIZE", "FORMAT_MAJOR", "FORMAT_MINOR", "write_container", "container_header",
-           "Container", "PendingStream"]
+__all__ = ["Container"]
 
 _FLOAT_CODES = frozenset((10, 11, 12, 13))
 VERIFY_CHUNK = 1 << 16  # elements per piece when verify_all(materialize=False) runs elementwise transforms
-
-
-class PendingStream:
-    """A stream's stored bytes and descriptor fields, before its offset is known (writer side)."""
-
-    __slots__ = ("coding", "elem_type", "align_log2", "count", "data")
-
-    def __init__(self, coding, elem_type, align_log2, count, data):
-        self.coding, self.elem_type, self.align_log2 = coding, elem_type, align_log2
-        self.count, self.data = count, data
-
-
-def write_container(tensors, metadata=()):
-    """Bytes of a container holding ``tensors``: a sequence of ``(TensorRecord, [PendingStream...])``.
-
-    The records' stream descriptors must already carry each pending stream's length and CRC (see
-    ``encoder.with_stream_facts``), in payload order; this function adds the header and the aligned payload.
-    """
-    records = [record for record, _ in tensors]
-    pending = [p for _, streams in tensors for p in streams]
-    directory = serialize_directory(Directory(tuple(metadata), tuple(records)))
-    payload = bytearray()
-    start = HEADER_SIZE + len(directory)
-    for p in pending:
-        align = 1 << p.align_log2
-        pad = -(start + len(payload)) % align
-        payload += bytes(pad)
-        payload += p.data
-    return container_header(directory, len(payload)) + directory + bytes(payload)
 
 
 class Container:

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from ..api import decode, encode
+from ..decoder.reader import decode
+from .model import encode
 from ..errors import EncodeError
 from ..quant.metrics import max_abs_error, sqnr_db
 

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..decoder.container import PendingStream, crc32
+from ..format.assemble import PendingStream
+
+from ..format.header import crc32
 from ..format.dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from ..errors import EncodeError
 from .layout_choice import layout_candidates, parse_layout

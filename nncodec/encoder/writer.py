@@ -10,8 +10,9 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from ..api import SINGLE_ARRAY_KEY, _check_utf8, encode_tensor, open as open_container
-from ..decoder.container import HEADER_SIZE, container_header
+from ..decoder.reader import SINGLE_ARRAY_KEY, open as open_container
+from .model import check_utf8, encode_tensor
+from ..format.header import HEADER_SIZE, container_header
 from ..format.dtypes import as_array
 from .tensor import LossyPlan
 from ..errors import DecodeError, EncodeError
@@ -60,8 +61,8 @@ class Writer:
         for key, value in self.metadata.items():
             if not isinstance(key, str) or not isinstance(value, str) or key == SINGLE_ARRAY_KEY:
                 raise EncodeError(f"metadata must map str to str (not {SINGLE_ARRAY_KEY}), got {key!r}: {value!r}")
-            _check_utf8(key, "metadata key")
-            _check_utf8(value, "metadata value")
+            check_utf8(key, "metadata key")
+            check_utf8(value, "metadata value")
         self._records = []      # TensorRecord, in the order added
         self._streams = []      # (align_log2, stored length), in payload order
         self._names = set()
@@ -73,7 +74,7 @@ class Writer:
             raise EncodeError("the Writer is closed")
         if not isinstance(name, str):
             raise EncodeError(f"tensor names must be str, got {type(name).__name__} {name!r}")
-        _check_utf8(name, "tensor name")
+        check_utf8(name, "tensor name")
         if name in self._names:
             raise EncodeError(f"tensor {name!r} was already added")
         try:

@@ -31,7 +31,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import nncodec  # noqa: E402
-from nncodec.decoder.container import HEADER_SIZE, MAGIC, PendingStream, crc32, write_container  # noqa: E402
+from nncodec.format.assemble import PendingStream, write_container  # noqa: E402
+from nncodec.format.header import HEADER_SIZE, MAGIC, crc32  # noqa: E402
 from nncodec.format.dtypes import DTYPE_NAMES, as_array, numpy_dtype  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
 from nncodec.format.records import (  # noqa: E402
