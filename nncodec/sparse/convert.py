@@ -42,7 +42,8 @@ def value_table(array):
 
 
 def _grouped(array):
-    """(shape, omega, rows, value indices >= 1, columns) of the elements other than omega[0]."""
+    """(shape, omega, rows, value indices >= 1, columns) of the elements other than omega[0], in row-major
+    order."""
     mat = matrix_view(array)
     omega, idx = value_table(array)
     idx = idx.reshape(mat.shape)
@@ -64,10 +65,15 @@ def _entry_table(implicit, values):
 
 
 def _sorted_groups(shape, rows, vals, cols):
-    """Entries with value index >= 1, sorted by (row, value, column)."""
+    """Entries with value index >= 1, given in row-major order, sorted by (row, value, column): one stable sort
+    on row * (largest value + 1) + value keeps each value's columns in order (three keys when that could wrap)."""
     keep = vals > 0
     rows, vals, cols = rows[keep], vals[keep], cols[keep]
-    order = np.lexsort((cols, vals, rows))
+    top = int(vals.max()) + 1 if len(vals) else 1
+    if shape[0] * top < 2 ** 62:
+        order = np.argsort(rows * top + vals, kind="stable")
+    else:
+        order = np.lexsort((cols, vals, rows))
     return rows[order], vals[order], cols[order]
 
 
@@ -110,8 +116,9 @@ def cser_from_dense(array):
 
 
 def cer_from_entries(shape, implicit, rows, cols, values, tensor_shape=None):
-    """CERMatrix of the (m, n) matrix whose element (rows[k], cols[k]) is values[k] (each position listed once)
-    and every other element ``implicit``; O(entries log entries), nothing in proportion to m x n."""
+    """CERMatrix of the (m, n) matrix whose element (rows[k], cols[k]) is values[k] (each position listed once,
+    in row-major order) and every other element ``implicit``; O(entries log entries), nothing in proportion to
+    m x n."""
     omega, vals = _entry_table(implicit, values)
     return _cer(shape, omega, rows, vals, cols, tensor_shape)
 
