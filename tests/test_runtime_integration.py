@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
-from nncodec.sparse import operators
+from nncodec import sparse
 from nncodec.examples import cnn, digits, mlp
 from nncodec.sparse import SparseMatrix
 from tests.checkers import check_structure_product
@@ -32,7 +32,7 @@ def test_decoded_structures_multiply(backend, layout, quantize, m, n, batch, den
         options["quantize"] = quantize
     blob = nncodec.encode({"w": w}, **options)
     structure = nncodec.decode(blob, materialize=False)["w"]
-    assert isinstance(structure, SparseMatrix) and operators.layout_of(structure) == layout
+    assert isinstance(structure, SparseMatrix) and sparse.layout_of(structure) == layout
     x = rng.standard_normal((n, batch) if batch else n).astype(np.float32)
     y = check_structure_product(structure, x, backend)
     assert np.array_equal(structure.todense(), nncodec.decode(blob)["w"])
