@@ -31,7 +31,7 @@ def tensor_to_numpy(tensor):
 def numpy_to_tensor(array, bfloat16=False):
     """A torch tensor with the array's dtype, shape and bits; ``bfloat16=True`` reads uint16 bit patterns."""
     import torch
-    array = np.ascontiguousarray(array)
+    array = np.require(array, requirements="C")  # unlike ascontiguousarray, keeps a 0-d array 0-d
     if bfloat16 or array.dtype == numpy_dtype(BFLOAT16):
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
     return torch.from_numpy(array.copy() if not array.flags.writeable else array)
@@ -66,10 +66,19 @@ def encode_state_dict(state_dict, **options):
 
 
 def load_state_dict(blob, **options):
-    """``{name: torch.Tensor}`` from container bytes (or anything ``nncodec.open`` takes), in directory order."""
+    """``{name: torch.Tensor}`` from container bytes (or anything ``nncodec.open`` takes), in directory order.
+
+    Dtypes, shapes (0-d included) and values are the encoded ones; names stored as one tensor (tied weights)
+    share one tensor, as they shared storage when encoded. All tensors are decoded in one call (the limits bound
+    it all)."""
     from ..api import open as open_container
     with open_container(blob, **options) as reader:
-        return {name: numpy_to_tensor(reader.decode_tensor(name, copy=True)) for name in reader}
+        arrays = reader.decode_all(copy=True)
+    tensors = {}  # id(array) -> tensor: aliases decode to one array and become one tensor
+    for array in arrays.values():
+        if id(array) not in tensors:
+            tensors[id(array)] = numpy_to_tensor(array)
+    return {name: tensors[id(array)] for name, array in arrays.items()}
 
 
 def read_pt(path):
