@@ -138,6 +138,28 @@ def test_presets_quality_mapping_is_monotonic_and_checked():
             presets.preset_options(**bad)
 
 
+def test_encode_takes_a_preset_as_the_torch_adapter_does():
+    torch = pytest.importorskip("torch")
+    from nncodec.torch import encode_state_dict
+    rng = np.random.default_rng(4)
+    weights = {"w": rng.standard_normal((64, 64)).astype(np.float32), "b": np.ones(64, np.float32)}
+    for name, knobs in (("fp16", {}), ("deepcabac", {"quality": 40}), ("deepcabac", {"sqnr": 25}),
+                        ("runtime", {"quality": 10})):
+        blob = nncodec.encode(weights, preset=name, metadata={"model": "m"}, **knobs)
+        assert blob == encode_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, preset=name,
+                                         metadata={"model": "m"}, **knobs)
+        with nncodec.open(blob) as reader:
+            assert reader.metadata["model"] == "m"
+            assert json.loads(reader.metadata[presets.PRESET_KEY])["name"] == name
+    fp16 = nncodec.decode(nncodec.encode(weights, preset="fp16"))
+    assert np.array_equal(fp16["w"], weights["w"].astype(np.float16).astype(np.float32))
+    override = nncodec.encode(weights, preset="fp16", cast=None)  # explicit keywords replace the preset's
+    assert np.array_equal(nncodec.decode(override)["w"], weights["w"])
+    for bad in (dict(preset="zip"), dict(quality=50), dict(sqnr=30), dict(preset="fp16", quality=50)):
+        with pytest.raises(EncodeError):
+            nncodec.encode(weights, **bad)
+
+
 class _Terminal:
     def __init__(self, tty):
         self.tty, self.text = tty, ""

@@ -17,7 +17,7 @@ from .. import __version__, kernels
 from ..errors import DecodeError, NNCodecError
 from ..format.limits import DecodeLimits
 from ..encoder.option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
-from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, encode_with_preset, preset_options
+from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, preset_options
 from .progress import Progress
 from ..decoder.summary import read_summary
 
@@ -167,11 +167,8 @@ def cmd_encode(args):
         weights = read_weights(args.input)
         options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
         with _progress(args, "encode", weights.values()) as bar:
-            if args.preset:
-                blob = encode_with_preset(weights, args.preset, quality=args.quality, sqnr=args.sqnr,
-                                          metadata=metadata, progress=bar.advance, **options)
-            else:
-                blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
+            blob = api.encode(weights, preset=args.preset, quality=args.quality, sqnr=args.sqnr, metadata=metadata,
+                              progress=bar.advance, **options)
         _write_atomically(args.output, blob)
         size = len(blob)
     seconds = time.perf_counter() - t0
@@ -375,7 +372,7 @@ def cmd_bench(args):
         encode_times, decode_times = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            blob = encode_with_preset(weights, name, backend=args.backend, jobs=args.jobs)
+            blob = api.encode(weights, preset=name, backend=args.backend, jobs=args.jobs)
             t1 = time.perf_counter()
             decoded = api.decode(blob, backend=args.backend, jobs=args.jobs)
             t2 = time.perf_counter()

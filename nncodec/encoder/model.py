@@ -14,6 +14,7 @@ from ..format.dtypes import as_array
 from ..format.limits import DEFAULT_LIMITS
 from ..format.records import Alias, Node, TensorRecord
 from ..kernels import parallel
+from ..presets import preset_encoding
 from .tensor import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .tensor import LossyPlan, StreamCodings, with_stream_facts
 
@@ -48,10 +49,13 @@ def _normalise_weights(weights):
     return out, single
 
 
-def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-           factorize=None, jobs=None, progress=None):
+def encode(weights, *, preset=None, quality=None, sqnr=None, metadata=None, **options):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
+
+    preset: a named option set of :mod:`nncodec.presets` (``"lossless"``, ``"fp16"``, ``"bf16"``,
+      ``"deep-compression"``, ``"deepcabac"``, ``"runtime"``), tuned by ``quality`` (0..100) or ``sqnr`` (dB)
+      where the preset has that knob; the keywords below, when given, replace the preset's, and the choice is
+      recorded in the metadata under ``nncodec.preset``. ``quality`` and ``sqnr`` need a preset.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
     quantize: a quantizer spec (``"uniform:bits=8"``, ``"uniform:step=0.01,axis=0"``, ``"uniform:sqnr=40"``,
@@ -95,6 +99,17 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       on it.
     progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
     """
+    if preset is not None:
+        options, metadata = preset_encoding(preset, quality, sqnr, metadata, options)
+    elif quality is not None or sqnr is not None:
+        raise EncodeError("quality= and sqnr= tune a preset: give preset= too")
+    return _encode(weights, metadata=metadata, **options)
+
+
+def _encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
+            cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None,
+            layout=None, factorize=None, jobs=None, progress=None):
+    """:func:`encode` with every option explicit (no preset)."""
     kernels.resolve(backend)
     tensors, single = _normalise_weights(weights)
     meta = dict(metadata or {})

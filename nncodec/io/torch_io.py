@@ -54,15 +54,10 @@ def state_dict_arrays(state_dict, prefix=""):
 
 
 def encode_state_dict(state_dict, **options):
-    """Container bytes of a state dict's tensors (``options`` as for ``nncodec.encode``; ``preset=NAME`` and
-    ``quality=``/``sqnr=`` go through nncodec.presets)."""
+    """Container bytes of a state dict's tensors (``options`` as for ``nncodec.encode``, ``preset=NAME`` and
+    ``quality=``/``sqnr=`` included)."""
     from ..api import encode
-    from ..presets import encode_with_preset
-    arrays = state_dict_arrays(state_dict)
-    preset = options.pop("preset", None)
-    if preset is not None:
-        return encode_with_preset(arrays, preset, **options)
-    return encode(arrays, **options)
+    return encode(state_dict_arrays(state_dict), **options)
 
 
 def load_state_dict(blob, **options):
