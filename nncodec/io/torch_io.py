@@ -5,12 +5,14 @@ weights_only=True)``, which refuses arbitrary pickled objects. Names, dtypes and
 bfloat16 travels as ml_dtypes.bfloat16.
 """
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..format.dtypes import BFLOAT16, numpy_dtype
 from ..errors import EncodeError, NNCodecError
+from .optional import require
 
 __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_state_dict", "load_state_dict",
            "read_pt"]
@@ -77,16 +79,32 @@ def load_state_dict(blob, **options):
 
 
 def read_pt(path):
-    """``{name: array}`` of the tensors in a ``.pt``/``.pth`` checkpoint, loaded with ``weights_only=True``."""
-    import pickle
+    """``{name: array}`` of the tensors in a ``.pt``/``.pth`` checkpoint, loaded with ``weights_only=True``.
 
-    import torch
+    A checkpoint that pickles Python objects (a whole model saved with ``torch.save(model)``) is refused with the
+    class it names; any other unreadable file raises NNCodecError with torch's first line, never its traceback."""
+    torch = require("torch", f"reading {path}")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise NNCodecError(f"{path}: torch.load(weights_only=True) refused it: {str(exc).splitlines()[0]}") from None
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types (KeyError, RuntimeError, ...) on bad bytes
+        raise NNCodecError(_refusal(path, exc)) from None
     if isinstance(loaded, torch.Tensor):
         return {"": tensor_to_numpy(loaded)}
     if not isinstance(loaded, Mapping):
         raise EncodeError(f"{path}: expected a state dict or a tensor, found {type(loaded).__name__}")
     return state_dict_arrays(loaded)
+
+
+def _refusal(path, exc):
+    """Our one-line message for torch.load's refusal ``exc`` (torch's own runs over many lines, with terminal
+    escapes, and advises loading untrusted files unsafely)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"{path}: the checkpoint pickles a Python object ({found.group(1)}), not only tensors (a whole model "
+                "saved with torch.save(model)?); nncodec never unpickles objects: save model.state_dict() instead")
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return f"{path}: not a readable PyTorch checkpoint (torch.load with weights_only=True): {type(exc).__name__}" \
+           + (f": {first}" if first else "")
