@@ -1,6 +1,7 @@
 """The command line (nncodec.cli) and the presets it exposes: exit codes, JSON output, one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -123,6 +124,49 @@ def test_python_dash_m_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "nncodec", "info", str(tmp_path / "absent.nnc")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_output_dash_is_stdout_for_encode_and_refused_elsewhere(tmp_path, capsys, model, monkeypatch):
+    source, weights = model
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "nncodec", "encode", str(source), "-o", "-"], capture_output=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": root}, timeout=120)
+    assert done.returncode == 0 and done.stderr.startswith(b"wrote -:")  # the summary keeps off the data
+    decoded = nncodec.decode(done.stdout)
+    assert all(np.array_equal(decoded[name], array) for name, array in weights.items())
+    monkeypatch.chdir(tmp_path)
+    nncodec.save("m.nnc", weights)
+    for argv in (["decode", "m.nnc", "-o", "-"], ["rd", source, "--out", "-"], ["encode", source, "-o", "-", "--json"],
+                 ["encode", source, "-o", "-", "--stream"]):
+        code, stdout, err = run(capsys, *argv)
+        assert code == 2 and stdout == "" and "give a file name" in err and err.count("\n") == 1, argv
+    assert not (tmp_path / "-").exists()
+
+
+def test_write_errors_name_the_users_path(tmp_path, capsys, model):
+    """Outputs are written through a temporary file: its name never reaches the user, nor stays behind, and
+    the file gets the permissions of any new file."""
+    source, weights = model
+    (tmp_path / "taken").mkdir()
+    for target in (tmp_path / "absent" / "m.nnc", tmp_path / "taken"):
+        for extra in ([], ["--stream"]):
+            code, _, err = run(capsys, "encode", source, "-o", target, *extra)
+            assert code == 2 and err.rstrip().endswith(f"'{target}'") and ".nncodec-" not in err, err
+        with pytest.raises(OSError) as refused:
+            nncodec.save(target, weights)
+        assert refused.value.filename == str(target)
+        with pytest.raises(OSError) as refused:
+            with nncodec.Writer(target) as writer:
+                writer.add("w", weights["fc.weight"])
+        assert refused.value.filename == str(target)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["model.npz", "taken"]
+    old = os.umask(0o022)
+    try:
+        nncodec.save(tmp_path / "m.nnc", weights)
+        assert main(["encode", str(source), "-o", str(tmp_path / "c.nnc"), "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.nnc").stat().st_mode & 0o777 == (tmp_path / "c.nnc").stat().st_mode & 0o777 == 0o644
 
 
 def test_presets_quality_mapping_is_monotonic_and_checked():

@@ -116,8 +116,9 @@ def cmd_demo(args):
 
 
 def _say(args, text):
+    """A summary line on stdout (on stderr when stdout carries the output: ``-o -``), unless quiet or JSON."""
     if not args.quiet and not args.json:
-        print(text)
+        print(text, file=sys.stderr if getattr(args, "output", None) == STDOUT else sys.stdout)
 
 
 def _strict(value):
@@ -211,14 +212,34 @@ def _encode_streaming(args, metadata):
 
 
 def _write_atomically(path, blob):
-    tmp = f"{path}.nncodec-tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``blob`` to the file ``path`` (atomically; errors name ``path``), or to stdout for ``-``."""
+    if path == STDOUT:
+        sys.stdout.buffer.write(blob)
+        sys.stdout.buffer.flush()
+        return
+    from ..encoder.atomic import atomic_file
+    with atomic_file(path) as f:
+        f.write(blob)
+
+
+STDOUT = "-"
+
+
+def _check_stdout_output(args):
+    """``-`` as an output file is stdout: only ``encode`` (in memory) writes there, never to a terminal, and its
+    summary then goes to stderr. Other verbs choose the format by the file name's suffix and refuse it."""
+    for option, flag in (("output", "-o"), ("out", "--out"), ("plot", "--plot")):
+        if getattr(args, option, None) != STDOUT:
+            continue
+        if args.command != "encode":
+            why = " (its suffix, .npz or .safetensors, chooses the format)" if args.command == "decode" else ""
+            raise NNCodecError(f"{args.command} {flag} writes a file, not stdout ('-'): give a file name{why}")
+        if args.stream or args.json:
+            raise NNCodecError(f"encode -o - cannot be combined with --{'stream' if args.stream else 'json'}: "
+                               "give a file name")
+        if sys.stdout.isatty():
+            raise NNCodecError("encode -o - would write binary data to the terminal: redirect stdout "
+                               "(> model.nnc or | ...) or give a file name")
 
 
 def cmd_decode(args):
@@ -511,6 +532,7 @@ def main(argv=None):
     try:
         if args.jobs is not None and args.jobs < 0:
             raise NNCodecError(f"--jobs must be >= 0, got {args.jobs}")
+        _check_stdout_output(args)
         return COMMANDS[args.command](args)
     except DecodeError as exc:
         if args.debug:

@@ -1,8 +1,6 @@
 """Encoding a whole model: names and arrays checked, tied weights found and stored once as aliases, tensors
 encoded in parallel under one lossy plan, and the container assembled and checked against the default decoder."""
 
-import os
-import tempfile
 from collections.abc import Mapping
 
 from .. import kernels
@@ -15,6 +13,7 @@ from ..format.limits import DEFAULT_LIMITS
 from ..format.records import Alias, Node, TensorRecord
 from ..kernels import parallel
 from ..presets import preset_encoding
+from .atomic import atomic_file
 from .tensor import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .tensor import LossyPlan, StreamCodings, with_stream_facts
 
@@ -192,14 +191,6 @@ def _check_writable(blob):
 def save(path, weights, **options):
     """Encode ``weights`` (see :func:`encode`) and write the container to ``path`` atomically."""
     blob = encode(weights, **options)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nncodec-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        f.write(blob)
     return len(blob)
