@@ -228,6 +228,21 @@ def test_progress_draws_only_on_a_terminal():
         assert stream.text.endswith("\n") == tty
 
 
+def test_progress_shows_the_end_of_long_names_and_counts_configurations(tmp_path, monkeypatch, model):
+    stream = _Terminal(True)
+    with Progress("encode", 2, 2**21, stream=stream) as bar:
+        for i in (2, 3):
+            bar.advance(f"module.FeatureExtraction.ConvNet.{i}.weight", 2**20)
+    frames = stream.text.strip("\r\n").split("\r")
+    assert frames[-1].endswith("ConvNet.3.weight") and frames[0].rstrip().endswith("ConvNet.2.weight")
+    source, _ = model
+    terminal = _Terminal(True)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["rd", str(source), "--out", str(tmp_path / "rd.csv")]) == 0
+    points = len((tmp_path / "rd.csv").read_text().splitlines()) - 1
+    assert f"{points}/{points} configurations" in terminal.text and "MiB" not in terminal.text
+
+
 @pytest.mark.parametrize("preset", [None, "deepcabac"])
 def test_stream_encode_equals_in_memory_encode(tmp_path, capsys, model, preset):
     source, weights = model

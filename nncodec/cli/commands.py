@@ -334,11 +334,11 @@ def cmd_rd(args):
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # checked before the sweep, not after it
         raise NNCodecError("--plot needs matplotlib (pip install matplotlib)")
     weights = read_weights(args.input)
-    bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
+    bar = Progress("rd", 0, None, enabled=not (args.quiet or args.json), unit="configurations")
 
     def progress(done, total, config):
-        bar.items, bar.total = total, total
-        bar.advance(str(config.get("quantize", "")), 1)
+        bar.items = total
+        bar.advance(str(config.get("quantize", "lossless")), 0)
 
     rows = rd_sweep(weights, progress=progress, backend=args.backend, jobs=args.jobs)
     bar.close()
