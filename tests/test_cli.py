@@ -1,5 +1,6 @@
 """The command line (nncodec.cli) and the presets it exposes: exit codes, JSON output, one-line errors."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 import nncodec
 from nncodec import presets
 from nncodec.cli import main
+from nncodec.cli.commands import COMMANDS, build_parser
 from nncodec.errors import EncodeError, TruncatedError
 from nncodec.cli.progress import Progress
 
@@ -89,6 +91,33 @@ def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model)
     with pytest.raises(SystemExit) as exit_info:
         main(["encode", str(source), "-o", str(out), "--preset", "nope"])
     assert exit_info.value.code == 2
+
+
+def test_every_option_has_help_and_every_verb_an_example():
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(verbs) == set(COMMANDS)
+    for name, p in [("nncodec", parser), *verbs.items()]:
+        for action in p._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+        example = p.epilog.split("example:\n", 1)[1].strip()
+        assert example.startswith("nncodec " + ("" if p is parser else name)), example
+        assert build_parser().parse_args(example.split()[1:]).command == (name if p is not parser else "encode")
+
+
+def test_quiet_is_silent_in_every_verb_and_json_still_prints(tmp_path, capsys, model):
+    source, _ = model
+    out = tmp_path / "m.nnc"
+    runs = {"encode": ["encode", source, "-o", out], "decode": ["decode", out, "-o", tmp_path / "d.npz"],
+            "info": ["info", out], "verify": ["verify", out], "diff": ["diff", source, source],
+            "rd": ["rd", source, "--out", tmp_path / "rd.csv"], "demo": ["demo"],
+            "bench": ["bench", source, "--presets", "lossless", "--repeat", "1"]}
+    assert set(runs) == set(COMMANDS)
+    for i, (verb, argv) in enumerate(runs.items()):
+        quiet = ["-q", *argv] if i % 2 else [*argv, "--quiet"]  # before or after the verb
+        assert run(capsys, *quiet) == (0, "", ""), verb
+        code, stdout, err = run(capsys, *quiet, "--json")
+        assert code == 0 and json.loads(stdout) and err == "", verb
 
 
 def test_rd_writes_csv(tmp_path, capsys, model):
