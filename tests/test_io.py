@@ -350,13 +350,20 @@ def test_refusals_are_in_our_words(tmp_path, monkeypatch):
         with pytest.raises(NNCodecError) as refused:
             read_weights(tmp_path / name)
         assert words in str(refused.value) and "allow_pickle" not in str(refused.value), name
-    monkeypatch.setitem(sys.modules, "onnx", None)  # onnx not installed
+    monkeypatch.setitem(sys.modules, "onnx", None)  # onnx and torch not installed
+    monkeypatch.setitem(sys.modules, "torch", None)
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "m.pt").write_bytes(b"PK")
     with pytest.raises(BackendUnavailableError, match="pip install onnx"):
         read_weights(tmp_path / "m.onnx")
+    with pytest.raises(BackendUnavailableError, match="m.pt needs the torch package: pip install torch"):
+        read_weights(tmp_path / "m.pt")
+    from nncodec.torch import encode_state_dict
+    with pytest.raises(BackendUnavailableError, match="pip install \"nncodec-container\\[torch\\]\""):
+        encode_state_dict({})
 
 
-def test_pt_refusals_are_one_line_without_escapes(tmp_path, monkeypatch):
+def test_pt_refusals_are_one_line_without_escapes(tmp_path):
     torch = pytest.importorskip("torch")
     torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")  # a whole model: pickled objects, not a state dict
     (tmp_path / "junk.pt").write_bytes(b"these are not the weights you are looking for\n" * 3)
@@ -366,10 +373,6 @@ def test_pt_refusals_are_one_line_without_escapes(tmp_path, monkeypatch):
             read_weights(tmp_path / name)
         text = str(refused.value)
         assert all(w in text for w in words) and "\x1b" not in text and "\n" not in text, text
-    import sys
-    monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(ImportError, match="pip install torch"):
-        read_weights(tmp_path / "model.pt")
 
 
 def test_npz_mutations_raise_only_nncodec_errors(tmp_path):

@@ -1,6 +1,6 @@
 """PyTorch state dicts: ``encode_state_dict``/``load_state_dict`` and reading ``.pt``/``.pth`` checkpoints.
 
-torch is imported lazily (ImportError when it is absent). Checkpoints are read with ``torch.load(...,
+torch is imported lazily (when it is absent: BackendUnavailableError, an ImportError, with the pip command). Checkpoints are read with ``torch.load(...,
 weights_only=True)``, which refuses arbitrary pickled objects. Names, dtypes and shapes are kept exactly;
 bfloat16 travels as ml_dtypes.bfloat16.
 """
@@ -18,9 +18,13 @@ __all__ = ["tensor_to_numpy", "numpy_to_tensor", "state_dict_arrays", "encode_st
            "read_pt"]
 
 
+def _torch():
+    return require("torch", "nncodec.torch (PyTorch state dicts)", '"nncodec-container[torch]"')
+
+
 def tensor_to_numpy(tensor):
     """A NumPy array with the tensor's exact dtype, shape and bits (CPU, contiguous)."""
-    import torch
+    torch = _torch()
     tensor = tensor.detach().cpu().contiguous()
     if tensor.dtype == torch.bfloat16:
         return tensor.view(torch.int16).numpy().view(numpy_dtype(BFLOAT16))
@@ -32,7 +36,7 @@ def tensor_to_numpy(tensor):
 
 def numpy_to_tensor(array, bfloat16=False):
     """A torch tensor with the array's dtype, shape and bits; ``bfloat16=True`` reads uint16 bit patterns."""
-    import torch
+    torch = _torch()
     array = np.require(array, requirements="C")  # unlike ascontiguousarray, keeps a 0-d array 0-d
     if bfloat16 or array.dtype == numpy_dtype(BFLOAT16):
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
@@ -44,7 +48,7 @@ def state_dict_arrays(state_dict, prefix=""):
 
     Non-tensor entries (epoch counters, optimizer hyper-parameters) are left out.
     """
-    import torch
+    torch = _torch()
     arrays = {}
     for key, value in state_dict.items():
         name = f"{prefix}{key}"
