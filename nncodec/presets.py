@@ -1,7 +1,7 @@
 """Named encode presets: documented sets of ``nncodec.encode`` keyword arguments, plus a quality knob.
 
-A preset is data (this module imports only ``errors``, so the encoder below the API can resolve
-``nncodec.encode(weights, preset=...)``): :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
+A preset is data (this module sits below the encoder and imports only ``errors``, so that the encoder can
+resolve ``nncodec.encode(weights, preset=...)``): :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
 recorded in the container's metadata under ``nncodec.preset`` (a JSON object: name, quality, sqnr, options), so
 ``nncodec info`` shows how a file was made. Decoding never needs it: every stage is in the directory.
 

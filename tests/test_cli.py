@@ -15,6 +15,7 @@ from nncodec.cli import main
 from nncodec.cli.commands import COMMANDS, build_parser
 from nncodec.errors import EncodeError, TruncatedError
 from nncodec.cli.progress import Progress
+from skips import optional
 
 
 @pytest.fixture()
@@ -128,7 +129,7 @@ def test_rd_writes_csv(tmp_path, capsys, model):
 
 
 def test_rd_writes_plot(tmp_path, capsys, model):
-    pytest.importorskip("matplotlib")
+    optional("matplotlib")
     source, _ = model
     code, _, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--plot", tmp_path / "rd.png")
     assert code == 0 and (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
@@ -212,7 +213,7 @@ def test_presets_quality_mapping_is_monotonic_and_checked():
 
 
 def test_encode_takes_a_preset_as_the_torch_adapter_does():
-    torch = pytest.importorskip("torch")
+    torch = optional("torch", "torch")
     from nncodec.torch import encode_state_dict
     rng = np.random.default_rng(4)
     weights = {"w": rng.standard_normal((64, 64)).astype(np.float32), "b": np.ones(64, np.float32)}

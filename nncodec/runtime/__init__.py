@@ -8,6 +8,8 @@
 - :func:`load` / :class:`Model`: sequential models described in the container's metadata
   (spec/runtime-architecture.md).
 - :func:`info`: backend, whether the kernels were built with OpenMP, and the thread count.
+
+May import: ``api`` and everything below it (``sparse`` for the layouts it multiplies); not the tools.
 """
 
 from .. import kernels
