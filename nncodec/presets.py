@@ -1,6 +1,7 @@
 """Named encode presets: documented sets of ``nncodec.encode`` keyword arguments, plus a quality knob.
 
-A preset is data: :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
+A preset is data (this module sits below the encoder and imports only ``errors``, so that the encoder can
+resolve ``nncodec.encode(weights, preset=...)``): :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
 recorded in the container's metadata under ``nncodec.preset`` (a JSON object: name, quality, sqnr, options), so
 ``nncodec info`` shows how a file was made. Decoding never needs it: every stage is in the directory.
 
@@ -13,7 +14,7 @@ import json
 from .errors import EncodeError
 
 __all__ = ["PRESETS", "PRESET_KEY", "DEFAULT_QUALITY", "preset_options", "preset_record", "describe_presets",
-           "encode_with_preset"]
+           "preset_encoding"]
 
 PRESET_KEY = "nncodec.preset"
 DEFAULT_QUALITY = 75
@@ -116,12 +117,12 @@ RECORDED_OPTIONS = ("quantize", "prune", "entropy", "compress", "cast", "lossles
                     "zstd_level", "layout")
 
 
-def encode_with_preset(weights, name, *, quality=None, sqnr=None, metadata=None, **overrides):
-    """``nncodec.encode`` with preset ``name`` (see :func:`preset_options`); ``overrides`` are encode keywords
-    that replace the preset's. The stage options used are recorded under ``nncodec.preset``."""
-    from .api import encode
-    options = {**preset_options(name, quality, sqnr), **overrides}
+def preset_encoding(name, quality=None, sqnr=None, metadata=None, overrides=None):
+    """(encode keywords, metadata) for encoding with preset ``name`` (see :func:`preset_options`): ``overrides``
+    (encode keywords) replace the preset's, and the stage options used are recorded in the metadata under
+    ``nncodec.preset``. ``nncodec.encode(weights, preset=name, ...)`` calls this."""
+    options = {**preset_options(name, quality, sqnr), **(overrides or {})}
     recorded = {k: v for k, v in options.items() if k in RECORDED_OPTIONS and v is not None}
     meta = dict(metadata or {})
     meta[PRESET_KEY] = preset_record(name, quality, sqnr, recorded)
-    return encode(weights, metadata=meta, **options)
+    return options, meta

@@ -17,7 +17,7 @@ from .. import __version__, kernels
 from ..errors import DecodeError, NNCodecError
 from ..format.limits import DecodeLimits
 from ..encoder.option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
-from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, encode_with_preset, preset_options
+from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, preset_options
 from .progress import Progress
 from ..decoder.summary import read_summary
 
@@ -116,8 +116,9 @@ def cmd_demo(args):
 
 
 def _say(args, text):
+    """A summary line on stdout (on stderr when stdout carries the output: ``-o -``), unless quiet or JSON."""
     if not args.quiet and not args.json:
-        print(text)
+        print(text, file=sys.stderr if getattr(args, "output", None) == STDOUT else sys.stdout)
 
 
 def _strict(value):
@@ -167,11 +168,8 @@ def cmd_encode(args):
         weights = read_weights(args.input)
         options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
         with _progress(args, "encode", weights.values()) as bar:
-            if args.preset:
-                blob = encode_with_preset(weights, args.preset, quality=args.quality, sqnr=args.sqnr,
-                                          metadata=metadata, progress=bar.advance, **options)
-            else:
-                blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
+            blob = api.encode(weights, preset=args.preset, quality=args.quality, sqnr=args.sqnr, metadata=metadata,
+                              progress=bar.advance, **options)
         _write_atomically(args.output, blob)
         size = len(blob)
     seconds = time.perf_counter() - t0
@@ -214,14 +212,34 @@ def _encode_streaming(args, metadata):
 
 
 def _write_atomically(path, blob):
-    tmp = f"{path}.nncodec-tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``blob`` to the file ``path`` (atomically; errors name ``path``), or to stdout for ``-``."""
+    if path == STDOUT:
+        sys.stdout.buffer.write(blob)
+        sys.stdout.buffer.flush()
+        return
+    from ..encoder.atomic import atomic_file
+    with atomic_file(path) as f:
+        f.write(blob)
+
+
+STDOUT = "-"
+
+
+def _check_stdout_output(args):
+    """``-`` as an output file is stdout: only ``encode`` (in memory) writes there, never to a terminal, and its
+    summary then goes to stderr. Other verbs choose the format by the file name's suffix and refuse it."""
+    for option, flag in (("output", "-o"), ("out", "--out"), ("plot", "--plot")):
+        if getattr(args, option, None) != STDOUT:
+            continue
+        if args.command != "encode":
+            why = " (its suffix, .npz or .safetensors, chooses the format)" if args.command == "decode" else ""
+            raise NNCodecError(f"{args.command} {flag} writes a file, not stdout ('-'): give a file name{why}")
+        if args.stream or args.json:
+            raise NNCodecError(f"encode -o - cannot be combined with --{'stream' if args.stream else 'json'}: "
+                               "give a file name")
+        if sys.stdout.isatty():
+            raise NNCodecError("encode -o - would write binary data to the terminal: redirect stdout "
+                               "(> model.nnc or | ...) or give a file name")
 
 
 def cmd_decode(args):
@@ -254,6 +272,8 @@ def cmd_info(args):
     if args.json:
         preset = json.loads(metadata[PRESET_KEY]) if PRESET_KEY in metadata else None
         _emit_json({"tensors": rows, "metadata": metadata, "preset": preset})
+        return 0
+    if args.quiet:  # the directory was read and checked: the exit code says whether it is valid
         return 0
     columns = list(INFO_COLUMNS)
     if args.original:
@@ -316,11 +336,11 @@ def cmd_rd(args):
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # checked before the sweep, not after it
         raise NNCodecError("--plot needs matplotlib (pip install matplotlib)")
     weights = read_weights(args.input)
-    bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
+    bar = Progress("rd", 0, None, enabled=not (args.quiet or args.json), unit="configurations")
 
     def progress(done, total, config):
-        bar.items, bar.total = total, total
-        bar.advance(str(config.get("quantize", "")), 1)
+        bar.items = total
+        bar.advance(str(config.get("quantize", "lossless")), 0)
 
     rows = rd_sweep(weights, progress=progress, backend=args.backend, jobs=args.jobs)
     bar.close()
@@ -375,7 +395,7 @@ def cmd_bench(args):
         encode_times, decode_times = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            blob = encode_with_preset(weights, name, backend=args.backend, jobs=args.jobs)
+            blob = api.encode(weights, preset=name, backend=args.backend, jobs=args.jobs)
             t1 = time.perf_counter()
             decoded = api.decode(blob, backend=args.backend, jobs=args.jobs)
             t2 = time.perf_counter()
@@ -443,61 +463,79 @@ def _common_options(parser, top):
     parser.add_argument("--jobs", "-j", type=int, metavar="N", help="threads (default: every core; 1: serial)",
                         **({"default": None} if top else keep))
     parser.add_argument("--debug", action="store_true", help="show tracebacks", **keep)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries", **keep)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (and --json's "
+                        "document): no progress bar, summary or table", **keep)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout", **keep)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="nncodec", description="Compress and inspect neural-network weights. "
-                                     "Exit codes: 0 ok, 1 invalid input, 2 usage/I/O error, 3 diff differs.")
+                                     "Exit codes: 0 ok, 1 invalid input, 2 usage/I/O error, 3 diff differs.",
+                                     epilog="example:\n  nncodec encode model.npz -o model.nnc --preset deepcabac",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nncodec {__version__}")
     _common_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (nncodec COMMAND --help: its options and an example)")
 
-    def command(name, help_text):
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def command(name, help_text, example):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _common_options(p, top=False)
         return p
 
-    command("demo", "encode and decode the built-in example model and print a table")
-    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights into a container")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    command("demo", "encode and decode the built-in example model and print a table", "nncodec demo --json")
+    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights into a container",
+                "nncodec encode model.npz -o model.nnc --preset deepcabac --quality 60")
+    p.add_argument("input", help="weights file: .npz, .npy, .safetensors, .pt/.pth (needs torch), .onnx (needs "
+                   "onnx) or .nnc")
+    p.add_argument("-o", "--output", required=True, help="container file to write; - writes it to stdout")
     p.add_argument("--preset", choices=list(PRESETS), help="named option set (docs/cli.md); stage options "
                    "below override it")
     knob = p.add_mutually_exclusive_group()
-    knob.add_argument("--quality", type=float, help=f"0 (smallest) .. 100 (most faithful), default {DEFAULT_QUALITY}")
-    knob.add_argument("--sqnr", type=float, help="target weight SQNR in dB (deepcabac)")
-    p.add_argument("--quantize", help="quantizer spec, e.g. uniform:bits=8 or dq:sqnr=40,axis=0")
-    p.add_argument("--prune", help="pruner spec, e.g. magnitude:0.8 or std:quality=0.7")
-    p.add_argument("--entropy", choices=INTEGER_CODINGS)
-    p.add_argument("--compress", choices=FLOAT_CODINGS)
-    p.add_argument("--cast", choices=tuple(CAST_CHOICES))
+    knob.add_argument("--quality", type=float, metavar="Q",
+                      help=f"0 (smallest) .. 100 (most faithful), default {DEFAULT_QUALITY}")
+    knob.add_argument("--sqnr", type=float, metavar="DB", help="target weight SQNR in dB (deepcabac)")
+    p.add_argument("--quantize", metavar="SPEC", help="quantizer spec, e.g. uniform:bits=8 or dq:sqnr=40,axis=0")
+    p.add_argument("--prune", metavar="SPEC", help="pruner spec, e.g. magnitude:0.8 or std:quality=0.7")
+    p.add_argument("--entropy", choices=INTEGER_CODINGS, help="coding of integer streams (quantized levels, "
+                   "indices, integer tensors); auto: the smallest per stream")
+    p.add_argument("--compress", choices=FLOAT_CODINGS, help="coding of float streams; none: raw and "
+                   "memory-mappable; auto: the smallest where it saves >= 3%%")
+    p.add_argument("--cast", choices=tuple(CAST_CHOICES), help="store unquantized float32/64 tensors in this "
+                   "narrower type (widened again on decode)")
     p.add_argument("--chunk-elements", type=int, metavar="N", help="split larger lossless tensors into chunks")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata entry (repeatable)")
     p.add_argument("--layout", help="dense (default), csr, relidx[:bits=B], cer, cser or auto (smallest coded size)")
     p.add_argument("--stream", action="store_true", help="encode tensor by tensor (nncodec.Writer): peak memory "
                    "about one tensor; no global pruning, no aliases")
-    p = command("decode", "decode a container into an .npz or .safetensors file")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p = command("decode", "decode a container into an .npz or .safetensors file",
+                "nncodec decode model.nnc -o model.safetensors --max-output-bytes 1G")
+    p.add_argument("input", help="container file (.nnc, or a file with a container appended)")
+    p.add_argument("-o", "--output", required=True, help="weights file to write: .npz or .safetensors (by suffix)")
     _limit_options(p)
-    p = command("info", "per-tensor table of a container (reads only the directory)")
-    p.add_argument("input")
-    p.add_argument("--original", help="the original weights: adds each tensor's SQNR (decodes the tensors)")
+    p = command("info", "per-tensor table of a container (reads only the directory)",
+                "nncodec info model.nnc --original model.npz")
+    p.add_argument("input", help="container file")
+    p.add_argument("--original", metavar="WEIGHTS",
+                   help="the original weights: adds each tensor's SQNR (decodes the tensors)")
     _limit_options(p)
-    p = command("verify", "check every checksum and decode every tensor (exit 0 OK, 1 invalid)")
-    p.add_argument("input")
+    p = command("verify", "check every checksum and decode every tensor (exit 0 OK, 1 invalid)",
+                "nncodec verify download.nnc --max-output-bytes 256M")
+    p.add_argument("input", help="container file")
     _limit_options(p)
-    p = command("diff", "per-tensor max error and SQNR between two weight files (exit 3 if they differ)")
-    p.add_argument("a")
-    p.add_argument("b")
-    p = command("rd", "rate-distortion sweep: size against weight SQNR, as CSV (and a plot with matplotlib)")
-    p.add_argument("input")
+    p = command("diff", "per-tensor max error and SQNR between two weight files (exit 3 if they differ)",
+                "nncodec diff model.npz model.nnc")
+    p.add_argument("a", help="first weights file (any readable kind, .nnc included)")
+    p.add_argument("b", help="second weights file")
+    p = command("rd", "rate-distortion sweep: size against weight SQNR, as CSV (and a plot with matplotlib)",
+                "nncodec rd model.npz --out rd.csv --plot rd.png")
+    p.add_argument("input", help="weights file to sweep")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--plot", help="PNG file to write (needs matplotlib)")
-    p = command("bench", "encode/decode speed and size of each preset on a weight file")
-    p.add_argument("input")
+    p = command("bench", "encode/decode speed and size of each preset on a weight file",
+                "nncodec bench model.npz --presets lossless,deepcabac --repeat 5")
+    p.add_argument("input", help="weights file")
     p.add_argument("--presets", help="comma-separated preset names (default: all)")
     p.add_argument("--repeat", type=_positive, default=3, help="runs per preset; medians are reported (default 3)")
     return parser
@@ -514,6 +552,7 @@ def main(argv=None):
     try:
         if args.jobs is not None and args.jobs < 0:
             raise NNCodecError(f"--jobs must be >= 0, got {args.jobs}")
+        _check_stdout_output(args)
         return COMMANDS[args.command](args)
     except DecodeError as exc:
         if args.debug:

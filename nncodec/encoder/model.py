@@ -1,8 +1,6 @@
 """Encoding a whole model: names and arrays checked, tied weights found and stored once as aliases, tensors
 encoded in parallel under one lossy plan, and the container assembled and checked against the default decoder."""
 
-import os
-import tempfile
 from collections.abc import Mapping
 
 from .. import kernels
@@ -14,6 +12,8 @@ from ..format.dtypes import as_array
 from ..format.limits import DEFAULT_LIMITS
 from ..format.records import Alias, Node, TensorRecord
 from ..kernels import parallel
+from ..presets import preset_encoding
+from .atomic import atomic_file
 from .tensor import FLOAT_CODINGS as COMPRESS_CHOICES, INTEGER_CODINGS as ENTROPY_CHOICES
 from .tensor import LossyPlan, StreamCodings, with_stream_facts
 
@@ -48,10 +48,13 @@ def _normalise_weights(weights):
     return out, single
 
 
-def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
-           cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-           factorize=None, jobs=None, progress=None):
+def encode(weights, *, preset=None, quality=None, sqnr=None, metadata=None, **options):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
+
+    preset: a named option set of :mod:`nncodec.presets` (``"lossless"``, ``"fp16"``, ``"bf16"``,
+      ``"deep-compression"``, ``"deepcabac"``, ``"runtime"``), tuned by ``quality`` (0..100) or ``sqnr`` (dB)
+      where the preset has that knob; the keywords below, when given, replace the preset's, and the choice is
+      recorded in the metadata under ``nncodec.preset``. ``quality`` and ``sqnr`` need a preset.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
     quantize: a quantizer spec (``"uniform:bits=8"``, ``"uniform:step=0.01,axis=0"``, ``"uniform:sqnr=40"``,
@@ -95,6 +98,17 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress="none",
       on it.
     progress: called as ``progress(name, nbytes)`` after each tensor is encoded (from a worker thread).
     """
+    if preset is not None:
+        options, metadata = preset_encoding(preset, quality, sqnr, metadata, options)
+    elif quality is not None or sqnr is not None:
+        raise EncodeError("quality= and sqnr= tune a preset: give preset= too")
+    return _encode(weights, metadata=metadata, **options)
+
+
+def _encode(weights, *, quantize=None, prune=None, entropy=None, compress="none", lossless=(), keep_small=1024,
+            cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None,
+            layout=None, factorize=None, jobs=None, progress=None):
+    """:func:`encode` with every option explicit (no preset)."""
     kernels.resolve(backend)
     tensors, single = _normalise_weights(weights)
     meta = dict(metadata or {})
@@ -177,14 +191,6 @@ def _check_writable(blob):
 def save(path, weights, **options):
     """Encode ``weights`` (see :func:`encode`) and write the container to ``path`` atomically."""
     blob = encode(weights, **options)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nncodec-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        f.write(blob)
     return len(blob)

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Mapping
 
 from ..decoder.reader import SINGLE_ARRAY_KEY, open as open_container
+from .atomic import about_path, atomic_file
 from .model import check_utf8, encode_tensor
 from ..format.header import HEADER_SIZE, container_header
 from ..format.dtypes import as_array
@@ -66,7 +67,10 @@ class Writer:
         self._records = []      # TensorRecord, in the order added
         self._streams = []      # (align_log2, stored length), in payload order
         self._names = set()
-        self._spool = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-")
+        try:
+            self._spool = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-")
+        except OSError as exc:
+            raise about_path(exc, self.path) from None
 
     def add(self, name, array, importance=None):
         """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`."""
@@ -105,27 +109,20 @@ class Writer:
             pad = -position % (1 << align_log2)
             pads.append(pad)
             position += pad + length
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-",
-                                   suffix=".tmp")
-        try:
-            with spool, os.fdopen(fd, "wb") as out:
-                out.write(container_header(directory, position - start))
-                out.write(directory)
-                spool.seek(0)
-                for pad, (_, length) in zip(pads, self._streams):
-                    out.write(bytes(pad))
-                    while length:
-                        block = spool.read(min(length, COPY_BLOCK))
-                        if not block:
-                            raise EncodeError("the spool file ended early (was it modified?)")
-                        out.write(block)
-                        length -= len(block)
-            _check_writable(tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with spool, atomic_file(self.path) as out:
+            out.write(container_header(directory, position - start))
+            out.write(directory)
+            spool.seek(0)
+            for pad, (_, length) in zip(pads, self._streams):
+                out.write(bytes(pad))
+                while length:
+                    block = spool.read(min(length, COPY_BLOCK))
+                    if not block:
+                        raise EncodeError("the spool file ended early (was it modified?)")
+                    out.write(block)
+                    length -= len(block)
+            out.flush()
+            _check_writable(out.name)
         return position
 
     def discard(self):
