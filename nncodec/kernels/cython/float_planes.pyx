@@ -83,6 +83,7 @@ cdef enum:
     SAMPLE_MIN = 4096
     SAMPLE_STEP = 8
     RAW_TENTHS = 79
+    MULTI_MIN = 16384  # planes of this many bytes or more decode through the multi-symbol table
     # statuses, as in the reference module
     BAD_MODE = 1
     PAST_CHUNK = 2
@@ -477,10 +478,10 @@ def encode_chunks(const uint8_t[::1] raw, int width, int rotate, int chunk_log2,
 
 # -- decoder ------------------------------------------------------------------------------------------------------
 
-cdef int build_table(const uint8_t *length, uint32_t *table, uint16_t *single) noexcept nogil:
+cdef int build_table(const uint8_t *length, uint32_t *table, uint16_t *single, bint multi) noexcept nogil:
     """Decode tables, after the Kraft check (0, OVER_SUBSCRIBED or INCOMPLETE). single[w] = symbol | length << 8
-    of the codeword window w starts with; table[w] = s1 | s2 << 8 | s3 << 16 | bits << 24 | count << 28: the
-    first count (1..3) codewords lying wholly in w, using bits bits."""
+    of the codeword window w starts with; with ``multi``, table[w] = s1 | s2 << 8 | s3 << 16 | bits << 24 |
+    count << 28: the first count (1..3) codewords lying wholly in w, using bits bits."""
     cdef uint16_t code[256]
     cdef int64_t kraft = 0
     cdef int s, j, lo, used, cnt
@@ -498,6 +499,8 @@ cdef int build_table(const uint8_t *length, uint32_t *table, uint16_t *single) n
             lo = code[s] << (MAX_LENGTH - length[s])
             for j in range(lo, lo + (1 << (MAX_LENGTH - length[s]))):
                 single[j] = <uint16_t>(s | (length[s] << 8))
+    if not multi:
+        return 0
     for j in range(TABLE):
         used = 0
         syms = 0
@@ -559,7 +562,7 @@ cdef int decode_huffman(const uint8_t *src, const uint8_t *end, int64_t n, uint8
     if count & 1 and (q[count >> 1] & 15):
         return PAD_NIBBLE
     q += (count + 1) // 2
-    status = build_table(length, table, single)
+    status = build_table(length, table, single, n >= MULTI_MIN)
     if status:
         return status
     if end - q < 16:
@@ -577,7 +580,8 @@ cdef int decode_huffman(const uint8_t *src, const uint8_t *end, int64_t n, uint8
         pos[k] = 0
         o[k] = out + (k * quarter if k * quarter < n else n)
         oend[k] = out + ((k + 1) * quarter if (k + 1) * quarter < n else n)
-    fp_lanes(table, base, end, pos, o, oend)
+    if n >= MULTI_MIN:  # below, building the multi-symbol table costs more than it saves
+        fp_lanes(table, base, end, pos, o, oend)
     for k in range(4):
         # checked tail, one symbol per lookup; bits past the chunk read as zero (the end checks reject them)
         while o[k] < oend[k]:
