@@ -97,8 +97,8 @@ class FloatPlanesCoding:
         self.jobs = jobs
 
     def encode(self, values, backend=None, elem_type=None):
-        """Stored bytes for a 1-D array of a float element type; ``elem_type`` (a dtype code) says which when the
-        array holds bit patterns (bfloat16 in uint16)."""
+        """Stored bytes (a memoryview) for a 1-D array of a float element type; ``elem_type`` (a dtype code) says
+        which when the array holds bit patterns (bfloat16 in uint16)."""
         values = np.ascontiguousarray(values).reshape(-1)
         code = code_of(values.dtype) if elem_type is None else elem_type
         if code not in WIDTHS or values.dtype.itemsize != WIDTHS[code]:
@@ -106,13 +106,24 @@ class FloatPlanesCoding:
         width, rotate = WIDTHS[code], int(code in ROTATED)
         raw = values.view(np.uint8)
         chunks = _chunk_count(values.size, self.chunk_log2)
+        head = 2 + 4 * chunks
+        groups = _groups(chunks, raw.size, self.jobs)
+        # each group writes into its own region, as large as its chunks stored raw (W + 1 bytes more per chunk);
+        # np.empty leaves the pages a group does not write untouched (no zero fill, no page faults)
+        room = [width * (min(stop << self.chunk_log2, values.size) - (first << self.chunk_log2) + stop - first)
+                for first, stop in groups]
+        out = np.empty(head + sum(room), np.uint8)
+        starts = np.cumsum([head] + room[:-1]).tolist()
         kernel = kernels.module("float_planes", backend)
-        parts = parallel.map_ordered(
-            lambda group: kernel.encode_chunks(raw, width, rotate, self.chunk_log2, *group),
-            _groups(chunks, raw.size, self.jobs), jobs=self.jobs)
-        sizes = [size for group_sizes, _ in parts for size in group_sizes]
-        head = bytes((rotate, self.chunk_log2)) + np.array(sizes, "<u4").tobytes()
-        return head + b"".join(body for _, body in parts)
+        sizes = parallel.map_ordered(
+            lambda g: kernel.encode_chunks(raw, width, rotate, self.chunk_log2, *groups[g], out[starts[g]:]),
+            range(len(groups)), jobs=self.jobs)
+        out[:2] = (rotate, self.chunk_log2)
+        out[2:head] = np.array([s for group in sizes for s in group], "<u4").view(np.uint8)
+        if len(groups) == 1:
+            return memoryview(out[:head + sum(sizes[0])])
+        parts = [out[:head]] + [out[start:start + sum(s)] for start, s in zip(starts, sizes)]
+        return memoryview(np.concatenate(parts))
 
     def decode(self, data, stream, limits, backend=None):
         """The stream's ``stream.count`` elements as its Elem_Type (spec 5.5 checks, in the spec's order)."""

@@ -1789,8 +1789,9 @@ def fp_stream(raw, width, rotate, chunk_log2):
     """A float-planes stream of the element bytes ``raw`` (spec 5.5), chunks coded by the reference kernel."""
     from nncodec.kernels.reference.float_planes import encode_chunks
     count = len(raw) // width
-    sizes, body = encode_chunks(np.frombuffer(raw, np.uint8), width, rotate, chunk_log2, 0, -(-count >> chunk_log2))
-    return bytes((rotate, chunk_log2)) + b"".join(s.to_bytes(4, "little") for s in sizes) + body
+    out = np.zeros(2 * len(raw) + 64, np.uint8)
+    sizes = encode_chunks(np.frombuffer(raw, np.uint8), width, rotate, chunk_log2, 0, -(-count >> chunk_log2), out)
+    return bytes((rotate, chunk_log2)) + b"".join(s.to_bytes(4, "little") for s in sizes) + out[:sum(sizes)].tobytes()
 
 
 def fp_chain(array, rotate, chunk_log2, stream=None):

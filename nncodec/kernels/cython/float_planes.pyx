@@ -442,8 +442,10 @@ cdef int64_t encode_chunk(const uint8_t *src, int64_t n, int width, int rotate, 
     return size
 
 
-def encode_chunks(const uint8_t[::1] raw, int width, int rotate, int chunk_log2, int64_t first, int64_t stop):
-    """(list of chunk sizes, their bytes) of chunks ``first..stop-1`` of the elements in ``raw``."""
+def encode_chunks(const uint8_t[::1] raw, int width, int rotate, int chunk_log2, int64_t first, int64_t stop,
+                  uint8_t[::1] out):
+    """Chunks ``first..stop-1`` of the elements in ``raw``, one after another at the start of ``out`` (room for
+    ``width * (elements + chunks)`` bytes, checked); their sizes."""
     cdef int64_t count = raw.shape[0] // width
     cdef int64_t chunk = (<int64_t>1) << chunk_log2
     cdef int64_t j, n, size, used = 0
@@ -451,9 +453,9 @@ def encode_chunks(const uint8_t[::1] raw, int width, int rotate, int chunk_log2,
     cdef uint8_t *planes
     cdef uint64_t *hist
     if stop <= first:
-        return [], b""
-    body = bytearray(width * (min(stop * chunk, count) - first * chunk) + width * (stop - first))
-    cdef uint8_t[::1] dst = body
+        return []
+    if out.shape[0] < width * (min(stop * chunk, count) - first * chunk) + width * (stop - first):
+        raise ValueError("float-planes encoder output buffer too small")
     planes = <uint8_t *>malloc(width * longest + 1)
     hist = <uint64_t *>malloc(4 * 256 * sizeof(uint64_t))
     if planes == NULL or hist == NULL:
@@ -465,15 +467,13 @@ def encode_chunks(const uint8_t[::1] raw, int width, int rotate, int chunk_log2,
         for j in range(first, stop):
             n = min(chunk, count - j * chunk)
             with nogil:
-                size = encode_chunk(&raw[0] + j * chunk * width, n, width, rotate, &dst[0] + used, planes, hist)
+                size = encode_chunk(&raw[0] + j * chunk * width, n, width, rotate, &out[0] + used, planes, hist)
             sizes.append(size)
             used += size
     finally:
         free(planes)
         free(hist)
-    del dst
-    del body[used:]
-    return sizes, bytes(body)
+    return sizes
 
 
 # -- decoder ------------------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Public API (the same in ``nncodec.kernels.cython.float_planes``); the stream header and the chunk table are read
 and written by ``nncodec.stages.float_planes``, which calls these per group of chunks:
 
-- ``encode_chunks(raw, width, rotate, chunk_log2, first, stop) -> (sizes, body)``: chunks ``first..stop-1`` of
-  the elements in ``raw`` (a 1-D uint8 array of whole ``width``-byte elements), their sizes and their bytes.
+- ``encode_chunks(raw, width, rotate, chunk_log2, first, stop, out) -> sizes``: chunks ``first..stop-1`` of the
+  elements in ``raw`` (a 1-D uint8 array of whole ``width``-byte elements) written one after another to the start
+  of ``out`` (a writable uint8 array of at least ``width * (elements + chunks)`` bytes); their sizes.
 - ``decode_chunks(body, offsets, count, width, rotate, chunk_log2, out, first, stop) -> (status, chunk)``: decode
   chunks ``first..stop-1`` (chunk j is ``body[offsets[j]:offsets[j + 1]]``) into ``out`` (uint8, ``count *
   width`` bytes); ``(0, stop)`` when all decode, else the status of the first failing chunk and its index.
@@ -179,11 +180,16 @@ def _encode_chunk(raw, width, rotate):
     return bytes(out)
 
 
-def encode_chunks(raw, width, rotate, chunk_log2, first, stop):
-    """(list of chunk sizes, their bytes) of chunks ``first..stop-1`` of the elements in ``raw``."""
+def encode_chunks(raw, width, rotate, chunk_log2, first, stop, out):
+    """Chunks ``first..stop-1`` of the elements in ``raw``, one after another at the start of ``out``; their sizes."""
     chunk = (1 << chunk_log2) * width
-    parts = [_encode_chunk(raw[j * chunk:(j + 1) * chunk], width, rotate) for j in range(first, stop)]
-    return [len(p) for p in parts], b"".join(parts)
+    sizes, used = [], 0
+    for j in range(first, stop):
+        part = _encode_chunk(raw[j * chunk:(j + 1) * chunk], width, rotate)
+        out[used:used + len(part)] = np.frombuffer(part, np.uint8)
+        used += len(part)
+        sizes.append(len(part))
+    return sizes
 
 
 # -- decoder -----------------------------------------------------------------------------------------------------
