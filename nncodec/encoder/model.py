@@ -74,7 +74,9 @@ def encode(weights, *, preset=None, quality=None, sqnr=None, metadata=None, **op
       ``"cabac"`` or ``"auto"`` (the smallest); default: raw for lossless tensors when ``compress="none"``,
       else ``"auto"``. May be a mapping of tensor name -> choice.
     compress: coding of float streams: ``"none"`` (raw, memory-mappable), ``"zstd"``, ``"zstd-shuffle"`` (zstd
-      over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
+      over byte planes), ``"float-planes"`` (byte planes, the exponent plane Huffman coded: at the planes' entropy,
+      chunks decoded on every core) or ``"auto"`` (float-planes for float dtypes, zstd too where float-planes saves
+      over half; kept where it saves >= 3% over raw).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
     layout: how elements are laid out (spec 4.1, 4.6 to 4.9), over the matrix view (axis 0 by the rest):

@@ -22,10 +22,15 @@ from ..quant.model_scope import resolve_model_scope
 from ..format.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
                       serialize_directory)
 from ..stages import coding_by_name, stage_by_name
+from ..stages.float_planes import WIDTHS
 
 __all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
 
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
+# "auto" codes float streams with float-planes (spec 5.5: at the byte planes' entropy, at memory speed); zstd is
+# tried too only where float-planes saves more than half, where repeats an order-0 code cannot see may matter
+FLOAT_PLANES_TYPES = frozenset(WIDTHS)
+AUTO_ZSTD_TOO = 0.5
 
 
 def _choice(option, name, default, allowed, what, none_means_default=False):
@@ -64,16 +69,26 @@ class StreamCodings:
             return raw, raw.encode(values)
         if choice != "auto":
             coding = self._coding(choice)
-            return coding, coding.encode(values, backend=self.backend)
+            return coding, self._encode(coding, values, elem_code)
         if integer:
             names = ("zstd", "huffman", "cabac")
+        elif elem_code in FLOAT_PLANES_TYPES:
+            names = ("float-planes",)
         else:
             names = ("zstd", "zstd-shuffle") if values.dtype.itemsize > 1 else ("zstd",)
-        candidates = [(c, c.encode(values, backend=self.backend)) for c in map(self._coding, names)]
+        candidates = [(c, self._encode(c, values, elem_code)) for c in map(self._coding, names)]
+        if names == ("float-planes",) and len(candidates[0][1]) < AUTO_ZSTD_TOO * values.nbytes:
+            candidates.append((self._coding("zstd"), self._encode(self._coding("zstd"), values, elem_code)))
         coding, stored = min(candidates, key=lambda c: len(c[1]))
         if len(stored) >= AUTO_SAVING * values.nbytes:
             return raw, raw.encode(values)
         return coding, stored
+
+    def _encode(self, coding, values, elem_code):
+        """``coding``'s stored bytes for ``values`` (float-planes needs the element type: bfloat16 may be uint16)."""
+        if coding.name == "float-planes":
+            return coding.encode(values, backend=self.backend, elem_type=elem_code)
+        return coding.encode(values, backend=self.backend)
 
     def _coding(self, name):
         coding = coding_by_name(name)
