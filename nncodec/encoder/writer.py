@@ -42,7 +42,7 @@ class Writer:
     Leaving the ``with`` block through an exception writes nothing.
     """
 
-    def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress="none",
+    def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress=None,
                  lossless=(), keep_small=1024, cast=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
                  factorize=None):
         self.path = os.fspath(path)
