@@ -76,6 +76,8 @@ def test_small_tensor_falls_back_to_exact_dense_raw():
     w = {"b": np.random.default_rng(0).standard_normal(256).astype(np.float32)}
     with nncodec.open(nncodec.encode(w, layout="cer")) as reader:
         assert reader.info()[0]["chain"] == "dense<raw>" and np.array_equal(reader["b"], w["b"])
+    with nncodec.open(nncodec.encode(w, layout="cer", no_larger_than_raw=False)) as reader:  # as asked
+        assert reader.info()[0]["chain"].startswith("cer") and reader.info()[0]["stored_bytes"] > w["b"].nbytes
 
 
 def _trained_like():

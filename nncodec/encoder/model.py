@@ -50,7 +50,7 @@ def _normalise_weights(weights):
 
 def encode(weights, *, quantize=None, prune=None, entropy=None, compress=None, lossless=(), keep_small=1024,
            cast=None, importance=None, metadata=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-           factorize=None, jobs=None, progress=None):
+           factorize=None, no_larger_than_raw=True, jobs=None, progress=None):
     """Encode ``weights`` (an array, or a mapping of names to arrays) into container bytes.
 
     Lossy front end (float tensors only; every choice is recorded in the container, decode needs nothing else):
@@ -74,8 +74,11 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress=None, l
       over byte planes: better on floats) or ``"auto"`` (the smallest, kept where it saves >= 3% over raw).
       Default (None): ``"none"``, so that lossless tensors stay memory-mappable, except for tensors that only
       pruning changed, which get ``"auto"`` and, unless ``layout`` is given, ``layout="relidx"``.
-    No tensor is stored in more bytes than it has: an encoding that would take more (streams plus stage
-    parameters) than the tensor's raw bytes is replaced by the tensor as given, dense and exact.
+    no_larger_than_raw: no tensor is stored in more bytes than it has: an encoding that would take more (streams
+      plus stage parameters) than the tensor's raw bytes (a sparse layout of a dense bias, a codebook for a few
+      weights, zstd on 8 bytes) is replaced by the tensor as given, dense and exact. False keeps every layout,
+      coding and lossy stage exactly as asked, whatever its size (to show a coding on a tiny tensor, or to get a
+      sparse or factored structure back from ``decode(materialize=False)`` however small the tensor).
     metadata: a str -> str mapping stored in the container.
     chunk_elements: split lossless tensors larger than this along axis 0 into independently coded chunks.
     layout: how elements are laid out (spec 4.1, 4.6 to 4.9), over the matrix view (axis 0 by the rest):
@@ -118,7 +121,7 @@ def encode(weights, *, quantize=None, prune=None, entropy=None, compress=None, l
     def encode_one(item):
         name, (code, array) = item
         encoded = encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements,
-                                layout)
+                                layout, no_larger_than_raw)
         if progress is not None:
             progress(name, array.nbytes)
         return encoded
@@ -163,13 +166,14 @@ def _with_aliases(names, shared, stored):
 PRUNED_LAYOUT = "relidx"  # the CRNN pruned 30/50/90 %: within 0.05 % of layout="auto", 1/4 of its encode time
 
 
-def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None):
+def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None,
+                  bounded=True):
     """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan.
 
     Options left None get the codings that exploit what the lossy stages did: a quantized tensor's levels are
     entropy-coded (``entropy="auto"``); a tensor only pruning changed gets ``compress="auto"`` and the relative
     index layout (its zeros cost a few bits each); other tensors stay raw and dense.
-    No tensor takes more bytes than its raw size (``no_larger_than_raw``)."""
+    With ``bounded``, no tensor takes more bytes than its raw size (``tensor.no_larger_than_raw``)."""
     lossy = name in plan.quantizers
     pruned_only = name in plan.masks and not lossy
     if compress is None:
@@ -178,7 +182,9 @@ def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backen
         layout = PRUNED_LAYOUT
     codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
                                        zstd_level, backend, layout)
-    node, pending = no_larger_than_raw(*plan.node(name, code, array, codings, chunk_elements), code, array, codings)
+    node, pending = plan.node(name, code, array, codings, chunk_elements)
+    if bounded:
+        node, pending = no_larger_than_raw(node, pending, code, array, codings)
     return with_stream_facts(TensorRecord(name, node), pending), pending
 
 

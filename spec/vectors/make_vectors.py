@@ -5,9 +5,7 @@ expected arrays in ``valid/NNN-name.npz`` (``np.savez``, no pickle; bfloat16 sto
 ``invalid/NNN-name.nnc``, ``manifest.toml`` and ``../worked-example.md``. Tests only read what this writes.
 
 Valid vectors come from ``nncodec.encode`` (their encode options are recorded, so tests can re-encode them) or,
-for what the encoder does not emit, from ``nncodec.format.records`` + ``nncodec.format.assemble.write_container``
-(codings shown on tensors too small for them to pay, which ``nncodec.encode`` stores raw, go through the encoder's
-tensor planner: ``in_codings``). Each
+for what the encoder does not emit, from ``nncodec.format.records`` + ``nncodec.decoder.container.write_container``. Each
 invalid vector breaks exactly one rule of spec section 7; after a field is corrupted the CRCs that cover it
 are recomputed, so the vector trips that rule and not a checksum (except for the checksum rules themselves).
 
@@ -36,7 +34,6 @@ import nncodec  # noqa: E402
 from nncodec.format.assemble import PendingStream, write_container  # noqa: E402
 from nncodec.format.header import HEADER_SIZE, MAGIC, crc32  # noqa: E402
 from nncodec.format.dtypes import DTYPE_NAMES, as_array, numpy_dtype  # noqa: E402
-from nncodec.encoder.tensor import StreamCodings, tensor_node, with_stream_facts  # noqa: E402
 from nncodec.stages import coding_by_id  # noqa: E402
 from nncodec.format.records import (  # noqa: E402
     CONCAT, PRODUCT, SEPARABLE, SUM, Alias, Chain, Composite, Node, Stage, Stream, TensorRecord, write_varint)
@@ -168,19 +165,6 @@ def encoded(arrays, single_array=False, **options):
     return blob, arrays
 
 
-def in_codings(arrays, compress="none", entropy=None, chunk_elements=None, zstd_level=9):
-    """``(blob, arrays)``: lossless tensors stored in exactly the codings asked for, through the encoder's own
-    planner (``tensor_node``) but without ``nncodec.encode``'s rule that no tensor takes more than its raw bytes:
-    these vectors show codings on tensors too small for the codings to pay."""
-    records = []
-    for name, array in arrays.items():
-        code, values = as_array(array)
-        codings = StreamCodings.for_tensor(name, compress, entropy, zstd_level, None)
-        node, pending = tensor_node(code, values, codings, chunk_elements)
-        records.append((with_stream_facts(TensorRecord(name, node), pending), pending))
-    return write_container(records, ()), arrays
-
-
 def bf16(bits):
     return nncodec.BFloat16(np.asarray(bits, dtype=np.uint16))
 
@@ -266,10 +250,11 @@ def _():
     return encoded({"chunked": np.arange(40, dtype=np.float32).reshape(10, 4) - 20}, chunk_elements=8)
 
 
-@valid(22, "concat-zstd", "3.5.2", "a concat composite of zstd chunks (uneven last chunk)")
+@valid(22, "concat-zstd", "3.5.2", "a concat composite of zstd chunks (uneven last chunk)",
+       entropy="zstd", chunk_elements=12, zstd_level=19, no_larger_than_raw=False)
 def _():
-    return in_codings({"chunked": np.arange(35, dtype=np.int16).reshape(7, 5)}, entropy="zstd", chunk_elements=12,
-                      zstd_level=19)
+    return encoded({"chunked": np.arange(35, dtype=np.int16).reshape(7, 5)}, entropy="zstd", chunk_elements=12,
+                   zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(23, "sum", "3.5.2", "a sum composite of two raw float32 parts (exact dyadic values)")
@@ -331,18 +316,20 @@ def _():
     return encoded({"many_axes": np.full((1,) * 32, 42, dtype=np.uint8)})
 
 
-@valid(30, "worked-example", "10", "one raw float32 tensor (with padding) and one zstd int8 tensor")
+@valid(30, "worked-example", "10", "one raw float32 tensor (with padding) and one zstd int8 tensor",
+       entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w": np.array([[1.0, -2.0, 0.5], [0.0, 3.25, -1.0]], dtype=np.float32),
               "q": np.array([0, 0, 0, 0, 1, 1, -1, 0], dtype=np.int8)}
-    return in_codings(arrays, entropy={"q": "zstd"}, zstd_level=19)
+    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 
 
-@valid(31, "zstd-shuffle", "5.4", "zstd-shuffle (byte planes) float32 and float16 tensors")
+@valid(31, "zstd-shuffle", "5.4", "zstd-shuffle (byte planes) float32 and float16 tensors",
+       compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w32": np.linspace(-1, 1, 48, dtype=np.float32).reshape(6, 8),
               "w16": np.linspace(0, 4, 20).astype(np.float16)}
-    return in_codings(arrays, compress="zstd-shuffle", zstd_level=19)
+    return encoded(arrays, compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(32, "sum-bfloat16", "3.5.2", "a sum composite in bfloat16 (exact: 1 + 0.5, 2 + 0.25, -0.5 + 4)")
