@@ -1,9 +1,13 @@
-"""Helpers shared by the benchmarks: the weights to measure, timing medians and machine facts."""
+"""Helpers shared by the benchmarks: the weights to measure, timing medians, machine facts and the live peer."""
 
+import json
 import os
 import pathlib
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -45,3 +49,39 @@ def machine():
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+class PeerUnavailable(RuntimeError):
+    """The peer (Fraunhofer NNCodec, in its own venv) could not be run."""
+
+
+def _peer_python():
+    python = os.environ.get("NNCODEC_PEER_PYTHON")
+    if not python or not os.path.exists(python):
+        raise PeerUnavailable("NNCODEC_PEER_PYTHON is not set to NNCodec's venv python (see bench/PEER.md)")
+    return python
+
+
+def run_peer(script, arguments):
+    """The JSON result of ``bench/<script> arguments... --out FILE`` run now under ``$NNCODEC_PEER_PYTHON``
+    (bench/PEER.md). Raises :class:`PeerUnavailable` saying why: a benchmark never falls back to old numbers."""
+    python = _peer_python()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "peer.json")
+        done = subprocess.run([python, str(ROOT / "bench" / script), *map(str, arguments), "--out", out],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PeerUnavailable(f"{script} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+        with open(out) as f:
+            return json.load(f)
+
+
+def peer_or_exit(no_peer, script=None, arguments=()):
+    """``run_peer(script, arguments)``, None when ``no_peer`` (the table then says "not run"), or exit with the
+    reason. Without ``script``, only checks that the peer can be started (call it before measuring anything)."""
+    if no_peer:
+        return None
+    try:
+        return run_peer(script, arguments) if script else _peer_python()
+    except PeerUnavailable as exc:
+        sys.exit(f"the peer could not run: {exc}\n(pass --no-peer to measure nncodec alone; the table then says so)")

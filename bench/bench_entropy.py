@@ -10,7 +10,8 @@ every byte of each stream (tables, headers); H0 is the zeroth-order empirical en
 Speeds are MB/s of the original float32 bytes (4 bytes per weight): medians over --repeat runs of the sum over
 tensors, by wall clock and by process CPU time (robust to a loaded machine; a multi-threaded coder's CPU time is
 the sum over its threads). DeepCABAC figures come from bench/peer_deepcabac.py run under $NNCODEC_PEER_PYTHON on
-the same levels (wall clock and CPU time, one thread), or else the recorded ones (wall clock).
+the same levels in the same run (wall clock and CPU time, one thread); without the peer the run stops, unless
+``--no-peer`` asks for our figures alone (the table then says "not run").
 """
 
 import argparse
@@ -18,7 +19,6 @@ import json
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, SHARED_NPZ, machine  # noqa: E402
+from _common import ROOT, SHARED_NPZ, machine, peer_or_exit  # noqa: E402
 from levels import MIN_WEIGHTS, quantize, tensor_h0_bits  # noqa: E402
 
 sys.path.append(str(ROOT))  # an installed nncodec wins; else the checkout (built in place)
@@ -39,11 +39,7 @@ from nncodec.format.records import Stream  # noqa: E402
 from nncodec.stages.huffman import HuffmanCoding  # noqa: E402
 from nncodec.stages.zstd import ZstdCoding  # noqa: E402
 
-PEER_SCRIPT = ROOT / "bench" / "peer_deepcabac.py"
 # measured by bench/peer_deepcabac.py (NNCodec 2.1.3, one thread) on these levels; see bench/PEER.md
-RECORDED_DEEPCABAC = {8: {"bits_per_weight": 6.447, "enc_MBps": 6.1, "dec_MBps": 25.0, "h0": 6.341},
-                      5: {"bits_per_weight": 3.367, "enc_MBps": 14.7, "dec_MBps": 58.1, "h0": 3.355}}
-
 
 def load_levels(npz, bits):
     """(label, {name: int64 levels}) of every tensor with >= 1000 weights; synthetic Laplacian weights without npz."""
@@ -128,21 +124,16 @@ def measure(levels, name, encode, decode, backend, repeat):
             "enc_MBps": mb / t_enc, "dec_MBps": mb / t_dec, "enc_cpu_MBps": mb / c_enc, "dec_cpu_MBps": mb / c_dec}
 
 
-def run_peer(levels, repeat):
-    """DeepCABAC totals from bench/peer_deepcabac.py under $NNCODEC_PEER_PYTHON, or None when unavailable."""
-    python = os.environ.get("NNCODEC_PEER_PYTHON")
-    if not python or not os.path.exists(python) or not PEER_SCRIPT.exists():
-        return None
+def run_deepcabac(levels, repeat, no_peer):
+    """DeepCABAC totals from bench/peer_deepcabac.py, run now on the same levels (None with ``--no-peer``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        levels_path, out_path = os.path.join(tmp, "levels.npz"), os.path.join(tmp, "peer.json")
+        levels_path = os.path.join(tmp, "levels.npz")
         np.savez(levels_path, **{k: v.astype(np.int32) for k, v in levels.items()})
-        done = subprocess.run([python, str(PEER_SCRIPT), "--levels", levels_path, "--out", out_path,
-                               "--repeat", str(repeat)], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"peer run failed ({done.returncode}): {done.stderr.strip()[-400:]}", file=sys.stderr)
-            return None
-        with open(out_path) as f:
-            total = json.load(f)["total"]
+        result = peer_or_exit(no_peer, "peer_deepcabac.py", ["--levels", levels_path, "--repeat", repeat])
+    if result is None:
+        return {"bits_per_weight": float("nan"), "enc_MBps": float("nan"), "dec_MBps": float("nan"),
+                "source": "not run (--no-peer)"}
+    total = result["total"]
     mb = 4 * total["n"] / 1e6
     return {"bits_per_weight": total["bits_per_weight"], "enc_MBps": total["enc_MBps_f32"],
             "dec_MBps": total["dec_MBps_f32"], "enc_cpu_MBps": mb / total["enc_cpu_s"],
@@ -183,7 +174,9 @@ def main():
     parser.add_argument("--backends", nargs="+", default=list(nncodec.available_backends()),
                         choices=nncodec.available_backends())
     parser.add_argument("--json", help="also write every figure to this JSON file")
+    parser.add_argument("--no-peer", action="store_true", help="do not run DeepCABAC (the table says so)")
     args = parser.parse_args()
+    peer_or_exit(args.no_peer or bool(getattr(args, 'peer_json', None)))
     print(f"# Entropy coders on quantized levels\n\n{machine()}; medians over {args.repeat} runs "
           f"(reference backend: {args.reference_repeat}); single thread per call unless the coder says otherwise")
     summary = []
@@ -194,12 +187,7 @@ def main():
             for backend in backends:
                 repeat = args.reference_repeat if backend == "reference" else args.repeat
                 results.append(measure(levels, name, encode, decode, backend, repeat))
-        peer = run_peer(levels, args.repeat)
-        if peer is None:
-            recorded = RECORDED_DEEPCABAC.get(bits)
-            peer = {**recorded, "source": "recorded"} if recorded else {
-                "bits_per_weight": float("nan"), "enc_MBps": float("nan"), "dec_MBps": float("nan"),
-                "source": "not available"}
+        peer = run_deepcabac(levels, args.repeat, args.no_peer)
         summary.append(report(bits, label, levels, results, peer))
     if args.json:
         with open(args.json, "w") as f:

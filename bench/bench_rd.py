@@ -7,8 +7,8 @@ twice as fine), per-channel SQNR targets, and one step for the model fitted to a
 default), or, in two more global-step families, quantized uniformly like NNCodec does by default (its
 ``nonweight_qp = -75``: step 2^(-75/4)) or at 1/8 of the weights' dq step (three bits finer than the weights).
 NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, with and without dependent
-quantization), read from a JSON written by ``bench/peer_nncodec_rd.py`` (run it in the peer venv, see
-bench/PEER.md), or else the two points recorded in the issue. Tensor set: every tensor with >= 1000 elements, as
+quantization), measured now by ``bench/peer_nncodec_rd.py`` (in the peer venv, see
+bench/PEER.md) in the same run; without the peer the run stops unless ``--no-peer``. Tensor set: every tensor with >= 1000 elements, as
 NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is over all of them
 together. At each of our points NNCodec's size at equal SQNR is interpolated on its DQ curve.
 
@@ -16,7 +16,7 @@ With ``--states 4,16`` more families per state count: dq with that machine (spec
 step, the 1-D tensors of >= 1000 elements (the LSTM biases) quantized uniformly at step/8, and (with
 ``--states-targets 25,35``) at per-channel SQNR targets.
 
-    python bench/bench_rd.py [--peer-json /work/peer-venv/results/rd_easyocr_min1000.json] [--repeat 3]
+    NNCODEC_PEER_PYTHON=/work/peer-venv/bin/python python bench/bench_rd.py [--repeat 3] [--no-peer | --peer-json F]
                              [--plot rd.png]   (matplotlib)   [--states 4,8,16,32 --states-targets 25,35]
 """
 
@@ -27,30 +27,32 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, load_weights, machine, median_time  # noqa: E402
+from _common import ROOT, SHARED_NPZ, load_weights, machine, median_time, peer_or_exit  # noqa: E402
 
 sys.path.append(str(ROOT))
 import nncodec  # noqa: E402
 from nncodec.quant import sqnr_db  # noqa: E402
 
 NNCODEC_NONWEIGHT_STEP = 2.0 ** (-75 / 4)   # NNCodec 2.1.3's default step for 1-D tensors (nonweight_qp = -75)
-RECORDED = [  # (dq, bits/weight, SQNR dB, enc MB/s, dec MB/s) measured in the issue
-    {"dq": 1, "bits_per_weight": 7.275, "sqnr_db": 42.51, "enc_MBps": 3.7, "dec_MBps": 18.2},
-    {"dq": 0, "bits_per_weight": 8.238, "sqnr_db": 47.41},
-]
-DEFAULT_PEER_JSON = "/work/peer-venv/results/rd_easyocr_min1000.json"
 
 
-def peer_points(path):
-    if path and os.path.exists(path):
-        with open(path) as f:
+def peer_points(args):
+    """(source, NNCodec's points): its full pipeline run now on the same tensors (bench/peer_nncodec_rd.py), or
+    the points of an explicitly given ``--peer-json`` (the output names that file), or none with ``--no-peer``."""
+    if args.peer_json:
+        with open(args.peer_json) as f:
             data = json.load(f)
-        points = data.get("points") or data.get("settings")
-        return f"measured ({os.path.basename(path)})", [
-            {"dq": p["dq"], "bits_per_weight": p["bits_per_weight"], "sqnr_db": p["sqnr_db"],
-             "enc_MBps": p.get("enc_MBps_f32"), "dec_MBps": p.get("dec_MBps_f32"), "qp": p.get("qp")}
-            for p in points]
-    return "recorded in the issue", RECORDED
+        source = f"read from {args.peer_json} (not measured in this run)"
+    else:
+        data = peer_or_exit(args.no_peer, "peer_nncodec_rd.py",
+                            ["--npz", args.npz or SHARED_NPZ, "--qps=" + args.peer_qps, "--repeat", args.repeat])
+        if data is None:
+            return "not run (--no-peer)", []
+        source = "NNCodec 2.1.3 measured now"
+    points = data.get("points") or data.get("settings")
+    return source, [{"dq": p["dq"], "bits_per_weight": p["bits_per_weight"], "sqnr_db": p["sqnr_db"],
+                     "enc_MBps": p.get("enc_MBps_f32"), "dec_MBps": p.get("dec_MBps_f32"), "qp": p.get("qp")}
+                    for p in points]
 
 
 def interpolate(points, sqnr):
@@ -113,7 +115,10 @@ def plot(rows, peer, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--npz")
-    parser.add_argument("--peer-json", default=DEFAULT_PEER_JSON)
+    parser.add_argument("--peer-json", help="NNCodec's points from this JSON of peer_nncodec_rd.py instead of running it "
+                        "now (the output says so)")
+    parser.add_argument("--peer-qps", default="-26,-30,-34,-38,-42", help="NNCodec's qps, run now")
+    parser.add_argument("--no-peer", action="store_true", help="measure nncodec alone (the table says so)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--targets", default="20,25,30,35,40,45",
                         help="SQNR targets, dB, of the per-channel and the model-step (scope=model) families")
@@ -123,11 +128,12 @@ def main():
                         "biases at step/8, and per-channel SQNR targets)")
     parser.add_argument("--states-targets", default="", help="per-channel SQNR targets of the --states families")
     args = parser.parse_args()
+    peer_or_exit(args.no_peer or bool(getattr(args, 'peer_json', None)))
     label, weights = load_weights(args.npz)
     weights = {k: v for k, v in weights.items() if v.size >= 1000}
     n = sum(v.size for v in weights.values())
     mb = 4 * n / 1e6
-    source, peer = peer_points(args.peer_json)
+    source, peer = peer_points(args)
     peer_dq = [p for p in peer if p["dq"] == 1]
     rows = []
     configs = []

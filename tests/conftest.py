@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import nncodec
+from skips import CI_ALLOWED, REASONS, key_of
 
 settings.register_profile("default", deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -24,7 +25,7 @@ def _backend_params():
     return [pytest.param("reference", id="ref"),
             pytest.param("cython", id="cy", marks=[pytest.mark.cython,
                          pytest.mark.skipif("cython" not in nncodec.available_backends(),
-                                            reason="Cython backend not built")])]
+                                            reason=REASONS["cython-missing"])])]
 
 
 @pytest.fixture(params=_backend_params())
@@ -47,7 +48,38 @@ def dec_backend(request):
 def shared_weights():
     """The real CRNN weights from ../shared, or skip when they are absent."""
     if not SHARED_NPZ.exists():
-        pytest.skip("../shared/data/easyocr_english_g2.npz not present")
+        pytest.skip(REASONS["shared-missing"])
     import numpy as np
     with np.load(SHARED_NPZ, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+_unnamed_skips = []
+
+
+def _check_skip(report):
+    """Under NNCODEC_CI=1, remember skips whose reason is not a named, CI-allowed one (tests/skips.py)."""
+    if report.skipped and os.environ.get("NNCODEC_CI") == "1" and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+        if key_of(reason) not in CI_ALLOWED:
+            _unnamed_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_runtest_logreport(report):
+    _check_skip(report)
+
+
+def pytest_collectreport(report):
+    _check_skip(report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _unnamed_skips:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _unnamed_skips:
+        terminalreporter.section("skips that CI does not allow (NNCODEC_CI=1, tests/skips.py)")
+        for line in _unnamed_skips:
+            terminalreporter.write_line(line)

@@ -11,10 +11,11 @@ import pytest
 
 import nncodec
 from nncodec import kernels
+from skips import REASONS, skip
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TWINS = sorted(p.stem for p in (ROOT / "nncodec" / "kernels" / "cython").glob("*.pyx"))
-needs_cython = pytest.mark.skipif("cython" not in nncodec.available_backends(), reason="Cython backend not built")
+needs_cython = pytest.mark.skipif("cython" not in nncodec.available_backends(), reason=REASONS["cython-missing"])
 
 
 def test_backend_attribute():
@@ -136,7 +137,7 @@ def test_twin_exports_match(name):
     except ModuleNotFoundError:
         if os.environ.get("NNCODEC_REQUIRE_CYTHON") == "1":
             raise
-        pytest.skip(f"nncodec/kernels/cython/{name}.pyx is not built (run setup.py build_ext --inplace)")
+        skip("cython-missing", f"(nncodec/kernels/cython/{name}.pyx: run setup.py build_ext --inplace)")
     ref = importlib.import_module(f"nncodec.kernels.reference.{name}")
     assert hasattr(ref, "__all__") and hasattr(cy, "__all__"), name
     assert sorted(cy.__all__) == sorted(ref.__all__), name

@@ -19,6 +19,7 @@ from checkers import (assert_same_array, case_rule, check_bitflips, check_out_of
                       check_stream_fuzz_target, check_stream_roundtrip, error_of)
 from crafting import craft, dense_tensor
 from spec.vectors.make_vectors import cabac_past_int64
+from skips import skip
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -173,7 +174,7 @@ def test_rate_search_pays_on_drifting_statistics(dec_backend):
     """rates="search": a stream whose sign bias flips every 2000 levels codes smaller with a faster sign
     estimator; the search finds it, signals it in the header (Rates byte of the sign group), and decodes."""
     if "cython" not in nncodec.available_backends():
-        pytest.skip("the 20000-level search takes minutes on the bit-serial reference")
+        skip("reference-too-slow")
     rng = np.random.default_rng(11)
     parts = [np.abs(np.round(rng.laplace(0, 2, 2000))) * (1 if i % 2 else -1) for i in range(10)]
     values = np.concatenate(parts).astype(np.int64)

@@ -12,6 +12,7 @@ from nncodec import presets
 from nncodec.cli import main
 from nncodec.errors import EncodeError, TruncatedError
 from nncodec.cli.progress import Progress
+from skips import optional
 
 
 @pytest.fixture()
@@ -98,7 +99,7 @@ def test_rd_writes_csv(tmp_path, capsys, model):
 
 
 def test_rd_writes_plot(tmp_path, capsys, model):
-    pytest.importorskip("matplotlib")
+    optional("matplotlib")
     source, _ = model
     code, _, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--plot", tmp_path / "rd.png")
     assert code == 0 and (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"

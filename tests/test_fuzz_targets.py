@@ -22,6 +22,7 @@ import _harness  # noqa: E402
 import fuzz_structured  # noqa: E402
 
 from nncodec.stages.uniform import UniformDequant  # noqa: E402
+from skips import optional, REASONS
 
 SMOKE_TARGETS = ("decode", "structured", "roundtrip", "huffman", "cabac", "codebook", "uniform", "dq", "cast",
                  "zstd", "dense", "relidx", "csr", "cer", "cser", "safetensors", "architecture", "trailer")
@@ -61,12 +62,12 @@ def test_transform_harness_checks_output_shape_and_type():
 
 
 @pytest.mark.fuzz_smoke
-@pytest.mark.skipif(os.environ.get("NNCODEC_FUZZ_SMOKE") != "1", reason="opt-in: NNCODEC_FUZZ_SMOKE=1")
+@pytest.mark.skipif(os.environ.get("NNCODEC_FUZZ_SMOKE") != "1", reason=REASONS["fuzz-opt-in"])
 @pytest.mark.parametrize("target", SMOKE_TARGETS)
 def test_fuzz_smoke(target, tmp_path):
     """About 3 s of libFuzzer per target (about 60 s for all, with start-up), from the committed corpus; any
     finding fails the test."""
-    pytest.importorskip("atheris")
+    optional("atheris", "atheris")
     script = FUZZ / f"fuzz_{target}.py"
     script = script if script.exists() else FUZZ / f"fuzz_{target}_decode.py"
     corpus = [str(FUZZ / "corpus" / target)] if (FUZZ / "corpus" / target).is_dir() else []

@@ -16,6 +16,7 @@ from nncodec.io import read_weights, write_weights
 from nncodec.io.safetensors import (MAX_HEADER_BYTES, SAFETENSORS_DTYPES, parse_safetensors, read_safetensors,
                                     write_safetensors)
 from tests.checkers import assert_same_array
+from skips import optional
 
 DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32",
           "float64"]
@@ -40,7 +41,7 @@ def weight_sets(draw):
 
 @given(weight_sets())
 def test_safetensors_ours_and_package_agree(tmp_path_factory, weights):
-    safetensors = pytest.importorskip("safetensors.numpy")
+    safetensors = optional("safetensors.numpy", "safetensors")
     path = tmp_path_factory.mktemp("st") / "w.safetensors"
     write_safetensors(path, weights, {"k": "v"})
     ours, metadata = read_safetensors(path)
@@ -360,7 +361,7 @@ def test_npz_mutations_raise_only_nncodec_errors(tmp_path):
 
 
 def test_torch_state_dict_roundtrip(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = optional("torch", "torch")
     from nncodec.io.torch_io import encode_state_dict, load_state_dict
     sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.randn(8).to(torch.bfloat16),
           "steps": torch.arange(5, dtype=torch.int64), "t.weight": torch.randn(4, 6).t(),
@@ -380,7 +381,7 @@ def test_torch_state_dict_roundtrip(tmp_path):
 
 
 def test_onnx_initializers(tmp_path):
-    onnx = pytest.importorskip("onnx")
+    onnx = optional("onnx", "onnx")
     from onnx import helper, numpy_helper
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
     graph = helper.make_graph([], "g", [], [], initializer=[numpy_helper.from_array(w, "w")])
@@ -390,7 +391,7 @@ def test_onnx_initializers(tmp_path):
 
 
 def test_onnx_dtypes_external_data_and_bad_files(tmp_path, monkeypatch):
-    onnx = pytest.importorskip("onnx")
+    onnx = optional("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
     from onnx.external_data_helper import set_external_data
     arrays = {"half": np.arange(6, dtype=np.float16).reshape(2, 3), "steps": np.arange(4, dtype=np.int64),
@@ -441,7 +442,7 @@ def test_shared_storage_is_stored_once(backend):
 
 
 def test_tied_torch_weights_stored_once():
-    torch = pytest.importorskip("torch")
+    torch = optional("torch", "torch")
     from nncodec.io.torch_io import encode_state_dict, load_state_dict
     embed = torch.randn(50, 16)
     sd = {"embed.weight": embed, "head.weight": embed, "head.bias": torch.zeros(50)}

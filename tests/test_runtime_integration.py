@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
-from nncodec.sparse import operators
+from nncodec import sparse
 from nncodec.examples import cnn, digits, mlp
 from nncodec.sparse import SparseMatrix
 from tests.checkers import check_structure_product
+from skips import optional
 
 STORED = ("csr", "cer", "cser", "relidx")
 QUANTIZERS = (None, "kmeans:k=8", "uniform:step=0.05")
@@ -31,7 +32,7 @@ def test_decoded_structures_multiply(backend, layout, quantize, m, n, batch, den
         options["quantize"] = quantize
     blob = nncodec.encode({"w": w}, **options)
     structure = nncodec.decode(blob, materialize=False)["w"]
-    assert isinstance(structure, SparseMatrix) and operators.layout_of(structure) == layout
+    assert isinstance(structure, SparseMatrix) and sparse.layout_of(structure) == layout
     x = rng.standard_normal((n, batch) if batch else n).astype(np.float32)
     y = check_structure_product(structure, x, backend)
     assert np.array_equal(structure.todense(), nncodec.decode(blob)["w"])
@@ -82,7 +83,7 @@ def test_load_computes_on_stored_layouts(backend, model, layout, monkeypatch):
 
 
 def _digits_sample():
-    pytest.importorskip("sklearn", reason="the digits data set comes from scikit-learn")
+    optional("sklearn", "scikit-learn")
     X_train, _, y_train, _ = mlp.load_digits_split()
     return X_train[:200], y_train[:200]
 
@@ -90,7 +91,7 @@ def _digits_sample():
 def test_digits_example_containers_run(backend, tmp_path):
     """The two files of ``python -m nncodec.examples.digits`` (built the same way, after one epoch of training)
     run through runtime.load and give the dense NumPy model's predictions on the whole test split."""
-    pytest.importorskip("sklearn", reason="the digits data set comes from scikit-learn")
+    optional("sklearn", "scikit-learn")
     X_train, X_test, y_train, _ = mlp.load_digits_split()
     weights = mlp.train_mlp(X_train, y_train, epochs=1)
     meta = digits.metadata(mlp.architecture())

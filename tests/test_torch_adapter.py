@@ -9,8 +9,9 @@ import nncodec
 from nncodec.errors import BackendUnavailableError
 from nncodec.examples.mlp import loss_gradients
 from nncodec.train import SGD, Adam, CompressionState, minibatches, train_epochs
+from skips import optional
 
-torch = pytest.importorskip("torch")
+torch = optional("torch", "torch")
 from nncodec.torch import TorchCompression, diagonal_fisher  # noqa: E402
 
 

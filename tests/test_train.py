@@ -15,6 +15,7 @@ from nncodec.train import (SGD, Adam, CompressionState, PruningSchedule, SharedT
 from nncodec.train.distill import softmax
 
 from checkers import check_roundtrip
+from skips import optional
 
 
 def tiny_problem(seed=0, n=96, sizes=(6, 12, 3)):
@@ -210,7 +211,7 @@ def test_architecture_metadata_names_the_weights(model):
 def test_digits_example_files_run_in_the_runtime(tmp_path):
     """The example's trained path (tiny epochs): both files are written, nncodec.runtime.load runs them, and the
     runtime's predictions equal a dense NumPy forward pass of the decoded weights."""
-    pytest.importorskip("sklearn")
+    optional("sklearn", "scikit-learn")
     from nncodec import runtime
     from nncodec.examples import digits, mlp
     from nncodec.train import PruningSchedule

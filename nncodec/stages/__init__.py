@@ -1,4 +1,7 @@
-"""Stage and coding registries: identifiers of spec 3.8 and section 4 mapped to their implementations."""
+"""Stage and coding registries: identifiers of spec 3.8 and section 4 mapped to their implementations.
+
+May import: ``sparse``, ``kernels``, ``format`` and ``nncodec.errors`` (README, "Layout of the code").
+"""
 
 from ..errors import UnknownStageError, UnsupportedFeatureError
 from .cabac import CabacCoding
