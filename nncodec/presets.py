@@ -53,7 +53,8 @@ def _deepcabac(quality, sqnr):
 def _runtime(quality, sqnr):
     # Sparse, few distinct values, cheap to decode (Wiedemann et al. 2019: CER/CSER want low entropy matrices):
     # magnitude pruning (quality 0 -> 90 %, 100 -> 40 %) then a small k-means codebook, stored in the CER layout
-    # (nncodec.runtime computes on it directly: decode(..., materialize=False)); streams entropy-coded.
+    # (nncodec.runtime computes on it directly: decode(..., materialize=False)); integer streams entropy-coded where
+    # that saves >= 3 %, float streams raw.
     sparsity = round(0.9 - 0.5 * quality / 100, 3)
     k = 2 ** (2 + round(3 * quality / 100))
     return {"prune": f"magnitude:{sparsity}", "quantize": f"kmeans:k={k}", "entropy": "auto", "compress": "none",
@@ -69,7 +70,7 @@ PRESETS = {
                          _deep_compression, True),
     "deepcabac": ("dependent (trellis) quantization, one step for the model at a target SQNR + CABAC (DeepCABAC / NNC)",
                   _deepcabac, True),
-    "runtime": ("magnitude pruning + small k-means codebook, raw streams: cheap to decode for nncodec.runtime",
+    "runtime": ("magnitude pruning + small k-means codebook in the CER layout nncodec.runtime computes on",
                 _runtime, True),
 }
 SQNR_PRESETS = ("deepcabac",)

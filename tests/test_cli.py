@@ -299,10 +299,10 @@ def test_json_output_is_strict_and_names_are_real(tmp_path, capsys):
 
 
 def test_shape_mismatch_names_the_tensor():
-    from nncodec.cli.commands import _float_pairs
+    from nncodec.cli.commands import _fidelity
     from nncodec.quant.metrics import sqnr_db
     with pytest.raises(EncodeError, match="'conv.weight': shapes differ"):
-        _float_pairs("conv.weight", np.zeros(3), np.zeros(4))
+        _fidelity({"conv.weight": np.zeros(3)}, {"conv.weight": np.zeros(4)})
     with pytest.raises(EncodeError, match="'x'"):
         sqnr_db({"x": np.zeros(3)}, {"x": np.zeros(2)})
 

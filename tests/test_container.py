@@ -331,7 +331,7 @@ def test_encode_rejects_bad_weights(weights, backend):
         nncodec.encode(weights, backend=backend)
 
 
-@pytest.mark.parametrize("compress", ["gzip", "ZSTD", None, 3, {"a": "lz4"}, {"a": None}])
+@pytest.mark.parametrize("compress", ["gzip", "ZSTD", 3, {"a": "lz4"}, {"a": None}])
 def test_encode_rejects_bad_compress(compress):
     with pytest.raises(EncodeError, match="compress"):
         nncodec.encode({"a": np.zeros(3)}, compress=compress)

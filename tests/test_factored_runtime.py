@@ -104,7 +104,7 @@ def _factored_blob(factorize, layout, rng):
     w[rng.random(w.shape) < 0.05] += 3
     conv = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
     return nncodec.encode({"w": w, "conv": conv, "b": np.ones(8, np.float32)}, factorize=factorize, layout=layout,
-                          keep_small=0)
+                          keep_small=0, no_larger_than_raw=False)
 
 
 @pytest.mark.parametrize("factorize, layout, sparse_type", [

@@ -27,7 +27,7 @@ def test_decoded_structures_multiply(backend, layout, quantize, m, n, batch, den
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((m, n)).astype(np.float32)
     w[rng.random((m, n)) >= density] = 0
-    options = {"layout": layout}
+    options = {"layout": layout, "no_larger_than_raw": False}
     if quantize:
         options["quantize"] = quantize
     blob = nncodec.encode({"w": w}, **options)
@@ -65,7 +65,7 @@ def test_load_computes_on_stored_layouts(backend, model, layout, monkeypatch):
         weights = {name: w.astype(np.float32) for name, w in cnn.init_cnn(seed=1).items()}
         x = rng.random((16, 1, 8, 8)).astype(np.float32)
     blob = nncodec.encode(weights, layout=layout, prune="magnitude:0.8", quantize="kmeans:k=16",
-                          lossless=["*.bias"], metadata=runtime.architecture_metadata(arch))
+                          lossless=["*.bias"], metadata=runtime.architecture_metadata(arch), no_larger_than_raw=False)
     dense = nncodec.decode(blob)
     with monkeypatch.context() as patch:
         _forbid_densify(patch)

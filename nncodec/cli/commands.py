@@ -44,6 +44,11 @@ def _table(rows, columns):
     return "\n".join(lines)
 
 
+FIDELITY_COLUMNS = [
+    ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-"),
+    ("max |error|", lambda r: f"{r['max_abs_error']:.3g}" if "max_abs_error" in r else "-"),
+]
+
 INFO_COLUMNS = [
     ("tensor", lambda r: r["name"] or "(unnamed)"),
     ("dtype", lambda r: r["dtype"]),
@@ -70,19 +75,29 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
-def _float_pairs(name, a, b):
-    """(max abs error, SQNR dB) between two arrays of tensor ``name`` (floats compared as float64)."""
-    import numpy as np
-    from ..quant.metrics import max_abs_error, sqnr_db
-    x = {name: np.asarray(a).astype(np.float64)}
-    y = {name: np.asarray(b).astype(np.float64)}
-    return max_abs_error(x, y), sqnr_db(x, y)
+def _fidelity(original, decoded, stored_bytes=None):
+    """The fidelity report (``nncodec.quant.metrics.fidelity``) of ``decoded`` (a dict or an open Reader)."""
+    from ..quant.metrics import fidelity
+    return fidelity(original, decoded, stored_bytes)
+
+
+def _fidelity_line(report):
+    """The fidelity measures of a report in one line (docs/cli.md, "Fidelity")."""
+    if not report["changed_tensors"]:
+        return f"fidelity: exact, none of the {report['tensors']} tensors changed"
+    return (f"fidelity: SQNR {report['sqnr_db']:.1f} dB over the {report['changed_tensors']} changed tensors "
+            f"({report['changed_weights']} of {report['weights']} weights); worst {report['worst_sqnr_db']:.1f} dB "
+            f"({report['worst_tensor']}); max |error| {report['max_abs_error']:.3g}")
+
+
+def _fidelity_summary(report):
+    """A report without its per-tensor rows (for --json documents that list the tensors elsewhere)."""
+    return {k: v for k, v in report.items() if k != "rows"}
 
 
 def cmd_demo(args):
     from .. import api
     from .demo import demo_model
-    from ..quant import sqnr_db
     weights = demo_model()
     total = sum(a.nbytes for a in weights.values())
     backend = kernels.resolve(args.backend)
@@ -96,8 +111,7 @@ def cmd_demo(args):
         decoded = api.decode(blob, backend=args.backend)
         t2 = time.perf_counter()
         if "quantize" in options:
-            floats = [k for k, a in weights.items() if a.dtype.kind == "f"]
-            check = f"weight SQNR {sqnr_db({k: weights[k] for k in floats}, {k: decoded[k] for k in floats}):.1f} dB"
+            check = f"SQNR {_fidelity(weights, decoded)['sqnr_db']:.1f} dB over the changed tensors"
         else:
             for name, array in weights.items():
                 if decoded[name].tobytes() != array.tobytes() or decoded[name].shape != array.shape:
@@ -149,6 +163,16 @@ def _stage_options(args):
     return {k: v for k, v in options.items() if v is not None}
 
 
+LOSSY_OPTIONS = ("quantize", "prune", "cast", "factorize")
+
+
+def _encode_options(args):
+    """The encode options in effect: the preset's (without one, the ``lossless`` preset's: the command compresses
+    by default), then the stage options given explicitly."""
+    base = preset_options(args.preset or "lossless", args.quality, args.sqnr)
+    return {**base, **_stage_options(args)}
+
+
 def cmd_encode(args):
     from .. import api
     from ..io import read_weights
@@ -168,18 +192,28 @@ def cmd_encode(args):
         weights = read_weights(args.input)
         options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
         with _progress(args, "encode", weights.values()) as bar:
-            blob = api.encode(weights, preset=args.preset, quality=args.quality, sqnr=args.sqnr, metadata=metadata,
-                              progress=bar.advance, **options)
+            # a preset by name (recorded in the metadata); without one, the lossless preset's options: the command
+            # compresses by default
+            chosen = ({"preset": args.preset, "quality": args.quality, "sqnr": args.sqnr} if args.preset
+                      else _encode_options(args))
+            blob = api.encode(weights, metadata=metadata, progress=bar.advance, **{**chosen, **options})
         _write_atomically(args.output, blob)
         size = len(blob)
     seconds = time.perf_counter() - t0
     total = sum(_as_numpy(a).nbytes for a in weights.values())
     result = {"output": args.output, "tensors": len(weights), "bytes": size, "input_bytes": total,
               "ratio": total / size, "seconds": seconds, "preset": args.preset}
+    lossy = any(_encode_options(args).get(k) for k in LOSSY_OPTIONS)
+    if lossy and not (args.quiet and not args.json):  # decodes the output: the measures are of what was written
+        with api.open(args.output if args.stream else blob, backend=args.backend, jobs=args.jobs) as reader:
+            result["fidelity"] = _fidelity(weights, reader, {r["name"]: r["stored_bytes"] for r in reader.info()})
     if args.json:
         _emit_json(result)
     _say(args, f"wrote {args.output}: {len(weights)} tensors, {size} bytes (ratio {result['ratio']:.2f}) "
                f"in {seconds:.2f} s")
+    if "fidelity" in result:
+        _say(args, f"{_fidelity_line(result['fidelity'])}\n"
+                   f"per tensor: nncodec info {args.output} --original {args.input}")
     return 0
 
 
@@ -197,9 +231,8 @@ def _encode_streaming(args, metadata):
         weights = read_safetensors(args.input, copy=False)[0]
     else:
         weights = read_weights(args.input)
-    options = _stage_options(args)
+    options = _encode_options(args)
     if args.preset:
-        options = {**preset_options(args.preset, args.quality, args.sqnr), **options}
         metadata[PRESET_KEY] = preset_record(args.preset, args.quality, args.sqnr, options)
     if options.get("prune") is None:  # scope=model steps need every tensor: found in a first pass
         options["quantize"] = resolved_quantize(weights, **{k: options[k] for k in RESOLVE_OPTIONS if k in options})
@@ -265,20 +298,27 @@ def cmd_info(args):
         from ..io import read_weights
         original = read_weights(args.original)
         with api.open(args.input, backend=args.backend, limits=_limits(args)) as reader:
-            for row in rows:
-                if row["name"] in original and _as_numpy(original[row["name"]]).dtype.kind == "f":
-                    row["max_abs_error"], row["sqnr_db"] = _float_pairs(row["name"], original[row["name"]],
-                                                                        reader.decode_tensor(row["name"]))
+            report = _fidelity({r["name"]: original[r["name"]] for r in rows if r["name"] in original}, reader)
+        measured = {r["name"]: r for r in report["rows"]}
+        for row in rows:
+            if row["name"] in measured:
+                row["sqnr_db"] = measured[row["name"]]["sqnr_db"]
+                row["max_abs_error"] = measured[row["name"]]["max_abs_error"]
     if args.json:
         preset = json.loads(metadata[PRESET_KEY]) if PRESET_KEY in metadata else None
-        _emit_json({"tensors": rows, "metadata": metadata, "preset": preset})
+        document = {"tensors": rows, "metadata": metadata, "preset": preset}
+        if args.original:
+            document["fidelity"] = _fidelity_summary(report)
+        _emit_json(document)
         return 0
     if args.quiet:  # the directory was read and checked: the exit code says whether it is valid
         return 0
     columns = list(INFO_COLUMNS)
     if args.original:
-        columns.append(("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-"))
+        columns += FIDELITY_COLUMNS
     print(_table(rows, columns))
+    if args.original:
+        print(_fidelity_line(report))
     stored = os.path.getsize(args.input)
     total = sum(r["nbytes"] for r in rows)
     print(f"\n{len(rows)} tensors, {total} bytes decoded, {stored} bytes on disk "
@@ -305,7 +345,7 @@ def cmd_verify(args):
 def cmd_diff(args):
     from ..io import read_weights
     a, b = read_weights(args.a), read_weights(args.b)
-    rows = []
+    rows, comparable = [], []
     for name in list(a) + [n for n in b if n not in a]:
         row = {"name": name}
         if name not in a or name not in b:
@@ -315,17 +355,20 @@ def cmd_diff(args):
             if x.shape != y.shape:
                 row["status"] = f"shape {list(x.shape)} vs {list(y.shape)}"
             else:
-                row["max_abs_error"], row["sqnr_db"] = _float_pairs(name, x, y)
+                comparable.append(name)
                 same = x.dtype == y.dtype and x.tobytes() == y.tobytes()
                 row["status"] = "identical" if same else "differs"
         rows.append(row)
+    report = _fidelity({name: a[name] for name in comparable}, b)
+    for row, measured in zip([r for r in rows if r["name"] in comparable], report["rows"]):
+        row["max_abs_error"], row["sqnr_db"] = measured["max_abs_error"], measured["sqnr_db"]
     differ = any(r["status"] != "identical" for r in rows)
     if args.json:
-        _emit_json({"tensors": rows, "identical": not differ})
+        _emit_json({"tensors": rows, "identical": not differ, "fidelity": _fidelity_summary(report)})
     elif not args.quiet:
-        print(_table(rows, [("tensor", lambda r: r["name"] or "(unnamed)"), ("status", lambda r: r["status"]),
-                            ("max |error|", lambda r: f"{r['max_abs_error']:.3g}" if "max_abs_error" in r else "-"),
-                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-")]))
+        print(_table(rows, [("tensor", lambda r: r["name"] or "(unnamed)"), ("status", lambda r: r["status"])]
+                     + FIDELITY_COLUMNS))
+        print(_fidelity_line(report) + f" (over the {len(comparable)} tensors in both with equal shapes)")
     return 3 if differ else 0
 
 
@@ -346,10 +389,12 @@ def cmd_rd(args):
     bar.close()
     with open(args.out, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["bytes", "bits_per_weight", "sqnr_db", "max_abs_error", "config"])
+        writer.writerow(["bytes", "bits_per_weight", "sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors",
+                         "max_abs_error", "config"])
         for row in rows:
             config = {k: v for k, v in row["config"].items() if k not in ("backend", "jobs")}
             writer.writerow([row["bytes"], f"{row['bits_per_weight']:.6g}", f"{row['sqnr_db']:.6g}",
+                             f"{row['worst_sqnr_db']:.6g}", row["worst_tensor"] or "", row["changed_tensors"],
                              f"{row['max_abs_error']:.6g}", json.dumps(config, sort_keys=True)])
     if args.plot:
         _plot_rd(rows, args.plot)
@@ -360,7 +405,8 @@ def cmd_rd(args):
 
 
 def _plot_rd(rows, path):
-    """Bits per weight against SQNR, one series per quantizer kind, written to ``path`` (matplotlib was checked)."""
+    """Bits per weight against the SQNR of the changed tensors (the measure of ``rd_sweep`` and of SQNR targets),
+    one series per quantizer kind, written to ``path`` (matplotlib was checked)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -373,7 +419,7 @@ def _plot_rd(rows, path):
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=kind)
     ax.set_xlabel("bits per weight")
-    ax.set_ylabel("weight SQNR (dB)")
+    ax.set_ylabel("SQNR of the changed tensors (dB)")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -385,10 +431,8 @@ def cmd_bench(args):
     import statistics
     from .. import api
     from ..io import read_weights
-    from ..quant.metrics import sqnr_db
     weights = read_weights(args.input)
     total = sum(_as_numpy(a).nbytes for a in weights.values())
-    floats = [k for k, a in weights.items() if _as_numpy(a).dtype.kind == "f"]
     names = args.presets.split(",") if args.presets else list(PRESETS)
     rows = []
     for name in names:
@@ -401,10 +445,10 @@ def cmd_bench(args):
             t2 = time.perf_counter()
             encode_times.append(t1 - t0)
             decode_times.append(t2 - t1)
+        report = _fidelity(weights, decoded)
         row = {"preset": name, "bytes": len(blob), "ratio": total / len(blob),
                "encode_s": statistics.median(encode_times), "decode_s": statistics.median(decode_times),
-               "sqnr_db": sqnr_db({k: weights[k] for k in floats}, {k: decoded[k] for k in floats}) if floats
-               else float("inf")}
+               **{k: report[k] for k in ("sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors")}}
         rows.append(row)
         if not args.quiet and not args.json:
             print(f"{name}: done", file=sys.stderr)
@@ -416,8 +460,11 @@ def cmd_bench(args):
                             ("ratio", lambda r: f"{r['ratio']:.2f}"),
                             ("encode MB/s", lambda r: f"{total / 1e6 / r['encode_s']:.1f}"),
                             ("decode MB/s", lambda r: f"{total / 1e6 / r['decode_s']:.1f}"),
-                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}")]))
-        print(f"\n{len(weights)} tensors, {total} bytes; medians of {args.repeat} runs, jobs={args.jobs or 'all'}")
+                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}"),
+                            ("worst dB", lambda r: f"{r['worst_sqnr_db']:.1f}"),
+                            ("changed", lambda r: str(r["changed_tensors"]))]))
+        print(f"\n{len(weights)} tensors, {total} bytes; medians of {args.repeat} runs, jobs={args.jobs or 'all'}; "
+              "SQNR over the changed tensors, worst: the lowest tensor's")
     return 0
 
 

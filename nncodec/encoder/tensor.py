@@ -24,7 +24,7 @@ from ..format.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite,
 from ..stages import coding_by_name, stage_by_name
 from ..stages.float_planes import WIDTHS
 
-__all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
+__all__ = ["StreamCodings", "tensor_node", "no_larger_than_raw", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
 
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
 # "auto" codes float streams with float-planes (spec 5.5: at the byte planes' entropy, at memory speed); zstd is
@@ -284,6 +284,20 @@ def _stored_bytes(node, pending):
         else:
             stack.extend(n.body.children)
     return params + sum(len(p.data) for p in pending)
+
+
+def no_larger_than_raw(node, pending, code, array, codings):
+    """``(node, pending)`` as given when its streams and stage parameters take at most the tensor's raw bytes
+    (``array.nbytes``); else the tensor as given (exact), dense, in its own codings if that fits, else in raw
+    streams, which take exactly its raw bytes. So no tensor is ever stored larger than it is, whatever the layout,
+    coding or lossy stage asked for (a CER layout or a codebook on a small tensor can cost more than its values)."""
+    if _stored_bytes(node, pending) <= array.nbytes:
+        return node, pending
+    dense = StreamCodings(codings.float_choice, codings.int_choice, codings.zstd_level, codings.backend)
+    node, pending = chain_node(code, array, dense)
+    if _stored_bytes(node, pending) <= array.nbytes:
+        return node, pending
+    return chain_node(code, array, StreamCodings("none", "raw", codings.zstd_level, codings.backend))
 
 
 AUTO_RANK_MARGINS_DB = (3.0, 6.0, 10.0)  # "auto" tries SVD ranks this much above the plain encoding's SQNR

@@ -253,10 +253,10 @@ def _():
 
 
 @valid(22, "concat-zstd", "3.5.2", "a concat composite of zstd chunks (uneven last chunk)",
-       entropy="zstd", chunk_elements=12, zstd_level=19)
+       entropy="zstd", chunk_elements=12, zstd_level=19, no_larger_than_raw=False)
 def _():
     return encoded({"chunked": np.arange(35, dtype=np.int16).reshape(7, 5)}, entropy="zstd", chunk_elements=12,
-                   zstd_level=19)
+                   zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(23, "sum", "3.5.2", "a sum composite of two raw float32 parts (exact dyadic values)")
@@ -319,19 +319,19 @@ def _():
 
 
 @valid(30, "worked-example", "10", "one raw float32 tensor (with padding) and one zstd int8 tensor",
-       entropy={"q": "zstd"}, zstd_level=19)
+       entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w": np.array([[1.0, -2.0, 0.5], [0.0, 3.25, -1.0]], dtype=np.float32),
               "q": np.array([0, 0, 0, 0, 1, 1, -1, 0], dtype=np.int8)}
-    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19)
+    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(31, "zstd-shuffle", "5.4", "zstd-shuffle (byte planes) float32 and float16 tensors",
-       compress="zstd-shuffle", zstd_level=19)
+       compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w32": np.linspace(-1, 1, 48, dtype=np.float32).reshape(6, 8),
               "w16": np.linspace(0, 4, 20).astype(np.float16)}
-    return encoded(arrays, compress="zstd-shuffle", zstd_level=19)
+    return encoded(arrays, compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(32, "sum-bfloat16", "3.5.2", "a sum composite in bfloat16 (exact: 1 + 0.5, 2 + 0.25, -0.5 + 4)")
