@@ -35,6 +35,16 @@ def test_writer_equals_encode(tmp_path_factory, model, options):
         assert reader.keys() == list(model)
 
 
+def test_writer_codes_chunks_on_threads_with_the_same_bytes(tmp_path):
+    weights = {"big": np.random.default_rng(5).standard_normal((64, 50)).astype(np.float32)}
+    for jobs in (1, 2):
+        with nncodec.Writer(tmp_path / f"{jobs}.nnc", compress="auto", chunk_elements=500, jobs=jobs) as writer:
+            writer.add("big", weights["big"])
+    expected = nncodec.encode(weights, compress="auto", chunk_elements=500, jobs=1)
+    assert (tmp_path / "1.nnc").read_bytes() == (tmp_path / "2.nnc").read_bytes() == expected
+    assert nncodec.encode(weights, compress="auto", chunk_elements=500, jobs=2) == expected
+
+
 def test_writer_reads_back_tensor_by_tensor(tmp_path, backend):
     path = tmp_path / "m.nnc"
     arrays = {"a": np.arange(10, dtype=np.int32), "b": np.ones((3, 4), np.float64), "c": np.zeros(0, np.uint8)}

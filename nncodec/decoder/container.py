@@ -102,13 +102,8 @@ class Container:
         :meth:`decode_structure` gives. ``progress(name, nbytes)`` is called after each name is ready.
         """
         names = list(dict.fromkeys(names))
-        stored = {name: self._stored_index(name) for name in names}
+        stored = self.check_call(names, materialize)
         targets = list(dict.fromkeys(stored.values()))
-        budget = CallBudget(self.limits)
-        plan = self._plan_tensor if materialize else self._plan_structure
-        for index in targets:
-            record = self.directory.tensors[index]
-            plan(budget, record.node, record.name)
         sharing = {}
         for name in names:
             sharing.setdefault(stored[name], []).append(name)
@@ -130,6 +125,18 @@ class Container:
                                        cost=lambda index: node_bytes(self.directory.tensors[index].node))
         by_index = dict(zip(targets, results))
         return {name: by_index[stored[name]] for name in names}
+
+    def check_call(self, names, materialize=True):
+        """Run every check and the budget of one call decoding ``names`` (what :meth:`decode_tensors` does before
+        it decodes), decoding nothing: a caller that then decodes them one call at a time (a streaming writer) is
+        refused up front, as one call would be. Returns {name: index of the record that stores it}."""
+        stored = {name: self._stored_index(name) for name in dict.fromkeys(names)}
+        budget = CallBudget(self.limits)
+        plan = self._plan_tensor if materialize else self._plan_structure
+        for index in dict.fromkeys(stored.values()):
+            record = self.directory.tensors[index]
+            plan(budget, record.node, record.name)
+        return stored
 
     def _stored_index(self, name):
         """Index of the record that stores tensor ``name``: its own, or its alias target's (spec 3.5.4)."""

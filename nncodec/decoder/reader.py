@@ -10,7 +10,7 @@ from ..bundle import locate
 from .container import Container
 from .summary import info_rows
 
-__all__ = ["decode", "load", "open", "Reader", "SINGLE_ARRAY_KEY"]
+__all__ = ["decode", "load", "open", "Reader", "SINGLE_ARRAY_KEY", "drop_pages"]
 
 SINGLE_ARRAY_KEY = "nncodec.single_array"  # metadata marking a container encoded from one array, not a mapping
 
@@ -79,6 +79,13 @@ class Reader(Container):
         """One dict per tensor: name, dtype, shape, chain, nbytes, stored_bytes, ratio, bits_per_weight."""
         return info_rows(self.directory)
 
+    def drop_pages(self):
+        """Let the pages of the file's memory map read so far leave the process's resident memory (they stay in
+        the page cache; reading them again costs a minor fault). For a caller that streams a container larger than
+        memory one tensor at a time; nothing to do for a reader of bytes."""
+        if self._owner is not None and self._owner[1] is not None:
+            drop_pages(self._owner[1])
+
     def close(self):
         """Release the container's bytes and close the memory map and file that :func:`open` gave the reader
         (a map that decoded arrays still view closes when they are collected)."""
@@ -135,6 +142,19 @@ def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=No
         _close_file(mm, f if ours else None)
         raise
     return Reader(view, limits=limits, backend=backend, verify=verify, owner=(mm, f if ours else None), jobs=jobs)
+
+
+def drop_pages(mm, start=0, length=None):
+    """madvise(MADV_DONTNEED) over bytes [start, start + length) of a read-only file map (rounded out to whole
+    pages): they leave the resident set and are read again from the page cache if touched. No-op where the
+    platform has no such advice, or the map is closed."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None or mm.closed:
+        return
+    end = len(mm) if length is None else min(len(mm), start + length)
+    start -= start % mmap.PAGESIZE
+    if end > start:
+        mm.madvise(advice, start, end - start)
 
 
 def _close_file(mm, f):

@@ -15,6 +15,7 @@ from ..format.assemble import PendingStream
 from ..format.header import crc32
 from ..format.dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from ..errors import EncodeError
+from ..kernels import parallel
 from .layout_choice import layout_candidates, parse_layout
 from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from ..quant import parse_prune, parse_quantizer
@@ -112,18 +113,17 @@ def node_size(node, pending):
     return sum(len(p.data) for p in pending) + len(directory)
 
 
-def tensor_node(code, array, codings, chunk_elements=None):
-    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements."""
+def tensor_node(code, array, codings, chunk_elements=None, jobs=None):
+    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements; the
+    chunks are coded on up to ``jobs`` threads (the bytes do not depend on it)."""
     if chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1:
         row = max(1, array.size // array.shape[0])
         rows = max(1, chunk_elements // row)
-        children, pending = [], []
-        for start in range(0, array.shape[0], rows):
-            child, streams = chain_node(code, array[start:start + rows], codings)
-            children.append(child)
-            pending += streams
-        if len(children) > 1:
-            return Node(code, array.shape, Composite(CONCAT, tuple(children))), pending
+        parts = parallel.map_ordered(lambda start: chain_node(code, array[start:start + rows], codings),
+                                     range(0, array.shape[0], rows), jobs)
+        if len(parts) > 1:
+            children = tuple(child for child, _ in parts)
+            return Node(code, array.shape, Composite(CONCAT, children)), [p for _, streams in parts for p in streams]
     return chain_node(code, array, codings)
 
 
@@ -311,7 +311,7 @@ class LossyPlan:
         self.quantize, self.cast, self.importance = quantize, cast, importance or {}
         self.factorize = factorize
         self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
-        self.keep_small = keep_small
+        self.keep_small, self.jobs = keep_small, jobs
         self.quantizers = {}
         for name, (code, array) in tensors.items():
             if code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
@@ -380,7 +380,7 @@ class LossyPlan:
             if target not in CAST_CHOICES:
                 raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
             return cast_node(code, array, target, codings)
-        return tensor_node(code, array, codings, chunk_elements)
+        return tensor_node(code, array, codings, chunk_elements, self.jobs)
 
     def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements):
         """(node, pending) for a tensor with a factorize choice (see ``nncodec.encode``)."""
@@ -398,7 +398,7 @@ class LossyPlan:
                 raise EncodeError(f"tensor {name!r}: {exc}") from None
             return factored_node(code, factors, quantizer, codings)
         if quantizer is None or array.ndim < 2:  # a lossless tensor has no error to match
-            return tensor_node(code, array, codings, chunk_elements)
+            return tensor_node(code, array, codings, chunk_elements, self.jobs)
         quantized = quantizer.quantize(values)
         node, pending = quantized_node(code, quantized, codings)
         plain = (node, pending, sqnr_db(values, quantized.reconstruct()))

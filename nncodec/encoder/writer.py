@@ -36,7 +36,8 @@ class Writer:
     """``with nncodec.Writer(path, **options) as w: w.add(name, array)``: a container written tensor by tensor.
 
     ``options`` are the per-tensor options of :func:`nncodec.encode` (quantize, prune, entropy, compress, lossless,
-    keep_small, cast, chunk_elements, zstd_level, backend) and ``metadata``. Pruning with ``scope=global`` needs
+    keep_small, cast, chunk_elements, zstd_level, backend) and ``metadata``; ``jobs`` threads code the chunks of
+    one tensor (``chunk_elements``) in parallel (``None``: every core; 1: serial; the bytes do not depend on it). Pruning with ``scope=global`` needs
     every tensor at once and is refused, and so are quantizers with ``scope=model`` (:func:`resolved_quantize`
     turns them into per-tensor ones first); tensors are not checked for shared storage (no aliases, spec 3.5.4).
     Leaving the ``with`` block through an exception writes nothing.
@@ -44,7 +45,7 @@ class Writer:
 
     def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress="none",
                  lossless=(), keep_small=1024, cast=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-                 factorize=None):
+                 factorize=None, jobs=None):
         self.path = os.fspath(path)
         pruner = None if prune is None or callable(prune) else parse_prune(prune)
         if getattr(pruner, "scope", None) == "global":
@@ -53,6 +54,7 @@ class Writer:
             raise EncodeError("a streaming Writer sees one tensor at a time: quantizers with scope=model need every "
                               "tensor; resolve them first with nncodec.writer.resolved_quantize")
         self._prune = pruner if pruner is not None else prune
+        self._jobs = jobs
         self._options = dict(quantize=quantize, lossless=lossless, keep_small=keep_small, cast=cast,
                              factorize=factorize)
         self._codings = dict(compress=compress, entropy=entropy, zstd_level=zstd_level, backend=backend,
@@ -83,7 +85,7 @@ class Writer:
             raise EncodeError(f"tensor {name!r}: {exc}") from None
         plan = LossyPlan({name: (code, array)}, self._options["quantize"], self._prune, self._options["lossless"],
                          self._options["keep_small"], self._options["cast"],
-                         None if importance is None else {name: importance}, self._options["factorize"])
+                         None if importance is None else {name: importance}, self._options["factorize"], self._jobs)
         c = self._codings
         record, pending = encode_tensor(plan, name, code, array, c["compress"], c["entropy"], c["zstd_level"],
                                         c["backend"], c["chunk_elements"], c["layout"])
