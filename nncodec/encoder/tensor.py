@@ -114,11 +114,13 @@ def node_size(node, pending):
 
 
 def tensor_node(code, array, codings, chunk_elements=None, jobs=None):
-    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements; the
-    chunks are coded on up to ``jobs`` threads (the bytes do not depend on it)."""
+    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements: as
+    few chunks as keep each within chunk_elements (or one row), of equal rows but the last, so threads share the
+    work evenly; they are coded on up to ``jobs`` threads (the bytes do not depend on it)."""
     if chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1:
         row = max(1, array.size // array.shape[0])
-        rows = max(1, chunk_elements // row)
+        count = -(-array.shape[0] // max(1, chunk_elements // row))
+        rows = -(-array.shape[0] // count)
         parts = parallel.map_ordered(lambda start: chain_node(code, array[start:start + rows], codings),
                                      range(0, array.shape[0], rows), jobs)
         if len(parts) > 1:
