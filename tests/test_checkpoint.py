@@ -172,7 +172,8 @@ def test_output_directory_holding_a_checkpoint_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, expected", [("5GB", 5 * 10**9), ("500MB", 5 * 10**8), ("2GiB", 2 * 2**30),
-                                            ("1K", 1024), ("1.5kB", 1500), (123, 123), ("7", 7)])
+                                            ("1K", 1024), ("1.5kB", 1500), (123, 123), ("7", 7),
+                                            ("9" * 400 + "GB", int("9" * 400) * 10**9)])
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
@@ -252,6 +253,8 @@ SHARD = "model-00001-of-00003.safetensors"
      InconsistentError, "holds"),  # a tensor a shard holds but the index puts nowhere
     (lambda p: (b'{"weight_map": {"model.scale": "%s", "model.scale": "%s"}}' % (SHARD.encode(), SHARD.encode())),
      InconsistentError, "twice"),  # duplicate key: the same tensor listed twice
+    (lambda p: b'{"weight_map": {%s, "t0": "a.safetensors"}}' % b",".join(
+        b'"t%d": "a.safetensors"' % i for i in range(200_000)), InconsistentError, "twice"),  # found in linear time
     (lambda p: b"\xff\xfe{}", FormatError, "not UTF-8 JSON"),
     (lambda p: b'{"weight_map": {', FormatError, "not UTF-8 JSON"),
     (lambda p: b"[" * 100_000 + b"]" * 100_000, FormatError, "nested too deeply"),

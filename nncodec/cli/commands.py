@@ -231,7 +231,7 @@ def cmd_decode(args):
     from ..io.checkpoint import DEFAULT_SHARD_SIZE
     target = _decode_target(args)
     if target != ".npz":  # a .safetensors file or a checkpoint directory: tensor by tensor
-        with api.open(args.input, limits=_limits(args)) as reader:  # directory only: the bar's totals
+        with api.open(args.input, limits=_limits(args)) as reader:  # header and directory: the bar's totals
             rows = reader.info()
         with Progress("decode", len(rows), sum(r["nbytes"] for r in rows),
                       enabled=not (args.quiet or args.json)) as bar:

@@ -15,6 +15,7 @@ The safetensors ``__metadata__`` (the shards' maps merged, a key's first value k
 
 import builtins
 import contextlib
+import fractions
 import json
 import math
 import mmap
@@ -58,7 +59,7 @@ def parse_size(size):
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([A-Za-z]*)\s*", str(size))
         if not match or match.group(2).upper() not in _UNITS:
             raise EncodeError(f"not a size: {size!r} (e.g. 5GB, 500MB, 2GiB or a number of bytes)")
-        number, unit = float(match.group(1)), match.group(2).upper()
+        number, unit = fractions.Fraction(match.group(1)), match.group(2).upper()
     nbytes = int(number * _UNITS[unit])
     if nbytes < 1:
         raise EncodeError(f"a size must be at least 1 byte, got {size!r}")
@@ -71,12 +72,13 @@ def is_checkpoint(path):
 
 
 def _no_duplicates(pairs):
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        twice = next(key for key in keys if keys.count(key) > 1)
-        raise InconsistentError(f"checkpoint index: key {twice!r} appears twice in one JSON object (in the "
-                                f"weight_map: a tensor in two shards; each must be in exactly one)")
-    return dict(pairs)
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise InconsistentError(f"checkpoint index: key {key!r} appears twice in one JSON object (in the "
+                                    f"weight_map: a tensor in two shards; each must be in exactly one)")
+        result[key] = value
+    return result
 
 
 def read_index(path):
