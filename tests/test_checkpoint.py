@@ -135,6 +135,13 @@ def test_containers_without_recorded_metadata_write_their_user_metadata(tmp_path
     assert read_safetensors(tmp_path / "dir" / SINGLE_NAME)[1] == {"model": "demo", "format": "pt"}
 
 
+def test_a_tensor_named_like_the_metadata_entry_is_refused(tmp_path):
+    nncodec.save(tmp_path / "m.nnc", {"__metadata__": np.zeros(2, np.float32)})
+    with pytest.raises(EncodeError, match="__metadata__"):
+        decode_checkpoint(tmp_path / "m.nnc", tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 @pytest.mark.parametrize("value", ["[1]", "{\"a\": 1}", "not json", "[" * 100_000])
 def test_malformed_recorded_metadata_is_a_decode_error(tmp_path, value):
     nncodec.save(tmp_path / "m.nnc", {"a": np.zeros(2, np.float32)}, metadata={METADATA_KEY: value})

@@ -321,6 +321,9 @@ def _write_safetensors(path, reader, entries, metadata, progress):
     if metadata:
         header["__metadata__"] = metadata
     for name, dtype, shape, nbytes in entries:
+        if name == "__metadata__":
+            raise EncodeError("a tensor named '__metadata__' cannot be stored in safetensors (the name is the "
+                              "header's metadata entry)")
         header[name] = {"dtype": safetensors_dtype(dtype), "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     with _replacing(path, "wb") as f:
