@@ -14,7 +14,7 @@ load. Generating and comparing run in child processes of their own, so
 the measuring process stays small (a child's peak RSS starts from its parent's at fork). The decoded checkpoint is
 compared with the input tensor by tensor. Everything is deleted at the end.
 
-    nice python bench/bench_checkpoint.py [--gb 2] [--jobs 2] [--keep DIR]
+    nice python bench/bench_checkpoint.py [--gb 2] [--vocab 32000] [--jobs 2] [--keep DIR]
 """
 
 import argparse
@@ -156,10 +156,11 @@ def compare(a, b):
 
 
 def child(task, *arguments):
-    """The work done in a child process: ``generate DIR GB SHARD_MB`` or ``compare A B``; prints its result."""
+    """The work done in a child process: ``generate DIR GB VOCAB SHARD_MB`` or ``compare A B``; prints its result."""
     if task == "generate":
-        directory, gigabytes, shard_mb = arguments
-        print(json.dumps(generate(pathlib.Path(directory), transformer_shapes(float(gigabytes)), int(shard_mb) * 10**6)))
+        directory, gigabytes, vocab, shard_mb = arguments
+        shapes = transformer_shapes(float(gigabytes), int(vocab))
+        print(json.dumps(generate(pathlib.Path(directory), shapes, int(shard_mb) * 10**6)))
     else:
         print(compare(*arguments))
 
@@ -167,21 +168,24 @@ def child(task, *arguments):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=2.0, help="checkpoint size in GB (default 2)")
+    parser.add_argument("--vocab", type=int, default=32000, help="rows of the embedding and lm_head, the largest "
+                        "tensors (default 32000: 125 MiB each; 128000: 500 MiB)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs of both commands (default 2)")
     parser.add_argument("--input-shard-mb", type=int, default=1000, help="input shard size in MB (default 1000)")
     parser.add_argument("--keep", help="work in this directory and keep it (default: a temporary one, deleted)")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # generate DIR GB SHARD_MB | compare A B
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # generate DIR GB VOCAB SHARD_MB | compare A B
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
     work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="nncodec-ckpt-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        shapes = transformer_shapes(args.gb)
+        shapes = transformer_shapes(args.gb, args.vocab)
         t0 = time.perf_counter()
         (work / "in").mkdir(exist_ok=True)
         total, largest = json.loads(subprocess.run(
-            [sys.executable, __file__, "--child", "generate", str(work / "in"), str(args.gb), str(args.input_shard_mb)],
+            [sys.executable, __file__, "--child", "generate", str(work / "in"), str(args.gb), str(args.vocab),
+             str(args.input_shard_mb)],
             check=True, capture_output=True, text=True).stdout)
         print(f"machine: {machine()}; load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"checkpoint: {len(shapes)} bf16 tensors, {total / 1e9:.3f} GB in "

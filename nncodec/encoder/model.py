@@ -156,13 +156,17 @@ def _with_aliases(names, shared, stored):
     return records
 
 
-def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None):
-    """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan."""
+def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None,
+                  sink=None):
+    """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan;
+    ``sink`` takes the streams of a chunked lossless tensor chunk by chunk (``tensor.tensor_node``), which then
+    returns none pending."""
     lossy = name in plan.quantizers
     codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
                                        zstd_level, backend, layout)
-    node, pending = plan.node(name, code, array, codings, chunk_elements)
-    return with_stream_facts(TensorRecord(name, node), pending), pending
+    node, pending = plan.node(name, code, array, codings, chunk_elements, sink)
+    record = TensorRecord(name, node)
+    return (with_stream_facts(record, pending) if pending else record), pending  # none pending: the sink had them
 
 
 def _check_writable(blob):

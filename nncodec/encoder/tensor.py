@@ -113,20 +113,34 @@ def node_size(node, pending):
     return sum(len(p.data) for p in pending) + len(directory)
 
 
-def tensor_node(code, array, codings, chunk_elements=None, jobs=None):
+def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None):
     """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements: as
     few chunks as keep each within chunk_elements (or one row), of equal rows but the last, so threads share the
-    work evenly; they are coded on up to ``jobs`` threads (the bytes do not depend on it)."""
-    if chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1:
-        row = max(1, array.size // array.shape[0])
-        count = -(-array.shape[0] // max(1, chunk_elements // row))
-        rows = -(-array.shape[0] // count)
-        parts = parallel.map_ordered(lambda start: chain_node(code, array[start:start + rows], codings),
-                                     range(0, array.shape[0], rows), jobs)
-        if len(parts) > 1:
-            children = tuple(child for child, _ in parts)
-            return Node(code, array.shape, Composite(CONCAT, children)), [p for _, streams in parts for p in streams]
-    return chain_node(code, array, codings)
+    work evenly; they are coded on up to ``jobs`` threads (the bytes do not depend on it).
+
+    ``sink(pending, start, stop)``, if given, takes each chunk's pending streams in order as soon as it is coded
+    (rows ``start`` to ``stop``), with at most ``2 * jobs`` chunks coded ahead; the chunks' streams then carry their
+    lengths and CRCs already and the returned pending list is empty. A streaming writer spools and drops them, so
+    its memory does not grow with the tensor."""
+    if not (chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1):
+        return chain_node(code, array, codings)
+    row = max(1, array.size // array.shape[0])
+    count = -(-array.shape[0] // max(1, chunk_elements // row))  # >= 2: the rows exceed chunk_elements
+    rows = -(-array.shape[0] // count)
+    starts = range(0, array.shape[0], rows)
+
+    def code_chunk(start):
+        return chain_node(code, array[start:start + rows], codings)
+
+    if sink is None:
+        parts = parallel.map_ordered(code_chunk, starts, jobs)
+        children = tuple(child for child, _ in parts)
+        return Node(code, array.shape, Composite(CONCAT, children)), [p for _, streams in parts for p in streams]
+    children = []
+    for start, (child, streams) in zip(starts, parallel.imap_ordered(code_chunk, starts, jobs)):
+        children.append(_filled(child, iter(streams)))
+        sink(streams, start, min(start + rows, array.shape[0]))
+    return Node(code, array.shape, Composite(CONCAT, tuple(children))), []
 
 
 def with_stream_facts(record, pending):
@@ -360,13 +374,13 @@ class LossyPlan:
             return spec
         return None
 
-    def node(self, name, code, array, codings, chunk_elements):
-        """(node, pending streams) for one tensor."""
+    def node(self, name, code, array, codings, chunk_elements, sink=None):
+        """(node, pending streams) for one tensor; ``sink`` as in :func:`tensor_node` (lossless tensors only)."""
         quantizer = self.quantizers.get(name)
         mask = self.masks.get(name)
         factorize = self.factorize_spec(name, code, array)
         if factorize is not None and mask is None:
-            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements)
+            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements, sink)
         if quantizer is not None:
             importance = self.importance.get(name)
             if importance is not None:
@@ -382,9 +396,9 @@ class LossyPlan:
             if target not in CAST_CHOICES:
                 raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
             return cast_node(code, array, target, codings)
-        return tensor_node(code, array, codings, chunk_elements, self.jobs)
+        return tensor_node(code, array, codings, chunk_elements, self.jobs, sink)
 
-    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements):
+    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements, sink=None):
         """(node, pending) for a tensor with a factorize choice (see ``nncodec.encode``)."""
         from ..lowrank import Factors
         from ..quant.metrics import sqnr_db
@@ -400,7 +414,7 @@ class LossyPlan:
                 raise EncodeError(f"tensor {name!r}: {exc}") from None
             return factored_node(code, factors, quantizer, codings)
         if quantizer is None or array.ndim < 2:  # a lossless tensor has no error to match
-            return tensor_node(code, array, codings, chunk_elements, self.jobs)
+            return tensor_node(code, array, codings, chunk_elements, self.jobs, sink)
         quantized = quantizer.quantize(values)
         node, pending = quantized_node(code, quantized, codings)
         plain = (node, pending, sqnr_db(values, quantized.reconstruct()))

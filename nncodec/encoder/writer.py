@@ -2,7 +2,8 @@
 
 Each tensor is encoded as soon as it is added and its streams go to an anonymous spool file beside the
 destination; ``close()`` writes header, directory and payload (spec 3) and renames the result into place.
-Peak memory is about one tensor plus its encoded streams, whatever the model's size.
+Peak memory is about one tensor plus its encoded streams, whatever the model's size; for a lossless tensor coded
+in chunks (``chunk_elements``), about a few chunks, as each chunk's streams are spooled as soon as it is coded.
 """
 
 import glob
@@ -70,8 +71,11 @@ class Writer:
         self._names = set()
         self._spool = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-")
 
-    def add(self, name, array, importance=None):
-        """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`."""
+    def add(self, name, array, importance=None, done=None):
+        """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`. A lossless
+        tensor split into chunks (``chunk_elements``) is spooled chunk by chunk as they are coded, and
+        ``done(start, stop)`` is called after rows ``start`` to ``stop`` are (a caller reading a memory map may let
+        their pages go), so memory stays near a few chunks, not the tensor."""
         if self._spool is None:
             raise EncodeError("the Writer is closed")
         if not isinstance(name, str):
@@ -87,11 +91,17 @@ class Writer:
                          self._options["keep_small"], self._options["cast"],
                          None if importance is None else {name: importance}, self._options["factorize"], self._jobs)
         c = self._codings
+
+        def spool(pending, start=None, stop=None):
+            for p in pending:
+                self._spool.write(p.data)
+                self._streams.append((p.align_log2, len(p.data)))
+            if done is not None and start is not None:
+                done(start, stop)
+
         record, pending = encode_tensor(plan, name, code, array, c["compress"], c["entropy"], c["zstd_level"],
-                                        c["backend"], c["chunk_elements"], c["layout"])
-        for p in pending:
-            self._spool.write(p.data)
-            self._streams.append((p.align_log2, len(p.data)))
+                                        c["backend"], c["chunk_elements"], c["layout"], sink=spool)
+        spool(pending)
         self._records.append(record)
         self._names.add(name)
 

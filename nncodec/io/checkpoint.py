@@ -16,6 +16,7 @@ The safetensors ``__metadata__`` (the shards' maps merged, a key's first value k
 import builtins
 import contextlib
 import fractions
+import functools
 import json
 import math
 import mmap
@@ -137,9 +138,14 @@ class _Shard:
         _, dtype, shape, begin, end = entry
         return np.frombuffer(self.view[self.start + begin:self.start + end], dtype=dtype).reshape(shape)
 
-    def drop(self, entry):
-        if self.map is not None:
-            drop_pages(self.map, self.start + entry[3], entry[4] - entry[3])
+    def drop(self, entry, start_row=0, stop_row=None):
+        """Let the pages of rows [start_row, stop_row) of ``entry`` (all by default) leave the resident set."""
+        _, _, shape, begin, end = entry
+        row = (end - begin) // shape[0] if shape and shape[0] else 0
+        first = begin + start_row * row
+        last = end if stop_row is None else begin + stop_row * row
+        if self.map is not None and last > first:
+            drop_pages(self.map, self.start + first, last - first)
 
     def close(self):
         with contextlib.suppress(BufferError):  # arrays still view the map: it closes when they are collected
@@ -219,6 +225,12 @@ class Checkpoint(Mapping):
                 yield entry[0], shard.array(entry)
                 shard.drop(entry)
 
+    def release(self, name, start_row, stop_row):
+        """Let the pages of rows [start_row, stop_row) of tensor ``name`` leave the resident set (they are read
+        again from the page cache if touched): ``nncodec.Writer.add``'s ``done`` for a chunked tensor."""
+        shard, entry = self._where[name]
+        shard.drop(entry, start_row, stop_row)
+
     def container_metadata(self):
         """The container metadata entries that record this checkpoint's safetensors metadata (see the module)."""
         entries = {}
@@ -269,9 +281,10 @@ def encode_checkpoint(source, output, *, metadata=None, progress=None, chunk_ele
     if options.get("prune") is None:
         options["quantize"] = resolved_quantize(source, **{k: options[k] for k in RESOLVE_OPTIONS if k in options})
     writer = Writer(output, metadata=metadata, chunk_elements=chunk_elements, **options)
+    mapped = isinstance(source, Checkpoint)
     try:
-        for name, array in source.tensors() if isinstance(source, Checkpoint) else source.items():
-            writer.add(name, array)
+        for name, array in source.tensors() if mapped else source.items():
+            writer.add(name, array, done=functools.partial(source.release, name) if mapped else None)
             if progress is not None:
                 progress(name, np.asarray(array).nbytes)
     except BaseException:
