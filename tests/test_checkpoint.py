@@ -319,6 +319,27 @@ def test_streaming_reads_views_and_releases_pages(tmp_path):
             assert array.tobytes() == tensors[name].tobytes()
 
 
+def test_reader_releases_exactly_the_pages_of_each_decoded_chunk(tmp_path, monkeypatch):
+    import zlib
+    from nncodec.bundle import append_container
+    from nncodec.decoder import reader as reader_module
+    from nncodec.format.records import iter_streams
+    host = tmp_path / "app.bin"
+    host.write_bytes(b"host" * 1000)  # the container starts 4000 bytes into the mapped file
+    array = np.random.default_rng(2).standard_normal((64, 50)).astype(np.float32)
+    append_container(host, nncodec.encode({"w": array}, compress="zstd", chunk_elements=500))
+    released = []
+    monkeypatch.setattr(reader_module, "drop_pages", lambda mm, start, length: released.append((start, length)))
+    with nncodec.open(host) as reader:
+        reader.release_read_pages = True
+        assert reader["w"].tobytes() == array.tobytes()
+        streams = list(iter_streams(reader.record("w").node))
+    data = host.read_bytes()
+    assert len(released) == len(streams) == 7
+    for (start, length), stream in zip(sorted(released), streams):
+        assert zlib.crc32(data[start + stream.padding:start + length]) == stream.crc32 and start >= 4000
+
+
 # -- the result loads with the safetensors package and with transformers ------------------------------------------
 
 def test_written_shards_load_with_the_safetensors_package(tmp_path):

@@ -277,9 +277,15 @@ class Container:
             out = np.empty(node.shape, dtype=numpy_dtype(node.dtype))
         children = node.body.children
         starts = [0, *itertools.accumulate(child.shape[0] for child in children)]
-        parallel.map_ordered(lambda k: self._decode_node(children[k], name, out[starts[k]:starts[k + 1]]),
-                             range(len(children)), self.jobs)
+        def decode_child(k):
+            self._decode_node(children[k], name, out[starts[k]:starts[k + 1]])
+            self._chunk_decoded(children[k])
+
+        parallel.map_ordered(decode_child, range(len(children)), self.jobs)
         return out
+
+    def _chunk_decoded(self, node):
+        """Called after a concat child is decoded into its rows (a Reader over a file may let its pages go)."""
 
     def _decode_sum(self, node, name):
         """§3.5.2 sum, left to right in the node's dtype, one child at a time (bfloat16: each step through

@@ -6,7 +6,10 @@ import contextlib
 import mmap
 import os
 
+import numpy as np
+
 from ..bundle import locate
+from ..format.records import iter_streams
 from .container import Container
 from .summary import info_rows
 
@@ -57,9 +60,14 @@ class Reader(Container):
     raw come back as read-only views of the file's memory map (zero-copy; 64-byte aligned).
     """
 
+    release_read_pages = False  # True: each concat chunk's stream pages leave RSS once it is decoded (streaming)
+
     def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None, jobs=None):
         # owner: (mmap or None, file or None) that ``buffer`` (then a memoryview) views, closed with the reader
         self._owner = None if owner is None else (buffer, *owner)
+        self._map_start = 0  # where ``buffer`` starts in the map (a container inside a host file starts later)
+        if owner is not None and owner[0] is not None and len(buffer):
+            self._map_start = np.frombuffer(buffer, np.uint8).ctypes.data - np.frombuffer(owner[0], np.uint8).ctypes.data
         try:
             super().__init__(buffer, limits=limits, backend=backend, verify=verify, jobs=jobs)
         except BaseException:
@@ -78,6 +86,12 @@ class Reader(Container):
     def info(self):
         """One dict per tensor: name, dtype, shape, chain, nbytes, stored_bytes, ratio, bits_per_weight."""
         return info_rows(self.directory)
+
+    def _chunk_decoded(self, node):
+        if self.release_read_pages and self._owner is not None and self._owner[1] is not None:
+            for stream in iter_streams(node):
+                drop_pages(self._owner[1], self._map_start + stream.offset - stream.padding,
+                           stream.padding + stream.length)
 
     def drop_pages(self):
         """Let the pages of the file's memory map read so far leave the process's resident memory (they stay in

@@ -376,6 +376,7 @@ def decode_checkpoint(source, output, *, shard_size=DEFAULT_SHARD_SIZE, limits=N
     single = str(output).lower().endswith(SHARD_SUFFIX)
     limit = parse_size(shard_size)
     with open_container(source, limits=limits, backend=backend, jobs=jobs) as reader:
+        reader.release_read_pages = True
         names = reader.keys()
         reader.check_call(names)
         entries = []
