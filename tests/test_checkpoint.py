@@ -17,6 +17,7 @@ from nncodec.io import decode_checkpoint, encode_checkpoint, open_checkpoint, re
 from nncodec.io.checkpoint import (INDEX_METADATA_KEY, INDEX_NAME, MAX_INDEX_BYTES, METADATA_KEY, SINGLE_NAME,
                                    parse_size)
 from nncodec.io.safetensors import read_safetensors, write_safetensors
+from skips import optional
 
 BF16 = numpy_dtype(BFLOAT16)
 META = {"format": "pt", "note": "kept"}
@@ -343,7 +344,7 @@ def test_reader_releases_exactly_the_pages_of_each_decoded_chunk(tmp_path, monke
 # -- the result loads with the safetensors package and with transformers ------------------------------------------
 
 def test_written_shards_load_with_the_safetensors_package(tmp_path):
-    safetensors = pytest.importorskip("safetensors.numpy", reason="the safetensors package is not installed")
+    safetensors = optional("safetensors.numpy", "safetensors")
     tensors = make_checkpoint(tmp_path / "in")
     encode_checkpoint(tmp_path / "in", tmp_path / "m.nnc", compress="auto")
     decode_checkpoint(tmp_path / "m.nnc", tmp_path / "out", shard_size="10KB")
@@ -357,8 +358,8 @@ def test_written_shards_load_with_the_safetensors_package(tmp_path):
 
 
 def test_transformers_loads_the_decoded_checkpoint(tmp_path):
-    torch = pytest.importorskip("torch", reason="torch is not installed (transformers needs it)")
-    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    torch = optional("torch", "torch")
+    transformers = optional("transformers", "transformers")
     config = transformers.LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                                       tie_word_embeddings=True)

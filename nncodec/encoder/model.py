@@ -190,8 +190,8 @@ def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backen
     entropy-coded (``entropy="auto"``); a tensor only pruning changed gets ``compress="auto"`` and the relative
     index layout (its zeros cost a few bits each); other tensors stay raw and dense.
     With ``bounded``, no tensor takes more bytes than its raw size (``tensor.no_larger_than_raw``). ``sink`` takes
-    the streams of a chunked lossless tensor chunk by chunk (``tensor.tensor_node``), which then returns none
-    pending (each chunk's coding is already no larger than raw: ``compress`` keeps raw unless it saves)."""
+    the streams of a chunked lossless tensor chunk by chunk (``tensor.tensor_node``, each chunk bounded alike), which
+    then returns none pending."""
     lossy = name in plan.quantizers
     pruned_only = name in plan.masks and not lossy
     if compress is None:
@@ -200,7 +200,7 @@ def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backen
         layout = PRUNED_LAYOUT
     codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
                                        zstd_level, backend, layout)
-    node, pending = plan.node(name, code, array, codings, chunk_elements, sink)
+    node, pending = plan.node(name, code, array, codings, chunk_elements, sink, bounded)
     if bounded and pending:
         node, pending = no_larger_than_raw(node, pending, code, array, codings)
     record = TensorRecord(name, node)

@@ -128,7 +128,7 @@ def node_size(node, pending):
     return sum(len(p.data) for p in pending) + len(directory)
 
 
-def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None):
+def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None, bounded=False):
     """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements: as
     few chunks as keep each within chunk_elements (or one row), of equal rows but the last, so threads share the
     work evenly; they are coded on up to ``jobs`` threads (the bytes do not depend on it).
@@ -136,7 +136,8 @@ def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None)
     ``sink(pending, start, stop)``, if given, takes each chunk's pending streams in order as soon as it is coded
     (rows ``start`` to ``stop``), with at most ``2 * jobs`` chunks coded ahead; the chunks' streams then carry their
     lengths and CRCs already and the returned pending list is empty. A streaming writer spools and drops them, so
-    its memory does not grow with the tensor."""
+    its memory does not grow with the tensor. With ``bounded``, each chunk is stored in at most its raw bytes
+    (:func:`no_larger_than_raw`), so a tensor coded whole and one spooled chunk by chunk get the same bytes."""
     if not (chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1):
         return chain_node(code, array, codings)
     row = max(1, array.size // array.shape[0])
@@ -145,7 +146,9 @@ def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None)
     starts = range(0, array.shape[0], rows)
 
     def code_chunk(start):
-        return chain_node(code, array[start:start + rows], codings)
+        chunk = array[start:start + rows]
+        node, pending = chain_node(code, chunk, codings)
+        return no_larger_than_raw(node, pending, code, chunk, codings) if bounded else (node, pending)
 
     if sink is None:
         parts = parallel.map_ordered(code_chunk, starts, jobs)
@@ -403,13 +406,14 @@ class LossyPlan:
             return spec
         return None
 
-    def node(self, name, code, array, codings, chunk_elements, sink=None):
-        """(node, pending streams) for one tensor; ``sink`` as in :func:`tensor_node` (lossless tensors only)."""
+    def node(self, name, code, array, codings, chunk_elements, sink=None, bounded=False):
+        """(node, pending streams) for one tensor; ``sink`` and ``bounded`` as in :func:`tensor_node` (lossless
+        tensors only)."""
         quantizer = self.quantizers.get(name)
         mask = self.masks.get(name)
         factorize = self.factorize_spec(name, code, array)
         if factorize is not None and mask is None:
-            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements, sink)
+            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements, sink, bounded)
         if quantizer is not None:
             importance = self.importance.get(name)
             if importance is not None:
@@ -425,9 +429,9 @@ class LossyPlan:
             if target not in CAST_CHOICES:
                 raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
             return cast_node(code, array, target, codings)
-        return tensor_node(code, array, codings, chunk_elements, self.jobs, sink)
+        return tensor_node(code, array, codings, chunk_elements, self.jobs, sink, bounded)
 
-    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements, sink=None):
+    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements, sink=None, bounded=False):
         """(node, pending) for a tensor with a factorize choice (see ``nncodec.encode``)."""
         from ..lowrank import Factors
         from ..quant.metrics import sqnr_db
@@ -443,7 +447,7 @@ class LossyPlan:
                 raise EncodeError(f"tensor {name!r}: {exc}") from None
             return factored_node(code, factors, quantizer, codings)
         if quantizer is None or array.ndim < 2:  # a lossless tensor has no error to match
-            return tensor_node(code, array, codings, chunk_elements, self.jobs, sink)
+            return tensor_node(code, array, codings, chunk_elements, self.jobs, sink, bounded)
         quantized = quantizer.quantize(values)
         node, pending = quantized_node(code, quantized, codings)
         plain = (node, pending, sqnr_db(values, quantized.reconstruct()))
