@@ -145,3 +145,13 @@ def test_rd_csv_and_bench_use_the_changed_tensors_measure(tmp_path, capsys, sour
     row = json.loads(stdout)["presets"][0]
     assert code == 0 and 40 <= row["sqnr_db"] <= 40.5  # the preset's default target (quality 75), as asked
     assert row["worst_tensor"] in QUANTIZED and row["changed_tensors"] == 2
+
+
+def test_rd_settings_see_bfloat16_weights_as_floats():
+    """The sweep's steps come from the quantizable weights' RMS; bfloat16 (NumPy kind "V") counts as float."""
+    import ml_dtypes
+    from nncodec.encoder.rd import default_settings
+    weights = {"w": (np.random.default_rng(0).standard_normal((64, 64)) * 0.05).astype(np.float32)}
+    as_bf16 = {"w": weights["w"].astype(ml_dtypes.bfloat16)}
+    assert default_settings(as_bf16)[:4] == default_settings({"w": as_bf16["w"].astype(np.float32)})[:4]
+    assert default_settings(as_bf16)[0]["quantize"] != default_settings({"w": np.zeros(4, np.int8)})[0]["quantize"]

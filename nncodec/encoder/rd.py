@@ -5,11 +5,20 @@ import numpy as np
 from ..decoder.reader import decode
 from .model import encode
 from ..errors import EncodeError
+from ..format.dtypes import code_of, is_float_code
 from ..quant.metrics import fidelity
 
 __all__ = ["rd_sweep", "default_settings", "RD_MEASURES"]
 
 RD_MEASURES = ("sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors", "max_abs_error")
+
+
+def _is_float(array):
+    """Whether ``array`` holds floats of a format dtype (bfloat16 and float8 too, whose NumPy kind is not "f")."""
+    try:
+        return is_float_code(code_of(np.asarray(array).dtype))
+    except TypeError:
+        return False
 
 
 def default_settings(weights):
@@ -22,7 +31,7 @@ def default_settings(weights):
     codebooks of 4 to 256 entries (Deep Compression's weight sharing).
     """
     quantizable = [np.asarray(a, dtype=np.float64) for a in weights.values()
-                   if np.asarray(a).dtype.kind == "f" and np.ndim(a) >= 2 and np.size(a) >= 1024]
+                   if _is_float(a) and np.ndim(a) >= 2 and np.size(a) >= 1024]
     values = np.concatenate([a.ravel() for a in quantizable]) if quantizable else np.zeros(0)
     rms = float(np.sqrt(np.mean(values * values))) if values.size else 1.0
     settings = []
