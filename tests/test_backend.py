@@ -144,3 +144,16 @@ def test_twin_exports_match(name):
     for public in ref.__all__:
         assert callable(getattr(ref, public)) == callable(getattr(cy, public)), public
     assert kernels.module(name, "cython") is cy and kernels.module(name, "reference") is ref
+
+
+@pytest.mark.parametrize("given,expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_told(given, expected):
+    """Spinning OpenMP threads make a two-thread product 20x slower when another process holds a core, so the
+    kernels set OMP_WAIT_POLICY=PASSIVE before libgomp loads; a value the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    probe = "import os, nncodec.kernels; print(os.environ['OMP_WAIT_POLICY'])"
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == expected, proc.stderr
