@@ -7,9 +7,12 @@ Environment switches:
   NNCODEC_NO_OPENMP=1      do not use OpenMP even if the compiler has it (the runtime kernels then run on one thread).
   NNCODEC_NATIVE=1         add -march=native (faster on the build machine; the result may not run on other CPUs,
                            so wheels are built without it).
+  NNCODEC_BUILD_JOBS=N     compile N extensions at once (default: every core this process may use).
 OpenMP is detected by compiling a tiny test program with -fopenmp; only the modules in OPENMP_MODULES use it, and
 without it they build (serially) all the same.
 A compile error fails the build: only the explicit switch gives a package without the Cython backend.
+The C compiles (most of the build's time) run in parallel (build_ext's ``parallel`` option, set below, so that
+``pip install -e .`` uses every core; ``python setup.py build_ext -j N`` still overrides it).
 """
 
 import glob
@@ -51,6 +54,13 @@ def openmp_flags():
     return ["-fopenmp"], ["-fopenmp"]
 
 
+def build_jobs():
+    """How many extensions to compile at once: NNCODEC_BUILD_JOBS, else the cores this process may run on."""
+    if os.environ.get("NNCODEC_BUILD_JOBS"):
+        return max(1, int(os.environ["NNCODEC_BUILD_JOBS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def extensions():
     from Cython.Build import cythonize
     from setuptools import Extension
@@ -83,4 +93,4 @@ if NO_EXT:
     print("*" * 72 + "\nNNCODEC_NO_EXTENSIONS=1: building WITHOUT the Cython backend\n" + "*" * 72, file=sys.stderr)
     setup(ext_modules=[])
 else:
-    setup(ext_modules=extensions())
+    setup(ext_modules=extensions(), options={"build_ext": {"parallel": build_jobs()}})

@@ -29,7 +29,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import nncodec  # noqa: E402
 from nncodec.cli import main as cli_main  # noqa: E402
 from nncodec.io.safetensors import read_safetensors, write_safetensors  # noqa: E402
-from nncodec.presets import encode_with_preset  # noqa: E402
 
 from _common import SHARED_NPZ, load_weights, machine  # noqa: E402
 
@@ -89,7 +88,7 @@ def bench_jobs(repeat):
     for _ in range(repeat):
         for jobs in (1, 2):
             t0 = time.perf_counter()
-            blob = encode_with_preset(weights, "deepcabac", jobs=jobs)
+            blob = nncodec.encode(weights, preset="deepcabac", jobs=jobs)
             nncodec.decode(blob, jobs=jobs)
             times[jobs].append(time.perf_counter() - t0)
             sizes.add(len(blob))
@@ -149,7 +148,7 @@ def bench_threads(repeat):
                 kernels.clear()
                 per_thread.clear()
                 before, t0, c0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), time.thread_time()
-                blob = encode_with_preset(weights, "deepcabac", jobs=jobs)
+                blob = nncodec.encode(weights, preset="deepcabac", jobs=jobs)
                 nncodec.decode(blob, jobs=jobs)
                 wall, main_cpu = time.perf_counter() - t0, time.thread_time() - c0
                 after = resource.getrusage(resource.RUSAGE_SELF)

@@ -514,8 +514,8 @@ def mutate_one(rng, records):
             s = streams[j]
             fieldname = rng.choice(("count", "length", "align_log2", "elem_type", "coding"))
             value = {"count": rng.choice(EXTREMES), "length": rng.choice(EXTREMES),
-                     "align_log2": rng.choice((0, 12, 13, 255)), "elem_type": rng.choice((0, 1, 9, 13, 14)),
-                     "coding": rng.choice((0, 1, 2, 3, 4, 5))}[fieldname]
+                     "align_log2": rng.choice((0, 12, 13, 255)), "elem_type": rng.choice((0, 1, 9, 13, 14, 15, 16)),
+                     "coding": rng.choice((0, 1, 2, 3, 4, 5, 6))}[fieldname]
             fields = dict(coding=s.coding, elem_type=s.elem_type, align_log2=s.align_log2, count=s.count,
                           length=s.length, crc32=s.crc32)
             fields[fieldname] = value

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fuzz target: the cer layout (spec 4.8), declaration check and decode, differential over the backends
-(the reference and Cython kernels of nncodec/{reference,_cy}/layouts).
+(the reference and Cython kernels of nncodec/kernels/{reference,cython}/layouts).
 
     python fuzz/fuzz_cer_decode.py -max_total_time=60 -artifact_prefix=fuzz/crashes/ /tmp/cer fuzz/corpus/cer
 

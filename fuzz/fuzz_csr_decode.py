@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fuzz target: the csr layout (spec 4.7), declaration check and decode, differential over the backends
-(the reference and Cython kernels of nncodec/{reference,_cy}/layouts).
+(the reference and Cython kernels of nncodec/kernels/{reference,cython}/layouts).
 
     python fuzz/fuzz_csr_decode.py -max_total_time=60 -artifact_prefix=fuzz/crashes/ /tmp/csr fuzz/corpus/csr
 

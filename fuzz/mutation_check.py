@@ -38,8 +38,7 @@ MUTANTS = (
         _edit("nncodec/kernels/cython/layouts.pyx", "max_groups = max(omega_count - 1, 0)", "max_groups = max(omega_count, 0)"),),
         ("tests/test_vectors.py", "tests/test_layouts.py")),
     Mutant("csr-columns-int32", "layout kernels", (
-        _edit("nncodec/sparse/matrices.py", "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)\n        self.values",
-              "        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int32)\n        self.values"),),
+        _edit("nncodec/sparse/matrices.py", "np.int32 if bound <= 1 << 31 else np.int64", "np.int32"),),
         ("tests/test_layout_extremes.py",)),
     Mutant("duplicate-column-sort-path", "layout kernels", (
         _edit("nncodec/kernels/cython/layouts.pyx", "            if keys[j] == keys[j - 1]:", "            if keys[j] == keys[j - 1] + 1:"),),

@@ -1,6 +1,7 @@
 """Named encode presets: documented sets of ``nncodec.encode`` keyword arguments, plus a quality knob.
 
-A preset is data: :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
+A preset is data (this module sits below the encoder and imports only ``errors``, so that the encoder can
+resolve ``nncodec.encode(weights, preset=...)``): :func:`preset_options` turns (name, quality or SQNR) into encode keywords, and the choice is
 recorded in the container's metadata under ``nncodec.preset`` (a JSON object: name, quality, sqnr, options), so
 ``nncodec info`` shows how a file was made. Decoding never needs it: every stage is in the directory.
 
@@ -13,7 +14,7 @@ import json
 from .errors import EncodeError
 
 __all__ = ["PRESETS", "PRESET_KEY", "DEFAULT_QUALITY", "preset_options", "preset_record", "describe_presets",
-           "encode_with_preset"]
+           "preset_encoding"]
 
 PRESET_KEY = "nncodec.preset"
 DEFAULT_QUALITY = 75
@@ -52,7 +53,8 @@ def _deepcabac(quality, sqnr):
 def _runtime(quality, sqnr):
     # Sparse, few distinct values, cheap to decode (Wiedemann et al. 2019: CER/CSER want low entropy matrices):
     # magnitude pruning (quality 0 -> 90 %, 100 -> 40 %) then a small k-means codebook, stored in the CER layout
-    # (nncodec.runtime computes on it directly: decode(..., materialize=False)); streams entropy-coded.
+    # (nncodec.runtime computes on it directly: decode(..., materialize=False)); integer streams entropy-coded where
+    # that saves >= 3 %, float streams raw.
     sparsity = round(0.9 - 0.5 * quality / 100, 3)
     k = 2 ** (2 + round(3 * quality / 100))
     return {"prune": f"magnitude:{sparsity}", "quantize": f"kmeans:k={k}", "entropy": "auto", "compress": "none",
@@ -68,7 +70,7 @@ PRESETS = {
                          _deep_compression, True),
     "deepcabac": ("dependent (trellis) quantization, one step for the model at a target SQNR + CABAC (DeepCABAC / NNC)",
                   _deepcabac, True),
-    "runtime": ("magnitude pruning + small k-means codebook, raw streams: cheap to decode for nncodec.runtime",
+    "runtime": ("magnitude pruning + small k-means codebook in the CER layout nncodec.runtime computes on",
                 _runtime, True),
 }
 SQNR_PRESETS = ("deepcabac",)
@@ -116,12 +118,12 @@ RECORDED_OPTIONS = ("quantize", "prune", "entropy", "compress", "cast", "lossles
                     "zstd_level", "layout")
 
 
-def encode_with_preset(weights, name, *, quality=None, sqnr=None, metadata=None, **overrides):
-    """``nncodec.encode`` with preset ``name`` (see :func:`preset_options`); ``overrides`` are encode keywords
-    that replace the preset's. The stage options used are recorded under ``nncodec.preset``."""
-    from .api import encode
-    options = {**preset_options(name, quality, sqnr), **overrides}
+def preset_encoding(name, quality=None, sqnr=None, metadata=None, overrides=None):
+    """(encode keywords, metadata) for encoding with preset ``name`` (see :func:`preset_options`): ``overrides``
+    (encode keywords) replace the preset's, and the stage options used are recorded in the metadata under
+    ``nncodec.preset``. ``nncodec.encode(weights, preset=name, ...)`` calls this."""
+    options = {**preset_options(name, quality, sqnr), **(overrides or {})}
     recorded = {k: v for k, v in options.items() if k in RECORDED_OPTIONS and v is not None}
     meta = dict(metadata or {})
     meta[PRESET_KEY] = preset_record(name, quality, sqnr, recorded)
-    return encode(weights, metadata=meta, **options)
+    return options, meta

@@ -11,8 +11,8 @@ Every rejection is a :class:`RuleError` naming its section 7 rule id, except two
 the directory's end, R3.3-b). Counts, lengths and CRCs are rebuilt on :func:`build_container`, so a caller may omit
 them.
 
-Declared here: every rule of section 7 except R4.3-c and R4.5-a (codebook indices and dq levels are decoded data), R5.2-* and R5.3-* (the
-insides of zstd, zstd-shuffle, Huffman and CABAC streams), R3.7-a for streams other than raw, and R6 (limits).
+Declared here: every rule of section 7 except R4.3-c and R4.5-a (codebook indices and dq levels are decoded data), R5.2-*, R5.3-* and R5.5-* (the
+insides of zstd, zstd-shuffle, Huffman, CABAC and float-planes streams), R3.7-a for streams other than raw, and R6 (limits).
 """
 
 import math
@@ -32,11 +32,11 @@ HEADER_SIZE = 32
 FORMAT_MAJOR = 1
 
 # §3.7 dtype code -> element size in bytes
-DTYPE_SIZES = {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 2, 11: 2, 12: 4, 13: 8}
-BOOL, FLOAT_CODES = 1, frozenset((10, 11, 12, 13))
+DTYPE_SIZES = {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 2, 11: 2, 12: 4, 13: 8, 14: 1, 15: 1}
+BOOL, FLOAT_CODES = 1, frozenset((10, 11, 12, 13))  # §3.5.2: the dtypes sum and product compute in
 # §3.8 Coding codes; §4 Stage_Id -> kind
-RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE = 0, 1, 2, 3, 4
-CODINGS = frozenset((RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE))
+RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE, FLOAT_PLANES = 0, 1, 2, 3, 4, 5
+CODINGS = frozenset((RAW, ZSTD, HUFFMAN, CABAC, ZSTD_SHUFFLE, FLOAT_PLANES))
 DENSE, UNIFORM, CODEBOOK, CAST, DQ = 1, 16, 17, 18, 19
 RELIDX, CSR, CER, CSER = 2, 3, 4, 5
 STAGES = {DENSE: "layout", RELIDX: "layout", CSR: "layout", CER: "layout", CSER: "layout",

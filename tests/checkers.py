@@ -23,7 +23,7 @@ import pytest
 
 import nncodec
 from nncodec.errors import DecodeError
-from nncodec.sparse import operators
+from nncodec import sparse
 
 
 def assert_same_array(expected, got, atol=None):
@@ -242,7 +242,7 @@ def check_structure_product(structure, x, backend):
     x = np.asarray(x, dtype=np.float32)
     exact = a.astype(np.float64) @ x.astype(np.float64)
     op = runtime.prepare(structure)
-    assert op.layout == operators.layout_of(structure) and op.shape == a.shape
+    assert op.layout == sparse.layout_of(structure) and op.shape == a.shape
     size = np.abs(a).astype(np.float64) + abs(float(op.implicit)) + np.abs(a.astype(np.float64) - float(op.implicit))
     bound = (a.shape[1] + 2) * 2.0 ** -23 * (size @ np.abs(x).astype(np.float64))
     for threads in (1, 2):

@@ -2,7 +2,7 @@
 
 Public API (keep it small and stable; other test modules build on it):
 
-- ``arrays(dtype=None)``: one tensor as the encoder accepts it (an ndarray; bfloat16 as ml_dtypes.bfloat16), of any
+- ``arrays(dtype=None)``: one tensor as the encoder accepts it (an ndarray; bfloat16 and float8 as ml_dtypes), of any
   supported dtype, any shape including 0-d and empty, possibly non-contiguous or big-endian, with float bit patterns
   drawn to hit NaN payloads, infinities, signed zeros and subnormals.
 - ``tensor_dicts(min_size=0, max_size=4)``: ``{name: tensor}`` with unicode names (the empty name included).
@@ -28,10 +28,13 @@ __all__ = ["DTYPE_NAMES", "dtype_names", "shapes", "arrays", "tensor_names", "te
 
 # every dtype of spec 3.7, by name
 DTYPE_NAMES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-               "float16", "bfloat16", "float32", "float64")
+               "float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2")
 
 # unsigned integer type holding the bit pattern of each float dtype
-_FLOAT_BITS = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32, "float64": np.uint64}
+_FLOAT_BITS = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32, "float64": np.uint64,
+               "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+_ML_DTYPES = {"bfloat16": ml_dtypes.bfloat16, "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
+              "float8_e5m2": ml_dtypes.float8_e5m2}
 
 # bit patterns worth hitting often: signed zeros, infinities, quiet and signalling NaNs with payloads, the
 # smallest subnormal, the largest finite value
@@ -42,6 +45,8 @@ _SPECIAL_BITS = {
                 0x7F800001, 0x00000001, 0x7F7FFFFF),
     "float64": (0x0, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000,
                 0x7FF8DEADBEEF0001, 0xFFFFFFFFFFFFFFFF, 0x7FF0000000000001, 0x1, 0x7FEFFFFFFFFFFFFF),
+    "float8_e4m3fn": (0x00, 0x80, 0x7F, 0xFF, 0x7E, 0xFE, 0x01, 0x81, 0x08, 0x38),  # no infinities; 0x7F is NaN
+    "float8_e5m2": (0x00, 0x80, 0x7C, 0xFC, 0x7D, 0x7E, 0xFF, 0x7B, 0x01, 0x3C),
 }
 
 
@@ -76,8 +81,8 @@ def bfloat16_tensor(bits):
 
 def _finish(name, bits):
     """Turn a bit-pattern array into the user-facing tensor of dtype ``name``."""
-    if name == "bfloat16":
-        return bfloat16_tensor(bits)
+    if name in _ML_DTYPES:
+        return bits.view(_ML_DTYPES[name])
     if name in _FLOAT_BITS:
         return bits.view(np.dtype(name))
     return bits

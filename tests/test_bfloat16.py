@@ -38,7 +38,8 @@ def test_runtime_computes_with_bfloat16_values(backend, layout):
     w = rng.standard_normal((6, 5)).astype(ml_dtypes.bfloat16)
     w[rng.random(w.shape) < 0.5] = 0
     arch = {"format": "nncodec.sequential/1", "input_shape": [5], "layers": [{"type": "linear", "weight": "fc"}]}
-    blob = nncodec.encode({"fc": w}, layout=layout, metadata=runtime.architecture_metadata(arch), backend=backend)
+    blob = nncodec.encode({"fc": w}, layout=layout, metadata=runtime.architecture_metadata(arch), backend=backend,
+                          no_larger_than_raw=False)
     x = rng.standard_normal((3, 5)).astype(np.float32)
     model = runtime.load(blob, backend=backend)
     assert model.layouts()[0][1] == layout

@@ -1,6 +1,8 @@
 """The command line (nncodec.cli) and the presets it exposes: exit codes, JSON output, one-line errors."""
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 import nncodec
 from nncodec import presets
 from nncodec.cli import main
+from nncodec.cli.commands import COMMANDS, build_parser
 from nncodec.errors import EncodeError, TruncatedError
 from nncodec.cli.progress import Progress
 from skips import optional
@@ -91,6 +94,33 @@ def test_errors_are_one_line_with_documented_exit_codes(tmp_path, capsys, model)
     assert exit_info.value.code == 2
 
 
+def test_every_option_has_help_and_every_verb_an_example():
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(verbs) == set(COMMANDS)
+    for name, p in [("nncodec", parser), *verbs.items()]:
+        for action in p._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+        example = p.epilog.split("example:\n", 1)[1].strip()
+        assert example.startswith("nncodec " + ("" if p is parser else name)), example
+        assert build_parser().parse_args(example.split()[1:]).command == (name if p is not parser else "encode")
+
+
+def test_quiet_is_silent_in_every_verb_and_json_still_prints(tmp_path, capsys, model):
+    source, _ = model
+    out = tmp_path / "m.nnc"
+    runs = {"encode": ["encode", source, "-o", out], "decode": ["decode", out, "-o", tmp_path / "d.npz"],
+            "info": ["info", out], "verify": ["verify", out], "diff": ["diff", source, source],
+            "rd": ["rd", source, "--out", tmp_path / "rd.csv"], "demo": ["demo"],
+            "bench": ["bench", source, "--presets", "lossless", "--repeat", "1"]}
+    assert set(runs) == set(COMMANDS)
+    for i, (verb, argv) in enumerate(runs.items()):
+        quiet = ["-q", *argv] if i % 2 else [*argv, "--quiet"]  # before or after the verb
+        assert run(capsys, *quiet) == (0, "", ""), verb
+        code, stdout, err = run(capsys, *quiet, "--json")
+        assert code == 0 and json.loads(stdout) and err == "", verb
+
+
 def test_rd_writes_csv(tmp_path, capsys, model):
     source, _ = model
     code, stdout, _ = run(capsys, "rd", source, "--out", tmp_path / "rd.csv", "--json")
@@ -126,6 +156,49 @@ def test_python_dash_m_entry_point(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
+def test_output_dash_is_stdout_for_encode_and_refused_elsewhere(tmp_path, capsys, model, monkeypatch):
+    source, weights = model
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "nncodec", "encode", str(source), "-o", "-"], capture_output=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": root}, timeout=120)
+    assert done.returncode == 0 and done.stderr.startswith(b"wrote -:")  # the summary keeps off the data
+    decoded = nncodec.decode(done.stdout)
+    assert all(np.array_equal(decoded[name], array) for name, array in weights.items())
+    monkeypatch.chdir(tmp_path)
+    nncodec.save("m.nnc", weights)
+    for argv in (["decode", "m.nnc", "-o", "-"], ["rd", source, "--out", "-"], ["encode", source, "-o", "-", "--json"],
+                 ["encode", source, "-o", "-", "--stream"]):
+        code, stdout, err = run(capsys, *argv)
+        assert code == 2 and stdout == "" and "give a file name" in err and err.count("\n") == 1, argv
+    assert not (tmp_path / "-").exists()
+
+
+def test_write_errors_name_the_users_path(tmp_path, capsys, model):
+    """Outputs are written through a temporary file: its name never reaches the user, nor stays behind, and
+    the file gets the permissions of any new file."""
+    source, weights = model
+    (tmp_path / "taken").mkdir()
+    for target in (tmp_path / "absent" / "m.nnc", tmp_path / "taken"):
+        for extra in ([], ["--stream"]):
+            code, _, err = run(capsys, "encode", source, "-o", target, *extra)
+            assert code == 2 and err.rstrip().endswith(f"'{target}'") and ".nncodec-" not in err, err
+        with pytest.raises(OSError) as refused:
+            nncodec.save(target, weights)
+        assert refused.value.filename == str(target)
+        with pytest.raises(OSError) as refused:
+            with nncodec.Writer(target) as writer:
+                writer.add("w", weights["fc.weight"])
+        assert refused.value.filename == str(target)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["model.npz", "taken"]
+    old = os.umask(0o022)
+    try:
+        nncodec.save(tmp_path / "m.nnc", weights)
+        assert main(["encode", str(source), "-o", str(tmp_path / "c.nnc"), "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.nnc").stat().st_mode & 0o777 == (tmp_path / "c.nnc").stat().st_mode & 0o777 == 0o644
+
+
 def test_presets_quality_mapping_is_monotonic_and_checked():
     ks = [int(presets.preset_options("deep-compression", q)["quantize"].split("k=")[1].split(",")[0])
           for q in (0, 50, 100)]
@@ -137,6 +210,28 @@ def test_presets_quality_mapping_is_monotonic_and_checked():
                 dict(name="deepcabac", quality=50, sqnr=30), dict(name="zip")):
         with pytest.raises(EncodeError):
             presets.preset_options(**bad)
+
+
+def test_encode_takes_a_preset_as_the_torch_adapter_does():
+    torch = optional("torch", "torch")
+    from nncodec.torch import encode_state_dict
+    rng = np.random.default_rng(4)
+    weights = {"w": rng.standard_normal((64, 64)).astype(np.float32), "b": np.ones(64, np.float32)}
+    for name, knobs in (("fp16", {}), ("deepcabac", {"quality": 40}), ("deepcabac", {"sqnr": 25}),
+                        ("runtime", {"quality": 10})):
+        blob = nncodec.encode(weights, preset=name, metadata={"model": "m"}, **knobs)
+        assert blob == encode_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, preset=name,
+                                         metadata={"model": "m"}, **knobs)
+        with nncodec.open(blob) as reader:
+            assert reader.metadata["model"] == "m"
+            assert json.loads(reader.metadata[presets.PRESET_KEY])["name"] == name
+    fp16 = nncodec.decode(nncodec.encode(weights, preset="fp16"))
+    assert np.array_equal(fp16["w"], weights["w"].astype(np.float16).astype(np.float32))
+    override = nncodec.encode(weights, preset="fp16", cast=None)  # explicit keywords replace the preset's
+    assert np.array_equal(nncodec.decode(override)["w"], weights["w"])
+    for bad in (dict(preset="zip"), dict(quality=50), dict(sqnr=30), dict(preset="fp16", quality=50)):
+        with pytest.raises(EncodeError):
+            nncodec.encode(weights, **bad)
 
 
 class _Terminal:
@@ -161,6 +256,21 @@ def test_progress_draws_only_on_a_terminal():
             bar.advance("b", 2**20)
         assert ("2/2 tensors, 2.0/2.0 MiB" in stream.text) == tty
         assert stream.text.endswith("\n") == tty
+
+
+def test_progress_shows_the_end_of_long_names_and_counts_configurations(tmp_path, monkeypatch, model):
+    stream = _Terminal(True)
+    with Progress("encode", 2, 2**21, stream=stream) as bar:
+        for i in (2, 3):
+            bar.advance(f"module.FeatureExtraction.ConvNet.{i}.weight", 2**20)
+    frames = stream.text.strip("\r\n").split("\r")
+    assert frames[-1].endswith("ConvNet.3.weight") and frames[0].rstrip().endswith("ConvNet.2.weight")
+    source, _ = model
+    terminal = _Terminal(True)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["rd", str(source), "--out", str(tmp_path / "rd.csv")]) == 0
+    points = len((tmp_path / "rd.csv").read_text().splitlines()) - 1
+    assert f"{points}/{points} configurations" in terminal.text and "MiB" not in terminal.text
 
 
 @pytest.mark.parametrize("preset", [None, "deepcabac"])
@@ -189,10 +299,10 @@ def test_json_output_is_strict_and_names_are_real(tmp_path, capsys):
 
 
 def test_shape_mismatch_names_the_tensor():
-    from nncodec.cli.commands import _float_pairs
+    from nncodec.cli.commands import _fidelity
     from nncodec.quant.metrics import sqnr_db
     with pytest.raises(EncodeError, match="'conv.weight': shapes differ"):
-        _float_pairs("conv.weight", np.zeros(3), np.zeros(4))
+        _fidelity({"conv.weight": np.zeros(3)}, {"conv.weight": np.zeros(4)})
     with pytest.raises(EncodeError, match="'x'"):
         sqnr_db({"x": np.zeros(3)}, {"x": np.zeros(2)})
 

@@ -7,8 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
-from nncodec.errors import InconsistentError, LimitExceededError
-from nncodec.sparse.operators import LowRankOperator, SparsePlusLowRankOperator
+from nncodec.errors import LimitExceededError
 from nncodec.sparse import (CERMatrix, CSRMatrix, LowRankMatrix, RelIdxMatrix, SparsePlusLowRank, cer_from_dense,
                             cser_from_dense, csr_from_dense, relidx_from_dense)
 from tests.strategies import record_containers
@@ -84,8 +83,8 @@ def test_factored_structures_interface():
         LowRankMatrix(U, V.T)
     with pytest.raises(ValueError):
         SparsePlusLowRank(csr_from_dense(np.eye(5, 12, dtype=np.float32)), LowRankMatrix(U, V))
-    with pytest.raises(InconsistentError):
-        SparsePlusLowRankOperator(runtime.prepare(np.eye(5, 12, dtype=np.float32)), LowRankOperator(lr))
+    with pytest.raises(ValueError):
+        SparsePlusLowRank(runtime.prepare(np.eye(5, 12, dtype=np.float32)), lr)
 
 
 def test_factored_keeps_its_layout_or_densifies():
@@ -105,7 +104,7 @@ def _factored_blob(factorize, layout, rng):
     w[rng.random(w.shape) < 0.05] += 3
     conv = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
     return nncodec.encode({"w": w, "conv": conv, "b": np.ones(8, np.float32)}, factorize=factorize, layout=layout,
-                          keep_small=0)
+                          keep_small=0, no_larger_than_raw=False)
 
 
 @pytest.mark.parametrize("factorize, layout, sparse_type", [

@@ -336,6 +336,46 @@ def test_npy_and_npz_hostile_files_raise_nncodec_errors(tmp_path, suffix, data):
         read_weights(path)
 
 
+def test_refusals_are_in_our_words(tmp_path, monkeypatch):
+    """Unreadable files get one line of our own: no advice to load them with pickle, no terminal escapes, and
+    an install command when an optional package is missing."""
+    import sys
+    from nncodec.errors import BackendUnavailableError
+    (tmp_path / "text.npz").write_bytes(b"these are not the weights you are looking for\n" * 3)
+    huge = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }" + " " * 20000 + "\n"
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x02\x00" + len(huge).to_bytes(4, "little") + huge.encode()
+                                       + bytes(8))
+    (tmp_path / "objects.npy").write_bytes(_npy((2,), bytes(16), descr="|O"))
+    for name, words in (("text.npz", "not a zip file (numpy.savez writes"), ("huge.npy", "Header info length"),
+                        ("objects.npy", "Python objects")):
+        with pytest.raises(NNCodecError) as refused:
+            read_weights(tmp_path / name)
+        assert words in str(refused.value) and "allow_pickle" not in str(refused.value), name
+    monkeypatch.setitem(sys.modules, "onnx", None)  # onnx and torch not installed
+    monkeypatch.setitem(sys.modules, "torch", None)
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "m.pt").write_bytes(b"PK")
+    with pytest.raises(BackendUnavailableError, match="pip install onnx"):
+        read_weights(tmp_path / "m.onnx")
+    with pytest.raises(BackendUnavailableError, match="m.pt needs the torch package: pip install torch"):
+        read_weights(tmp_path / "m.pt")
+    from nncodec.torch import encode_state_dict
+    with pytest.raises(BackendUnavailableError, match="pip install \"nncodec-container\\[torch\\]\""):
+        encode_state_dict({})
+
+
+def test_pt_refusals_are_one_line_without_escapes(tmp_path):
+    torch = optional("torch", "torch")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")  # a whole model: pickled objects, not a state dict
+    (tmp_path / "junk.pt").write_bytes(b"these are not the weights you are looking for\n" * 3)
+    for name, words in (("model.pt", ("(torch.nn.modules.linear.Linear)", "save model.state_dict() instead")),
+                        ("junk.pt", ("not a readable PyTorch checkpoint",))):
+        with pytest.raises(NNCodecError) as refused:  # junk: torch.load raised IndexError or KeyError, not ours
+            read_weights(tmp_path / name)
+        text = str(refused.value)
+        assert all(w in text for w in words) and "\x1b" not in text and "\n" not in text, text
+
+
 def test_npz_mutations_raise_only_nncodec_errors(tmp_path):
     """Random byte edits of a stored and a compressed .npz and of an .npy: arrays or NNCodecError, nothing else."""
     rng = np.random.default_rng(5)

@@ -19,10 +19,11 @@ LAYERS = [
     ["stages"],
     ["decoder", "quant"],
     ["lowrank"],
+    ["presets"],
     ["encoder"],
     ["api"],
     ["runtime", "train"],
-    ["presets", "io", "torch", "examples", "cli", "__main__", "__init__"],
+    ["io", "torch", "examples", "cli", "__main__", "__init__"],
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -119,7 +119,11 @@ def test_random_tensors_round_trip_on_both_backends(w, spec, entropy):
     blob = check_identical_bytes({"w": w}, quantize=spec, entropy=entropy, keep_small=0)
     decoded = _decode_both(blob)["w"]
     expected = parse_quantizer(spec).quantize(w.astype(np.float64)).reconstruct().astype(np.float32)
-    assert decoded.tobytes() == expected.tobytes()
+    with nncodec.open(blob) as reader:
+        row = reader.info()[0]
+    if row["chain"] == "dense<raw>":  # levels and step would take more than the raw floats: stored exactly
+        expected = w
+    assert row["stored_bytes"] <= w.nbytes and decoded.tobytes() == expected.tobytes()
 
 
 def test_bad_lossy_options_raise_encode_error():

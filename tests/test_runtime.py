@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
-from nncodec.sparse import operators
 from nncodec.errors import (DecodeError, FormatError, InconsistentError, LimitExceededError,
                             UnsupportedFeatureError)
+from nncodec import sparse
 from nncodec.sparse import cer_from_dense, cser_from_dense, csr_from_dense, relidx_from_dense
 from tests.checkers import check_product
 from skips import skip
@@ -78,7 +78,7 @@ def test_structures_used_as_given(backend):
     x = rng.standard_normal((300, 4)).astype(np.float32)
     for structure in (csr_from_dense(a), cer_from_dense(a), cser_from_dense(a), relidx_from_dense(a, 3)):
         op = runtime.prepare(structure)
-        assert op.layout == operators.layout_of(structure)
+        assert op.layout == sparse.layout_of(structure)
         assert np.allclose(op.matmul(x, backend=backend), a @ x, atol=1e-4)
         assert np.allclose(structure @ x[:, 0], a @ x[:, 0], atol=1e-4)
         assert np.allclose(runtime.prepare(structure, "csr").matmul(x, backend=backend), a @ x, atol=1e-4)
@@ -106,10 +106,14 @@ def test_bad_x_shapes():
             op.matmul(x)
 
 
+FIELDS = {"csr": ("row_ptr", "col_idx", "values"), "cer": ("omega", "row_ptr", "omega_ptr", "col_idx"),
+          "cser": ("omega", "row_ptr", "omega_idx", "omega_ptr", "col_idx"), "relidx": ("gap_bits", "gaps", "values")}
+
+
 def _corrupt(structure, **arrays):
-    for name, value in arrays.items():
-        setattr(structure, name, np.asarray(value, dtype=getattr(structure, name).dtype))
-    return structure
+    """The structure's class built from its arrays with ``arrays`` replaced (construction validates them)."""
+    args = [arrays.get(name, getattr(structure, name)) for name in FIELDS[structure.layout]]
+    return type(structure)(structure.shape, *args)
 
 
 def _base():
@@ -126,14 +130,14 @@ def _base():
     lambda: _corrupt(cer_from_dense(_base()), omega=np.float32([0, 1.5])),
     lambda: _corrupt(cser_from_dense(_base()), omega_idx=[1, 3, 1]),
     lambda: _corrupt(cser_from_dense(_base()), omega_idx=[1, 0, 1]),
-    lambda: _corrupt(relidx_from_dense(_base(), 2), row_ptr=[0, 1, 3, 3]),
+    lambda: _corrupt(relidx_from_dense(_base(), 2), gaps=[1, 4, 1]),
     lambda: _corrupt(relidx_from_dense(_base(), 2), gaps=[1, -1, 1]),
 ], ids=["csr-col", "csr-ptr-order", "csr-ptr-count", "csr-values", "cer-omega-ptr", "cer-row-ptr",
-        "cer-too-many-groups", "cser-idx-high", "cser-idx-zero", "relidx-row-ptr", "relidx-negative-gap"])
+        "cer-too-many-groups", "cser-idx-high", "cser-idx-zero", "relidx-wide-gap", "relidx-negative-gap"])
 def test_inconsistent_structures_rejected(make):
-    """Validation happens once, before any kernel runs without bounds checks."""
+    """Validation happens once, when a structure is built, before any kernel runs without bounds checks."""
     with pytest.raises(InconsistentError):
-        runtime.prepare(make())
+        make()
 
 
 def test_choose_layout_reports_every_candidate(backend):
@@ -143,7 +147,7 @@ def test_choose_layout_reports_every_candidate(backend):
     assert choice.layout in choice.seconds and choice.operator.layout == choice.layout
     assert choice.seconds[choice.layout] <= min(choice.seconds.values()) * 1.03
     assert choice.nbytes["cer"] < choice.nbytes["dense"]
-    assert choice.threads in (1, operators.available_threads())
+    assert choice.threads in (1, sparse.available_threads())
     assert choice.operator.threads == choice.threads
     fixed = runtime.choose_layout(a, batch=4, repeats=1, backend=backend, threads=1)
     assert fixed.threads == 1 and fixed.operator.threads == 1

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import nncodec
 from nncodec import runtime
-from nncodec.sparse import operators
+from nncodec import sparse
 from nncodec.examples import cnn, digits, mlp
 from nncodec.sparse import SparseMatrix
 from tests.checkers import check_structure_product
@@ -27,12 +27,12 @@ def test_decoded_structures_multiply(backend, layout, quantize, m, n, batch, den
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((m, n)).astype(np.float32)
     w[rng.random((m, n)) >= density] = 0
-    options = {"layout": layout}
+    options = {"layout": layout, "no_larger_than_raw": False}
     if quantize:
         options["quantize"] = quantize
     blob = nncodec.encode({"w": w}, **options)
     structure = nncodec.decode(blob, materialize=False)["w"]
-    assert isinstance(structure, SparseMatrix) and operators.layout_of(structure) == layout
+    assert isinstance(structure, SparseMatrix) and sparse.layout_of(structure) == layout
     x = rng.standard_normal((n, batch) if batch else n).astype(np.float32)
     y = check_structure_product(structure, x, backend)
     assert np.array_equal(structure.todense(), nncodec.decode(blob)["w"])
@@ -65,7 +65,7 @@ def test_load_computes_on_stored_layouts(backend, model, layout, monkeypatch):
         weights = {name: w.astype(np.float32) for name, w in cnn.init_cnn(seed=1).items()}
         x = rng.random((16, 1, 8, 8)).astype(np.float32)
     blob = nncodec.encode(weights, layout=layout, prune="magnitude:0.8", quantize="kmeans:k=16",
-                          lossless=["*.bias"], metadata=runtime.architecture_metadata(arch))
+                          lossless=["*.bias"], metadata=runtime.architecture_metadata(arch), no_larger_than_raw=False)
     dense = nncodec.decode(blob)
     with monkeypatch.context() as patch:
         _forbid_densify(patch)

@@ -120,7 +120,7 @@ def test_build_computes_lengths_and_crcs():
 def test_build_refuses_a_broken_rule():
     blob = nncodec.encode({"w": [1.0, 2.0]})
     parsed = spec_format.parse_container(blob)
-    parsed.directory.tensor_record[0].node.dtype = 14
+    parsed.directory.tensor_record[0].node.dtype = 16
     with pytest.raises(spec_format.RuleError) as info:
         spec_format.build_container(parsed)
     assert info.value.rule == "R3.5-a"

@@ -219,3 +219,26 @@ def test_adapter_reproduces_the_numpy_loop_with_distillation_and_cosine_decay():
     for name in names:
         np.testing.assert_allclose(got[name], params[name], rtol=0, atol=1e-6)
     assert not np.allclose(got["fc1.bias"], ours(sequential(6))["fc1.bias"])  # it did train
+
+
+def test_state_dict_round_trip_is_exact_for_scalars_and_tied_weights():
+    """Lossless state dicts come back exactly: dtype, shape (0-d tensors stay 0-d), values and tied storage."""
+    from nncodec.torch import encode_state_dict, load_state_dict
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.Linear(6, 4))
+    model[2].weight = torch.nn.Parameter(model[0].weight.detach().t().contiguous())
+    model(torch.randn(8, 4))  # one training step's statistics: num_batches_tracked becomes 1
+    embed = torch.randn(5, 3)
+    sd = {**model.state_dict(), "scale": torch.tensor(0.25), "bf": torch.tensor(1.5, dtype=torch.bfloat16),
+          "embed.weight": embed, "head.weight": embed, "half": torch.randn(2, 2).half()}
+    assert sd["1.num_batches_tracked"].shape == ()
+    for preset in (None, "lossless"):
+        out = load_state_dict(encode_state_dict(sd) if preset is None else encode_state_dict(sd, preset=preset))
+        assert list(out) == list(sd)
+        for name, tensor in sd.items():
+            assert (out[name].dtype, out[name].shape) == (tensor.dtype, tensor.shape), name
+            assert torch.equal(out[name], tensor), name
+        assert out["head.weight"].data_ptr() == out["embed.weight"].data_ptr()
+        assert out["0.weight"].data_ptr() != out["embed.weight"].data_ptr()
+    fresh = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.Linear(6, 4))
+    fresh.load_state_dict({k: v for k, v in out.items() if k.split(".")[0].isdigit()})
+    assert int(fresh[1].num_batches_tracked) == 1

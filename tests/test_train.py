@@ -237,6 +237,19 @@ def test_digits_example_files_run_in_the_runtime(tmp_path):
     assert kept <= 0.1 * sum(compressed[name].size for name in digits.WEIGHTS)
 
 
+def test_digits_example_without_scikit_learn_says_so(tmp_path, monkeypatch, capsys):
+    """The README's example command, without scikit-learn: one line naming the package to install, exit 2, no
+    traceback, nothing written."""
+    import sys
+    from nncodec.examples import digits
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    with pytest.raises(SystemExit) as exit_:
+        digits.main(["--trained", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert "pip install scikit-learn" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @given(seed=st.integers(0, 2 ** 16), temperature=st.sampled_from([0.5, 1.0, 4.0]),
        alpha=st.sampled_from([0.0, 0.3, 1.0]))
 def test_distillation_gradient_matches_finite_differences(seed, temperature, alpha):

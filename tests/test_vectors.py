@@ -11,6 +11,7 @@ import zstandard
 
 import nncodec
 from nncodec import errors
+from nncodec.format.dtypes import DTYPE_CODES, numpy_dtype
 from spec.vectors import VECTORS_DIR, load_manifest, vector_bytes
 from spec.vectors.worked_example import dumped_vectors
 
@@ -41,13 +42,18 @@ def _names(row):
 
 
 def expected_arrays(entry):
-    """``{tensor name: array}`` from the vector's .npz, in directory order (bfloat16 as nncodec.BFloat16)."""
+    """``{tensor name: array}`` from the vector's .npz, in directory order (bfloat16 as nncodec.BFloat16, float8
+    viewed as its ml_dtypes type: the .npz holds their unsigned bits)."""
     path = VECTORS_DIR / entry["file"].replace(".nnc", ".npz")
     out = {}
     with np.load(path, allow_pickle=False) as stored:
         for row in entry["arrays"]:
             values = stored[row["key"]]
-            out.update(dict.fromkeys(_names(row), nncodec.BFloat16(values) if row["dtype"] == "bfloat16" else values))
+            if row["dtype"] == "bfloat16":
+                values = nncodec.BFloat16(values)
+            elif row["dtype"].startswith("float8"):
+                values = values.view(numpy_dtype(DTYPE_CODES[row["dtype"]]))
+            out.update(dict.fromkeys(_names(row), values))
     return out
 
 

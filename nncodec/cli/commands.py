@@ -17,7 +17,7 @@ from .. import __version__, kernels
 from ..errors import DecodeError, NNCodecError
 from ..format.limits import DecodeLimits
 from ..encoder.option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
-from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, encode_with_preset, preset_options
+from ..presets import DEFAULT_QUALITY, PRESET_KEY, PRESETS, preset_options
 from .progress import Progress
 from ..decoder.summary import read_summary
 
@@ -43,6 +43,11 @@ def _table(rows, columns):
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
+
+FIDELITY_COLUMNS = [
+    ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-"),
+    ("max |error|", lambda r: f"{r['max_abs_error']:.3g}" if "max_abs_error" in r else "-"),
+]
 
 INFO_COLUMNS = [
     ("tensor", lambda r: r["name"] or "(unnamed)"),
@@ -70,19 +75,29 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
-def _float_pairs(name, a, b):
-    """(max abs error, SQNR dB) between two arrays of tensor ``name`` (floats compared as float64)."""
-    import numpy as np
-    from ..quant.metrics import max_abs_error, sqnr_db
-    x = {name: np.asarray(a).astype(np.float64)}
-    y = {name: np.asarray(b).astype(np.float64)}
-    return max_abs_error(x, y), sqnr_db(x, y)
+def _fidelity(original, decoded, stored_bytes=None):
+    """The fidelity report (``nncodec.quant.metrics.fidelity``) of ``decoded`` (a dict or an open Reader)."""
+    from ..quant.metrics import fidelity
+    return fidelity(original, decoded, stored_bytes)
+
+
+def _fidelity_line(report):
+    """The fidelity measures of a report in one line (docs/cli.md, "Fidelity")."""
+    if not report["changed_tensors"]:
+        return f"fidelity: exact, none of the {report['tensors']} tensors changed"
+    return (f"fidelity: SQNR {report['sqnr_db']:.1f} dB over the {report['changed_tensors']} changed tensors "
+            f"({report['changed_weights']} of {report['weights']} weights); worst {report['worst_sqnr_db']:.1f} dB "
+            f"({report['worst_tensor']}); max |error| {report['max_abs_error']:.3g}")
+
+
+def _fidelity_summary(report):
+    """A report without its per-tensor rows (for --json documents that list the tensors elsewhere)."""
+    return {k: v for k, v in report.items() if k != "rows"}
 
 
 def cmd_demo(args):
     from .. import api
     from .demo import demo_model
-    from ..quant import sqnr_db
     weights = demo_model()
     total = sum(a.nbytes for a in weights.values())
     backend = kernels.resolve(args.backend)
@@ -96,8 +111,7 @@ def cmd_demo(args):
         decoded = api.decode(blob, backend=args.backend)
         t2 = time.perf_counter()
         if "quantize" in options:
-            floats = [k for k, a in weights.items() if a.dtype.kind == "f"]
-            check = f"weight SQNR {sqnr_db({k: weights[k] for k in floats}, {k: decoded[k] for k in floats}):.1f} dB"
+            check = f"SQNR {_fidelity(weights, decoded)['sqnr_db']:.1f} dB over the changed tensors"
         else:
             for name, array in weights.items():
                 if decoded[name].tobytes() != array.tobytes() or decoded[name].shape != array.shape:
@@ -116,8 +130,9 @@ def cmd_demo(args):
 
 
 def _say(args, text):
+    """A summary line on stdout (on stderr when stdout carries the output: ``-o -``), unless quiet or JSON."""
     if not args.quiet and not args.json:
-        print(text)
+        print(text, file=sys.stderr if getattr(args, "output", None) == STDOUT else sys.stdout)
 
 
 def _strict(value):
@@ -148,6 +163,16 @@ def _stage_options(args):
     return {k: v for k, v in options.items() if v is not None}
 
 
+LOSSY_OPTIONS = ("quantize", "prune", "cast", "factorize")
+
+
+def _encode_options(args):
+    """The encode options in effect: the preset's (without one, the ``lossless`` preset's: the command compresses
+    by default), then the stage options given explicitly."""
+    base = preset_options(args.preset or "lossless", args.quality, args.sqnr)
+    return {**base, **_stage_options(args)}
+
+
 def cmd_encode(args):
     from .. import api
     from ..io import read_weights
@@ -167,21 +192,28 @@ def cmd_encode(args):
         weights = read_weights(args.input)
         options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
         with _progress(args, "encode", weights.values()) as bar:
-            if args.preset:
-                blob = encode_with_preset(weights, args.preset, quality=args.quality, sqnr=args.sqnr,
-                                          metadata=metadata, progress=bar.advance, **options)
-            else:
-                blob = api.encode(weights, metadata=metadata, progress=bar.advance, **options)
+            # a preset by name (recorded in the metadata); without one, the lossless preset's options: the command
+            # compresses by default
+            chosen = ({"preset": args.preset, "quality": args.quality, "sqnr": args.sqnr} if args.preset
+                      else _encode_options(args))
+            blob = api.encode(weights, metadata=metadata, progress=bar.advance, **{**chosen, **options})
         _write_atomically(args.output, blob)
         size = len(blob)
     seconds = time.perf_counter() - t0
     total = sum(_as_numpy(a).nbytes for a in weights.values())
     result = {"output": args.output, "tensors": len(weights), "bytes": size, "input_bytes": total,
               "ratio": total / size, "seconds": seconds, "preset": args.preset}
+    lossy = any(_encode_options(args).get(k) for k in LOSSY_OPTIONS)
+    if lossy and not (args.quiet and not args.json):  # decodes the output: the measures are of what was written
+        with api.open(args.output if args.stream else blob, backend=args.backend, jobs=args.jobs) as reader:
+            result["fidelity"] = _fidelity(weights, reader, {r["name"]: r["stored_bytes"] for r in reader.info()})
     if args.json:
         _emit_json(result)
     _say(args, f"wrote {args.output}: {len(weights)} tensors, {size} bytes (ratio {result['ratio']:.2f}) "
                f"in {seconds:.2f} s")
+    if "fidelity" in result:
+        _say(args, f"{_fidelity_line(result['fidelity'])}\n"
+                   f"per tensor: nncodec info {args.output} --original {args.input}")
     return 0
 
 
@@ -199,9 +231,8 @@ def _encode_streaming(args, metadata):
         weights = read_safetensors(args.input, copy=False)[0]
     else:
         weights = read_weights(args.input)
-    options = _stage_options(args)
+    options = _encode_options(args)
     if args.preset:
-        options = {**preset_options(args.preset, args.quality, args.sqnr), **options}
         metadata[PRESET_KEY] = preset_record(args.preset, args.quality, args.sqnr, options)
     if options.get("prune") is None:  # scope=model steps need every tensor: found in a first pass
         options["quantize"] = resolved_quantize(weights, **{k: options[k] for k in RESOLVE_OPTIONS if k in options})
@@ -214,14 +245,34 @@ def _encode_streaming(args, metadata):
 
 
 def _write_atomically(path, blob):
-    tmp = f"{path}.nncodec-tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``blob`` to the file ``path`` (atomically; errors name ``path``), or to stdout for ``-``."""
+    if path == STDOUT:
+        sys.stdout.buffer.write(blob)
+        sys.stdout.buffer.flush()
+        return
+    from ..encoder.atomic import atomic_file
+    with atomic_file(path) as f:
+        f.write(blob)
+
+
+STDOUT = "-"
+
+
+def _check_stdout_output(args):
+    """``-`` as an output file is stdout: only ``encode`` (in memory) writes there, never to a terminal, and its
+    summary then goes to stderr. Other verbs choose the format by the file name's suffix and refuse it."""
+    for option, flag in (("output", "-o"), ("out", "--out"), ("plot", "--plot")):
+        if getattr(args, option, None) != STDOUT:
+            continue
+        if args.command != "encode":
+            why = " (its suffix, .npz or .safetensors, chooses the format)" if args.command == "decode" else ""
+            raise NNCodecError(f"{args.command} {flag} writes a file, not stdout ('-'): give a file name{why}")
+        if args.stream or args.json:
+            raise NNCodecError(f"encode -o - cannot be combined with --{'stream' if args.stream else 'json'}: "
+                               "give a file name")
+        if sys.stdout.isatty():
+            raise NNCodecError("encode -o - would write binary data to the terminal: redirect stdout "
+                               "(> model.nnc or | ...) or give a file name")
 
 
 def cmd_decode(args):
@@ -247,18 +298,27 @@ def cmd_info(args):
         from ..io import read_weights
         original = read_weights(args.original)
         with api.open(args.input, backend=args.backend, limits=_limits(args)) as reader:
-            for row in rows:
-                if row["name"] in original and _as_numpy(original[row["name"]]).dtype.kind == "f":
-                    row["max_abs_error"], row["sqnr_db"] = _float_pairs(row["name"], original[row["name"]],
-                                                                        reader.decode_tensor(row["name"]))
+            report = _fidelity({r["name"]: original[r["name"]] for r in rows if r["name"] in original}, reader)
+        measured = {r["name"]: r for r in report["rows"]}
+        for row in rows:
+            if row["name"] in measured:
+                row["sqnr_db"] = measured[row["name"]]["sqnr_db"]
+                row["max_abs_error"] = measured[row["name"]]["max_abs_error"]
     if args.json:
         preset = json.loads(metadata[PRESET_KEY]) if PRESET_KEY in metadata else None
-        _emit_json({"tensors": rows, "metadata": metadata, "preset": preset})
+        document = {"tensors": rows, "metadata": metadata, "preset": preset}
+        if args.original:
+            document["fidelity"] = _fidelity_summary(report)
+        _emit_json(document)
+        return 0
+    if args.quiet:  # the directory was read and checked: the exit code says whether it is valid
         return 0
     columns = list(INFO_COLUMNS)
     if args.original:
-        columns.append(("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-"))
+        columns += FIDELITY_COLUMNS
     print(_table(rows, columns))
+    if args.original:
+        print(_fidelity_line(report))
     stored = os.path.getsize(args.input)
     total = sum(r["nbytes"] for r in rows)
     print(f"\n{len(rows)} tensors, {total} bytes decoded, {stored} bytes on disk "
@@ -285,7 +345,7 @@ def cmd_verify(args):
 def cmd_diff(args):
     from ..io import read_weights
     a, b = read_weights(args.a), read_weights(args.b)
-    rows = []
+    rows, comparable = [], []
     for name in list(a) + [n for n in b if n not in a]:
         row = {"name": name}
         if name not in a or name not in b:
@@ -295,17 +355,20 @@ def cmd_diff(args):
             if x.shape != y.shape:
                 row["status"] = f"shape {list(x.shape)} vs {list(y.shape)}"
             else:
-                row["max_abs_error"], row["sqnr_db"] = _float_pairs(name, x, y)
+                comparable.append(name)
                 same = x.dtype == y.dtype and x.tobytes() == y.tobytes()
                 row["status"] = "identical" if same else "differs"
         rows.append(row)
+    report = _fidelity({name: a[name] for name in comparable}, b)
+    for row, measured in zip([r for r in rows if r["name"] in comparable], report["rows"]):
+        row["max_abs_error"], row["sqnr_db"] = measured["max_abs_error"], measured["sqnr_db"]
     differ = any(r["status"] != "identical" for r in rows)
     if args.json:
-        _emit_json({"tensors": rows, "identical": not differ})
+        _emit_json({"tensors": rows, "identical": not differ, "fidelity": _fidelity_summary(report)})
     elif not args.quiet:
-        print(_table(rows, [("tensor", lambda r: r["name"] or "(unnamed)"), ("status", lambda r: r["status"]),
-                            ("max |error|", lambda r: f"{r['max_abs_error']:.3g}" if "max_abs_error" in r else "-"),
-                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "-")]))
+        print(_table(rows, [("tensor", lambda r: r["name"] or "(unnamed)"), ("status", lambda r: r["status"])]
+                     + FIDELITY_COLUMNS))
+        print(_fidelity_line(report) + f" (over the {len(comparable)} tensors in both with equal shapes)")
     return 3 if differ else 0
 
 
@@ -316,20 +379,22 @@ def cmd_rd(args):
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # checked before the sweep, not after it
         raise NNCodecError("--plot needs matplotlib (pip install matplotlib)")
     weights = read_weights(args.input)
-    bar = Progress("rd", 0, 0, enabled=not (args.quiet or args.json))
+    bar = Progress("rd", 0, None, enabled=not (args.quiet or args.json), unit="configurations")
 
     def progress(done, total, config):
-        bar.items, bar.total = total, total
-        bar.advance(str(config.get("quantize", "")), 1)
+        bar.items = total
+        bar.advance(str(config.get("quantize", "lossless")), 0)
 
     rows = rd_sweep(weights, progress=progress, backend=args.backend, jobs=args.jobs)
     bar.close()
     with open(args.out, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["bytes", "bits_per_weight", "sqnr_db", "max_abs_error", "config"])
+        writer.writerow(["bytes", "bits_per_weight", "sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors",
+                         "max_abs_error", "config"])
         for row in rows:
             config = {k: v for k, v in row["config"].items() if k not in ("backend", "jobs")}
             writer.writerow([row["bytes"], f"{row['bits_per_weight']:.6g}", f"{row['sqnr_db']:.6g}",
+                             f"{row['worst_sqnr_db']:.6g}", row["worst_tensor"] or "", row["changed_tensors"],
                              f"{row['max_abs_error']:.6g}", json.dumps(config, sort_keys=True)])
     if args.plot:
         _plot_rd(rows, args.plot)
@@ -340,7 +405,8 @@ def cmd_rd(args):
 
 
 def _plot_rd(rows, path):
-    """Bits per weight against SQNR, one series per quantizer kind, written to ``path`` (matplotlib was checked)."""
+    """Bits per weight against the SQNR of the changed tensors (the measure of ``rd_sweep`` and of SQNR targets),
+    one series per quantizer kind, written to ``path`` (matplotlib was checked)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -353,7 +419,7 @@ def _plot_rd(rows, path):
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=kind)
     ax.set_xlabel("bits per weight")
-    ax.set_ylabel("weight SQNR (dB)")
+    ax.set_ylabel("SQNR of the changed tensors (dB)")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -365,26 +431,24 @@ def cmd_bench(args):
     import statistics
     from .. import api
     from ..io import read_weights
-    from ..quant.metrics import sqnr_db
     weights = read_weights(args.input)
     total = sum(_as_numpy(a).nbytes for a in weights.values())
-    floats = [k for k, a in weights.items() if _as_numpy(a).dtype.kind == "f"]
     names = args.presets.split(",") if args.presets else list(PRESETS)
     rows = []
     for name in names:
         encode_times, decode_times = [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            blob = encode_with_preset(weights, name, backend=args.backend, jobs=args.jobs)
+            blob = api.encode(weights, preset=name, backend=args.backend, jobs=args.jobs)
             t1 = time.perf_counter()
             decoded = api.decode(blob, backend=args.backend, jobs=args.jobs)
             t2 = time.perf_counter()
             encode_times.append(t1 - t0)
             decode_times.append(t2 - t1)
+        report = _fidelity(weights, decoded)
         row = {"preset": name, "bytes": len(blob), "ratio": total / len(blob),
                "encode_s": statistics.median(encode_times), "decode_s": statistics.median(decode_times),
-               "sqnr_db": sqnr_db({k: weights[k] for k in floats}, {k: decoded[k] for k in floats}) if floats
-               else float("inf")}
+               **{k: report[k] for k in ("sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors")}}
         rows.append(row)
         if not args.quiet and not args.json:
             print(f"{name}: done", file=sys.stderr)
@@ -396,8 +460,11 @@ def cmd_bench(args):
                             ("ratio", lambda r: f"{r['ratio']:.2f}"),
                             ("encode MB/s", lambda r: f"{total / 1e6 / r['encode_s']:.1f}"),
                             ("decode MB/s", lambda r: f"{total / 1e6 / r['decode_s']:.1f}"),
-                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}")]))
-        print(f"\n{len(weights)} tensors, {total} bytes; medians of {args.repeat} runs, jobs={args.jobs or 'all'}")
+                            ("SQNR dB", lambda r: f"{r['sqnr_db']:.1f}"),
+                            ("worst dB", lambda r: f"{r['worst_sqnr_db']:.1f}"),
+                            ("changed", lambda r: str(r["changed_tensors"]))]))
+        print(f"\n{len(weights)} tensors, {total} bytes; medians of {args.repeat} runs, jobs={args.jobs or 'all'}; "
+              "SQNR over the changed tensors, worst: the lowest tensor's")
     return 0
 
 
@@ -443,63 +510,82 @@ def _common_options(parser, top):
     parser.add_argument("--jobs", "-j", type=int, metavar="N", help="threads (default: every core; 1: serial)",
                         **({"default": None} if top else keep))
     parser.add_argument("--debug", action="store_true", help="show tracebacks", **keep)
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries", **keep)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (and --json's "
+                        "document): no progress bar, summary or table", **keep)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout", **keep)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="nncodec", description="Compress and inspect neural-network weights. "
-                                     "Exit codes: 0 ok, 1 invalid input, 2 usage/I/O error, 3 diff differs.")
+                                     "Exit codes: 0 ok, 1 invalid input, 2 usage/I/O error, 3 diff differs.",
+                                     epilog="example:\n  nncodec encode model.npz -o model.nnc --preset deepcabac",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nncodec {__version__}")
     _common_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (nncodec COMMAND --help: its options and an example)")
 
-    def command(name, help_text):
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def command(name, help_text, example):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _common_options(p, top=False)
         return p
 
-    command("demo", "encode and decode the built-in example model and print a table")
-    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights into a container")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    command("demo", "encode and decode the built-in example model and print a table", "nncodec demo --json")
+    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights into a container",
+                "nncodec encode model.npz -o model.nnc --preset deepcabac --quality 60")
+    p.add_argument("input", help="weights file: .npz, .npy, .safetensors, .pt/.pth (needs torch), .onnx (needs "
+                   "onnx) or .nnc")
+    p.add_argument("-o", "--output", required=True, help="container file to write; - writes it to stdout")
     p.add_argument("--preset", choices=list(PRESETS), help="named option set (docs/cli.md); stage options "
                    "below override it")
     knob = p.add_mutually_exclusive_group()
-    knob.add_argument("--quality", type=float, help=f"0 (smallest) .. 100 (most faithful), default {DEFAULT_QUALITY}")
-    knob.add_argument("--sqnr", type=float, help="target weight SQNR in dB over all quantized weights together (deepcabac: "
-                       "one step for the model)")
-    p.add_argument("--quantize", help="quantizer spec, e.g. uniform:bits=8 or dq:sqnr=40,scope=model "
-                   "(one step for the model: fewer bytes at equal SQNR than per-channel targets, axis=0)")
-    p.add_argument("--prune", help="pruner spec, e.g. magnitude:0.8 or std:quality=0.7")
-    p.add_argument("--entropy", choices=INTEGER_CODINGS)
-    p.add_argument("--compress", choices=FLOAT_CODINGS)
-    p.add_argument("--cast", choices=tuple(CAST_CHOICES))
+    knob.add_argument("--quality", type=float, metavar="Q",
+                      help=f"0 (smallest) .. 100 (most faithful), default {DEFAULT_QUALITY}")
+    knob.add_argument("--sqnr", type=float, metavar="DB", help="target weight SQNR in dB over all quantized "
+                      "weights together (deepcabac: one step for the model)")
+    p.add_argument("--quantize", metavar="SPEC", help="quantizer spec, e.g. uniform:bits=8 or "
+                   "dq:sqnr=40,scope=model (one step for the model: fewer bytes at equal SQNR than per-channel "
+                   "targets, axis=0)")
+    p.add_argument("--prune", metavar="SPEC", help="pruner spec, e.g. magnitude:0.8 or std:quality=0.7")
+    p.add_argument("--entropy", choices=INTEGER_CODINGS, help="coding of integer streams (quantized levels, "
+                   "indices, integer tensors); auto: the smallest per stream")
+    p.add_argument("--compress", choices=FLOAT_CODINGS, help="coding of float streams; none: raw and "
+                   "memory-mappable; auto: the smallest where it saves >= 3%%")
+    p.add_argument("--cast", choices=tuple(CAST_CHOICES), help="store unquantized float32/64 tensors in this "
+                   "narrower type (widened again on decode)")
     p.add_argument("--chunk-elements", type=int, metavar="N", help="split larger lossless tensors into chunks")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata entry (repeatable)")
     p.add_argument("--layout", help="dense (default), csr, relidx[:bits=B], cer, cser or auto (smallest coded size)")
     p.add_argument("--stream", action="store_true", help="encode tensor by tensor (nncodec.Writer): peak memory "
                    "about one tensor; no global pruning, no aliases")
-    p = command("decode", "decode a container into an .npz or .safetensors file")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p = command("decode", "decode a container into an .npz or .safetensors file",
+                "nncodec decode model.nnc -o model.safetensors --max-output-bytes 1G")
+    p.add_argument("input", help="container file (.nnc, or a file with a container appended)")
+    p.add_argument("-o", "--output", required=True, help="weights file to write: .npz or .safetensors (by suffix)")
     _limit_options(p)
-    p = command("info", "per-tensor table of a container (reads only the directory)")
-    p.add_argument("input")
-    p.add_argument("--original", help="the original weights: adds each tensor's SQNR (decodes the tensors)")
+    p = command("info", "per-tensor table of a container (reads only the directory)",
+                "nncodec info model.nnc --original model.npz")
+    p.add_argument("input", help="container file")
+    p.add_argument("--original", metavar="WEIGHTS",
+                   help="the original weights: adds each tensor's SQNR (decodes the tensors)")
     _limit_options(p)
-    p = command("verify", "check every checksum and decode every tensor (exit 0 OK, 1 invalid)")
-    p.add_argument("input")
+    p = command("verify", "check every checksum and decode every tensor (exit 0 OK, 1 invalid)",
+                "nncodec verify download.nnc --max-output-bytes 256M")
+    p.add_argument("input", help="container file")
     _limit_options(p)
-    p = command("diff", "per-tensor max error and SQNR between two weight files (exit 3 if they differ)")
-    p.add_argument("a")
-    p.add_argument("b")
-    p = command("rd", "rate-distortion sweep: size against weight SQNR, as CSV (and a plot with matplotlib)")
-    p.add_argument("input")
+    p = command("diff", "per-tensor max error and SQNR between two weight files (exit 3 if they differ)",
+                "nncodec diff model.npz model.nnc")
+    p.add_argument("a", help="first weights file (any readable kind, .nnc included)")
+    p.add_argument("b", help="second weights file")
+    p = command("rd", "rate-distortion sweep: size against weight SQNR, as CSV (and a plot with matplotlib)",
+                "nncodec rd model.npz --out rd.csv --plot rd.png")
+    p.add_argument("input", help="weights file to sweep")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--plot", help="PNG file to write (needs matplotlib)")
-    p = command("bench", "encode/decode speed and size of each preset on a weight file")
-    p.add_argument("input")
+    p = command("bench", "encode/decode speed and size of each preset on a weight file",
+                "nncodec bench model.npz --presets lossless,deepcabac --repeat 5")
+    p.add_argument("input", help="weights file")
     p.add_argument("--presets", help="comma-separated preset names (default: all)")
     p.add_argument("--repeat", type=_positive, default=3, help="runs per preset; medians are reported (default 3)")
     return parser
@@ -516,6 +602,7 @@ def main(argv=None):
     try:
         if args.jobs is not None and args.jobs < 0:
             raise NNCodecError(f"--jobs must be >= 0, got {args.jobs}")
+        _check_stdout_output(args)
         return COMMANDS[args.command](args)
     except DecodeError as exc:
         if args.debug:

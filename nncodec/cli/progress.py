@@ -8,6 +8,12 @@ __all__ = ["Progress"]
 
 WIDTH = 24
 REDRAW_SECONDS = 0.1
+NAME_WIDTH = 30
+
+
+def _tail(name):
+    """``name`` in NAME_WIDTH characters: its end, where names differ (``...ure.ConvNet.3.weight``)."""
+    return name if len(name) <= NAME_WIDTH else "\u2026" + name[-(NAME_WIDTH - 1):]
 
 
 def _mib(n):
@@ -18,13 +24,14 @@ class Progress:
     """``advance(name, nbytes)`` after each item (thread-safe); ``close()`` ends the line.
 
     Draws only when enabled and the stream is a terminal, so pipes, files and ``--quiet``/``--json`` runs stay
-    clean. Redraws at most every 0.1 s, and always for the last item.
+    clean. Redraws at most every 0.1 s, and always for the last item. ``unit`` names the items; with
+    ``total_bytes=None`` the bar counts items only (no MiB). Long names show their end, which tells items apart.
     """
 
-    def __init__(self, label, items, total_bytes, enabled=True, stream=None):
+    def __init__(self, label, items, total_bytes, enabled=True, stream=None, unit="tensors"):
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.label, self.items, self.total = label, items, total_bytes
+        self.label, self.items, self.total, self.unit = label, items, total_bytes, unit
         self.done_items = self.done_bytes = 0
         self._drawn = 0.0
         self._lock = threading.Lock()
@@ -36,10 +43,14 @@ class Progress:
             now = time.monotonic()
             if self.enabled and (now - self._drawn >= REDRAW_SECONDS or self.done_items == self.items):
                 self._drawn = now
-                share = self.done_bytes / self.total if self.total else 1.0
+                if self.total is None:
+                    share, amount = (self.done_items / self.items if self.items else 1.0), ""
+                else:
+                    share = self.done_bytes / self.total if self.total else 1.0
+                    amount = f", {_mib(self.done_bytes)}/{_mib(self.total)} MiB"
                 bar = "#" * round(WIDTH * share)
-                self.stream.write(f"\r{self.label} [{bar:<{WIDTH}}] {self.done_items}/{self.items} tensors, "
-                                  f"{_mib(self.done_bytes)}/{_mib(self.total)} MiB  {name[:30]:<30}")
+                self.stream.write(f"\r{self.label} [{bar:<{WIDTH}}] {self.done_items}/{self.items} {self.unit}"
+                                  f"{amount}  {_tail(name):<{NAME_WIDTH}}")
                 self.stream.flush()
 
     def close(self):

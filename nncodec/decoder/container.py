@@ -86,9 +86,10 @@ class Container:
         The structure comes from the streams; elementwise transforms (codebook, cast, uniform with one step) are
         applied to its stored values or value table, which equals applying them to every element (spec 4.8
         makes every table value used). Transforms that depend on an element's position (dq, per-channel steps),
-        or that would turn csr/relidx's implicit zero into something else, make the tensor be decoded and its
-        result laid out again in the same layout, over the elements' bit patterns. Either way ``todense()``
-        equals the materialized decode bit for bit.
+        or that would turn csr/relidx's implicit zero into something else, run over the structure's dense
+        levels as in a materialized decode, and the result is laid out in the same layout in one pass over its
+        bit patterns (CER/CSER: the implicit value is the one the unlisted elements now have, only the other
+        elements are grouped). Either way ``todense()`` equals the materialized decode bit for bit.
         """
         return self.decode_tensors([name], materialize=False)[name]
 
@@ -239,7 +240,8 @@ class Container:
         params = node.body.stages[0].params
         arrays = self._decode_streams(node, name, codings)
         if hasattr(layout, "structure"):
-            values = getattr(layout.structure(node, params, arrays, self.backend, self.limits), layout.values_attr)
+            structure = layout.structure(node, params, arrays, self.backend, self.limits)
+            values = getattr(structure, structure.values_attr)
         else:
             values = arrays[layout.values_stream]
         if all(transform.elementwise(parsed) for transform, parsed, _ in plan):
@@ -338,14 +340,14 @@ class Container:
         """The :mod:`nncodec.sparse` matrix of a chain node whose layout has a structure (see decode_structure)."""
         params = node.body.stages[0].params
         layout, codings, plan = self._check_chain(node, name)
+        structure = layout.structure(node, params, self._decode_streams(node, name, codings), self.backend)
         if self._keeps_structure(node, layout, plan):
-            structure = layout.structure(node, params, self._decode_streams(node, name, codings), self.backend,
-                                         self.limits)
-            return layout.with_values(structure, lambda values: self._run_transforms(node, plan, values))
-        dense = self._decode_chain(node, name)
-        options = {"gap_bits": params[0]} if layout.name == "relidx" else {}
-        _, arrays = layout.encode(dense, **options)
-        return layout.structure(node, params, arrays, self.backend, self.limits)
+            structure = layout.with_values(structure, lambda values: self._run_transforms(node, plan, values))
+        else:  # the transforms run over the decoded tensor, as a materialized decode runs them
+            structure = layout.relaid(structure, self._checked_output(node, name, self._run_transforms(
+                node, plan, structure.todense())))
+        structure.limits = self.limits  # todense() obeys the limits the structure was decoded under
+        return structure
 
     def _decode_streams(self, node, name, codings):
         """The chain's streams, decoded (after their padding and CRC checks)."""
@@ -385,7 +387,11 @@ class Container:
         chain = node.body
         layout, codings, plan = self._check_chain(node, name)
         arrays = self._decode_streams(node, name, codings)
-        array = self._run_transforms(node, plan, layout.decode(node, chain.stages[0].params, arrays, self.backend))
+        return self._checked_output(node, name, self._run_transforms(
+            node, plan, layout.decode(node, chain.stages[0].params, arrays, self.backend)))
+
+    def _checked_output(self, node, name, array):
+        """``array``, a chain's output, after checking it has the node's shape and dtype [R3.5-i]."""
         if array.shape != node.shape or array.dtype != numpy_dtype(node.dtype):
             raise InconsistentError(f"[R3.5-i] tensor {name!r}: the chain produced {array.dtype}{list(array.shape)}, "
                                     f"the node declares {DTYPE_NAMES[node.dtype]}{list(node.shape)}")

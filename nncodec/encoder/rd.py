@@ -5,13 +5,16 @@ import numpy as np
 from ..decoder.reader import decode
 from .model import encode
 from ..errors import EncodeError
-from ..quant.metrics import max_abs_error, sqnr_db
+from ..quant.metrics import fidelity
 
-__all__ = ["rd_sweep", "default_settings"]
+__all__ = ["rd_sweep", "default_settings", "RD_MEASURES"]
+
+RD_MEASURES = ("sqnr_db", "worst_sqnr_db", "worst_tensor", "changed_tensors", "max_abs_error")
 
 
 def default_settings(weights):
-    """Encode configurations spanning about 10 to 50 dB of weight SQNR for ``weights``.
+    """Encode configurations spanning about 10 to 50 dB of SQNR over the tensors they change (the measure of
+    ``nncodec.quant.metrics.fidelity``; on the CRNN of BENCHMARKS.md 9.0 to 51.1 dB) for ``weights``.
 
     Uniform and dependent quantization with one step shared by every quantized tensor (equal steps give equal
     rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 3), the step
@@ -37,8 +40,10 @@ def rd_sweep(weights, evaluate=None, settings=None, progress=None, **common):
     over ``common`` encode options, and return one row per configuration, sorted by size:
 
     ``config`` (the encode keyword arguments: ``nncodec.encode(weights, **row["config"])`` gives the same bytes),
-    ``bytes``, ``bits_per_weight`` (over every element of every tensor), ``sqnr_db`` (over all tensors together),
-    ``max_abs_error``, and ``score`` = ``evaluate(decoded_weights)`` when ``evaluate`` is given.
+    ``bytes``, ``bits_per_weight`` (over every element of every tensor), the fidelity measures of
+    ``nncodec.quant.metrics.fidelity``: ``sqnr_db`` (energy-weighted over the tensors the configuration changed),
+    ``worst_sqnr_db``, ``worst_tensor``, ``changed_tensors``, ``max_abs_error``; and ``score`` =
+    ``evaluate(decoded_weights)`` when ``evaluate`` is given.
     ``progress``, if given, is called as ``progress(done, total, config)`` after each configuration.
     """
     if not hasattr(weights, "items"):
@@ -51,13 +56,9 @@ def rd_sweep(weights, evaluate=None, settings=None, progress=None, **common):
         config = {**common, **setting}
         blob = encode(weights, **config)
         decoded = decode(blob)
-        row = {
-            "config": config,
-            "bytes": len(blob),
-            "bits_per_weight": 8.0 * len(blob) / elements if elements else 0.0,
-            "sqnr_db": sqnr_db(weights, decoded),
-            "max_abs_error": max_abs_error(weights, decoded),
-        }
+        measures = fidelity(weights, decoded)
+        row = {"config": config, "bytes": len(blob), "bits_per_weight": 8.0 * len(blob) / elements if elements else 0.0,
+               **{key: measures[key] for key in RD_MEASURES}}
         if evaluate is not None:
             row["score"] = float(evaluate(decoded))
         rows.append(row)

@@ -22,10 +22,15 @@ from ..quant.model_scope import resolve_model_scope
 from ..format.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
                       serialize_directory)
 from ..stages import coding_by_name, stage_by_name
+from ..stages.float_planes import WIDTHS
 
-__all__ = ["StreamCodings", "tensor_node", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
+__all__ = ["StreamCodings", "tensor_node", "no_larger_than_raw", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
 
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
+# "auto" codes float streams with float-planes (spec 5.5: at the byte planes' entropy, at memory speed); zstd is
+# tried too only where float-planes saves more than half, where repeats an order-0 code cannot see may matter
+FLOAT_PLANES_TYPES = frozenset(WIDTHS)
+AUTO_ZSTD_TOO = 0.5
 
 
 def _choice(option, name, default, allowed, what, none_means_default=False):
@@ -64,16 +69,26 @@ class StreamCodings:
             return raw, raw.encode(values)
         if choice != "auto":
             coding = self._coding(choice)
-            return coding, coding.encode(values, backend=self.backend)
+            return coding, self._encode(coding, values, elem_code)
         if integer:
             names = ("zstd", "huffman", "cabac")
+        elif elem_code in FLOAT_PLANES_TYPES:
+            names = ("float-planes",)
         else:
             names = ("zstd", "zstd-shuffle") if values.dtype.itemsize > 1 else ("zstd",)
-        candidates = [(c, c.encode(values, backend=self.backend)) for c in map(self._coding, names)]
+        candidates = [(c, self._encode(c, values, elem_code)) for c in map(self._coding, names)]
+        if names == ("float-planes",) and len(candidates[0][1]) < AUTO_ZSTD_TOO * values.nbytes:
+            candidates.append((self._coding("zstd"), self._encode(self._coding("zstd"), values, elem_code)))
         coding, stored = min(candidates, key=lambda c: len(c[1]))
         if len(stored) >= AUTO_SAVING * values.nbytes:
             return raw, raw.encode(values)
         return coding, stored
+
+    def _encode(self, coding, values, elem_code):
+        """``coding``'s stored bytes for ``values`` (float-planes needs the element type: bfloat16 may be uint16)."""
+        if coding.name == "float-planes":
+            return coding.encode(values, backend=self.backend, elem_type=elem_code)
+        return coding.encode(values, backend=self.backend)
 
     def _coding(self, name):
         coding = coding_by_name(name)
@@ -269,6 +284,20 @@ def _stored_bytes(node, pending):
         else:
             stack.extend(n.body.children)
     return params + sum(len(p.data) for p in pending)
+
+
+def no_larger_than_raw(node, pending, code, array, codings):
+    """``(node, pending)`` as given when its streams and stage parameters take at most the tensor's raw bytes
+    (``array.nbytes``); else the tensor as given (exact), dense, in its own codings if that fits, else in raw
+    streams, which take exactly its raw bytes. So no tensor is ever stored larger than it is, whatever the layout,
+    coding or lossy stage asked for (a CER layout or a codebook on a small tensor can cost more than its values)."""
+    if _stored_bytes(node, pending) <= array.nbytes:
+        return node, pending
+    dense = StreamCodings(codings.float_choice, codings.int_choice, codings.zstd_level, codings.backend)
+    node, pending = chain_node(code, array, dense)
+    if _stored_bytes(node, pending) <= array.nbytes:
+        return node, pending
+    return chain_node(code, array, StreamCodings("none", "raw", codings.zstd_level, codings.backend))
 
 
 AUTO_RANK_MARGINS_DB = (3.0, 6.0, 10.0)  # "auto" tries SVD ranks this much above the plain encoding's SQNR

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Mapping
 
 from ..decoder.reader import SINGLE_ARRAY_KEY, open as open_container
+from .atomic import about_path, atomic_file
 from .model import check_utf8, encode_tensor
 from ..format.header import HEADER_SIZE, container_header
 from ..format.dtypes import as_array
@@ -36,15 +37,15 @@ class Writer:
     """``with nncodec.Writer(path, **options) as w: w.add(name, array)``: a container written tensor by tensor.
 
     ``options`` are the per-tensor options of :func:`nncodec.encode` (quantize, prune, entropy, compress, lossless,
-    keep_small, cast, chunk_elements, zstd_level, backend) and ``metadata``. Pruning with ``scope=global`` needs
+    keep_small, cast, chunk_elements, zstd_level, backend, layout, factorize, no_larger_than_raw) and ``metadata``. Pruning with ``scope=global`` needs
     every tensor at once and is refused, and so are quantizers with ``scope=model`` (:func:`resolved_quantize`
     turns them into per-tensor ones first); tensors are not checked for shared storage (no aliases, spec 3.5.4).
     Leaving the ``with`` block through an exception writes nothing.
     """
 
-    def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress="none",
+    def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress=None,
                  lossless=(), keep_small=1024, cast=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-                 factorize=None):
+                 factorize=None, no_larger_than_raw=True):
         self.path = os.fspath(path)
         pruner = None if prune is None or callable(prune) else parse_prune(prune)
         if getattr(pruner, "scope", None) == "global":
@@ -56,7 +57,7 @@ class Writer:
         self._options = dict(quantize=quantize, lossless=lossless, keep_small=keep_small, cast=cast,
                              factorize=factorize)
         self._codings = dict(compress=compress, entropy=entropy, zstd_level=zstd_level, backend=backend,
-                             chunk_elements=chunk_elements, layout=layout)
+                             chunk_elements=chunk_elements, layout=layout, bounded=no_larger_than_raw)
         self.metadata = dict(metadata or {})
         for key, value in self.metadata.items():
             if not isinstance(key, str) or not isinstance(value, str) or key == SINGLE_ARRAY_KEY:
@@ -66,7 +67,10 @@ class Writer:
         self._records = []      # TensorRecord, in the order added
         self._streams = []      # (align_log2, stored length), in payload order
         self._names = set()
-        self._spool = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-")
+        try:
+            self._spool = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-")
+        except OSError as exc:
+            raise about_path(exc, self.path) from None
 
     def add(self, name, array, importance=None):
         """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`."""
@@ -86,7 +90,7 @@ class Writer:
                          None if importance is None else {name: importance}, self._options["factorize"])
         c = self._codings
         record, pending = encode_tensor(plan, name, code, array, c["compress"], c["entropy"], c["zstd_level"],
-                                        c["backend"], c["chunk_elements"], c["layout"])
+                                        c["backend"], c["chunk_elements"], c["layout"], c["bounded"])
         for p in pending:
             self._spool.write(p.data)
             self._streams.append((p.align_log2, len(p.data)))
@@ -105,27 +109,20 @@ class Writer:
             pad = -position % (1 << align_log2)
             pads.append(pad)
             position += pad + length
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self.path)), prefix=".nncodec-",
-                                   suffix=".tmp")
-        try:
-            with spool, os.fdopen(fd, "wb") as out:
-                out.write(container_header(directory, position - start))
-                out.write(directory)
-                spool.seek(0)
-                for pad, (_, length) in zip(pads, self._streams):
-                    out.write(bytes(pad))
-                    while length:
-                        block = spool.read(min(length, COPY_BLOCK))
-                        if not block:
-                            raise EncodeError("the spool file ended early (was it modified?)")
-                        out.write(block)
-                        length -= len(block)
-            _check_writable(tmp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with spool, atomic_file(self.path) as out:
+            out.write(container_header(directory, position - start))
+            out.write(directory)
+            spool.seek(0)
+            for pad, (_, length) in zip(pads, self._streams):
+                out.write(bytes(pad))
+                while length:
+                    block = spool.read(min(length, COPY_BLOCK))
+                    if not block:
+                        raise EncodeError("the spool file ended early (was it modified?)")
+                    out.write(block)
+                    length -= len(block)
+            out.flush()
+            _check_writable(out.name)
         return position
 
     def discard(self):

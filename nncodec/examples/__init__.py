@@ -1,1 +1,4 @@
-"""Runnable examples (``python -m nncodec.examples.<name>``)."""
+"""Runnable examples (``python -m nncodec.examples.<name>``).
+
+Tools: may import anything in nncodec.
+"""

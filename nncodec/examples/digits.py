@@ -12,6 +12,7 @@ BENCHMARKS.md section 7); the test split plays no part in it. Needs scikit-learn
 """
 
 import argparse
+import importlib
 import json
 import pathlib
 
@@ -107,6 +108,10 @@ def main(argv=None):
     parser.add_argument("--trained", action="store_true", help="prune-retrain + trained quantization")
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     args = parser.parse_args(argv)
+    try:
+        importlib.import_module("sklearn")  # the digits data set and its split come from scikit-learn
+    except ImportError:
+        parser.exit(2, f"{parser.prog}: error: this example needs scikit-learn for the digits data set: pip install scikit-learn\n")
     rows = write_models(args.out, args.trained, log=print)
     images = len(load_digits_split()[3])
     print(f"\n| model | file | bytes | ratio | test accuracy by nncodec.runtime ({images} images) |\n"

@@ -1,7 +1,8 @@
 """Element types of the format (spec 3.7) and their NumPy equivalents.
 
-bfloat16 maps to ``ml_dtypes.bfloat16`` (a required dependency): decoders always return that dtype. On the way
-in, bfloat16 data may also be ``uint16`` bit patterns wrapped in :class:`BFloat16`.
+bfloat16, float8_e4m3fn and float8_e5m2 map to the ``ml_dtypes`` types of those names (a required dependency):
+decoders always return them. On the way in, bfloat16 data may also be ``uint16`` bit patterns wrapped in
+:class:`BFloat16`.
 """
 
 from dataclasses import dataclass
@@ -12,18 +13,21 @@ import numpy as np
 from .identifiers import DTYPE_NAMES, itemsize
 
 __all__ = ["DTYPE_CODES", "DTYPE_NAMES", "code_of", "numpy_dtype", "itemsize", "is_number_dtype", "is_integer_code",
-           "integer_range", "BFloat16", "as_array", "bfloat16_to_float32", "float32_to_bfloat16"]
+           "integer_range", "is_float_code", "BFloat16", "as_array", "bfloat16_to_float32", "float32_to_bfloat16"]
 
 # code -> little-endian numpy dtype used to hold the bytes (names and sizes: nncodec.identifiers)
 _NUMPY = {
     1: np.dtype("|b1"), 2: np.dtype("|i1"), 3: np.dtype("|u1"), 4: np.dtype("<i2"), 5: np.dtype("<u2"),
     6: np.dtype("<i4"), 7: np.dtype("<u4"), 8: np.dtype("<i8"), 9: np.dtype("<u8"), 10: np.dtype("<f2"),
     11: np.dtype(ml_dtypes.bfloat16), 12: np.dtype("<f4"), 13: np.dtype("<f8"),
+    14: np.dtype(ml_dtypes.float8_e4m3fn), 15: np.dtype(ml_dtypes.float8_e5m2),
 }
 
 DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
 BFLOAT16 = DTYPE_CODES["bfloat16"]
 _INTEGER_CODES = frozenset(range(1, 10))
+_FLOAT_CODES = frozenset((10, 11, 12, 13, 14, 15))
+_ML_DTYPES = {_NUMPY[code]: code for code in (11, 14, 15)}  # NumPy kind "V": recognised before void is refused
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,19 @@ def numpy_dtype(code):
 
 
 def is_number_dtype(dtype):
-    """Whether arrays of NumPy ``dtype`` hold numbers (bool, integers, floats, bfloat16) that convert to floats."""
-    return dtype.kind in "biuf" or dtype == _NUMPY[BFLOAT16]
+    """Whether arrays of NumPy ``dtype`` hold numbers (bool, integers, floats, bfloat16, float8) that convert to
+    floats."""
+    return dtype.kind in "biuf" or dtype in _ML_DTYPES
 
 
 def is_integer_code(code):
     """True for bool and the integer dtypes (the ones entropy coders accept, spec 5.3)."""
     return code in _INTEGER_CODES
+
+
+def is_float_code(code):
+    """True for the float dtypes (float16, bfloat16, float32, float64, float8_e4m3fn, float8_e5m2)."""
+    return code in _FLOAT_CODES
 
 
 def integer_range(code):
@@ -63,13 +73,12 @@ def integer_range(code):
 def code_of(dtype):
     """The format's dtype code for a NumPy dtype; raises TypeError for unsupported dtypes."""
     dtype = np.dtype(dtype)
-    # ml_dtypes' bfloat16 has kind "V", so it is recognised before void/structured dtypes are refused
-    if dtype == np.dtype(ml_dtypes.bfloat16):
-        return BFLOAT16
+    if dtype in _ML_DTYPES:
+        return _ML_DTYPES[dtype]
     if dtype.kind == "V" or dtype.names is not None:
         raise TypeError(f"unsupported dtype {dtype}")
     name = dtype.newbyteorder("=").name if dtype.byteorder not in "=|" else dtype.name
-    if name in DTYPE_CODES and name != "bfloat16":
+    if name in DTYPE_CODES and _NUMPY[DTYPE_CODES[name]] not in _ML_DTYPES:
         return DTYPE_CODES[name]
     raise TypeError(f"unsupported dtype {dtype} (supported: {', '.join(DTYPE_CODES)})")
 

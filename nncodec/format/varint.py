@@ -1,8 +1,8 @@
 """The one pure-Python varint reader (spec 2): canonical unsigned LEB128, at most 10 bytes, value < 2**64.
 
 Used by the reference directory parser, the reference huffman decoder and the transform stages' params reader.
-The Cython twins keep their own typed readers. It lives outside ``nncodec.reference`` because that package holds
-exactly the twins of the ``nncodec._cy`` modules.
+The Cython twins keep their own typed readers. It lives outside ``nncodec.kernels.reference`` because that
+package holds exactly the twins of the ``nncodec.kernels.cython`` modules.
 """
 
 from ..errors import FormatError

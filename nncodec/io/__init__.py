@@ -1,5 +1,8 @@
 """Framework I/O: read weights from .npz, .npy, .safetensors, .pt/.pth, .onnx and .nnc files, and write .npz,
-.safetensors or .nnc. Optional packages (torch, onnx) are imported only when such a file is read."""
+.safetensors or .nnc. Optional packages (torch, onnx) are imported only when such a file is read.
+
+A tool: may import anything in nncodec (``api``, ``presets``).
+"""
 
 import os
 

@@ -31,11 +31,20 @@ def _read_array(fp, size):
     shape, _, dtype = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(fp)
     present = size - fp.tell()
     if dtype.hasobject:
-        raise ValueError("object arrays need pickle")
+        raise ValueError("it holds Python objects (dtype object), which nncodec does not read")
     if math.prod(shape) * dtype.itemsize != present:
         raise ValueError(f"the header declares {dtype} {list(shape)}, {present} data bytes follow it")
     fp.seek(0)
     return npy.read_array(fp, allow_pickle=False)
+
+
+def _reason(exc):
+    """Why a file was refused, in our words: NumPy's messages may advise loading the file with
+    ``allow_pickle=True``, which nncodec never does."""
+    if isinstance(exc, zipfile.BadZipFile):
+        return "it is not a zip file (numpy.savez writes a zip of .npy members)"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first if "pickle" not in first else "reading it would take pickle, which nncodec never uses"
 
 
 def read_npz(path):
@@ -52,7 +61,7 @@ def read_npz(path):
                         arrays[name] = _read_array(member, info.file_size)
                 return arrays
         except _MALFORMED as exc:
-            raise NNCodecError(f"{path}: not a readable .npz without pickle: {exc}") from None
+            raise NNCodecError(f"{path}: not a readable .npz archive of arrays: {_reason(exc)}") from None
 
 
 def read_npy(path):
@@ -63,7 +72,7 @@ def read_npy(path):
         try:
             return _read_array(f, size)
         except _MALFORMED as exc:
-            raise NNCodecError(f"{path}: not a readable .npy without pickle: {exc}") from None
+            raise NNCodecError(f"{path}: not a readable .npy array: {_reason(exc)}") from None
 
 
 def write_npz(path, arrays):

@@ -21,7 +21,7 @@ MAX_NDIM = 32  # NumPy 1.x's (2.x allows 64) and nncodec's (spec 3.5, R3.5-b)
 MAX_SPAN = 2**63 - 1  # NumPy's bound on itemsize x the product of the non-zero extents, even of an empty array
 SAFETENSORS_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "U32": "<u4",
                       "I32": "<i4", "U64": "<u8", "I64": "<i8", "F16": "<f2", "BF16": None, "F32": "<f4",
-                      "F64": "<f8"}
+                      "F64": "<f8", "F8_E4M3": numpy_dtype(14), "F8_E5M2": numpy_dtype(15)}
 _NAMES = {np.dtype(v): k for k, v in SAFETENSORS_DTYPES.items() if v is not None}
 
 

@@ -2,6 +2,8 @@
 low-rank factors, or a separable convolution kernel, fitted data-free (:mod:`.svd`, :mod:`.rpca`,
 :mod:`.separable`) or from calibration inputs (:mod:`.admm`). The encoder stores a :class:`Factors` as composite
 nodes whose children are ordinary chains (``nncodec.encode(..., factorize=...)``).
+
+May import: ``quant``, ``kernels``, ``format`` and ``nncodec.errors``; the encoder builds on it.
 """
 
 from .admm import admm_sparse_lowrank

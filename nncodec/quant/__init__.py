@@ -3,6 +3,8 @@ levels plus steps (``uniform`` stage) or a float32 table (``codebook`` stage).
 
 >>> q = parse_quantizer("uniform:bits=8,axis=0").quantize(w, mask=magnitude_masks({"w": w}, 0.5)["w"])
 >>> q.levels, q.steps, q.reconstruct()
+
+May import: ``kernels``, ``format`` and ``nncodec.errors``; the encoder and ``nncodec.train`` build on it.
 """
 
 from .base import Quantized, Quantizer, parse_quantizer

@@ -9,13 +9,15 @@ available CPUs; the chosen operator keeps the faster thread count. Ties within 3
 The pick is therefore not deterministic across runs when two layouts are close; both are then good choices.
 """
 
+import copy
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import kernels
-from ..sparse.operators import available_threads, layout_of, prepare
+from ..sparse.convert import layout_of, prepare
+from ..sparse.matrices import available_threads
 
 __all__ = ["LayoutChoice", "choose_layout", "CANDIDATES"]
 
@@ -75,5 +77,7 @@ def choose_layout(weight, batch=1, *, candidates=CANDIDATES, repeats=5, backend=
     fastest = min(seconds.values())
     close = [name for name in names if seconds[name] <= fastest * TIE]
     best = min(close, key=lambda name: (nbytes[name], seconds[name]))
+    if ops[best] is weight:  # the caller's own structure: the pick's thread count goes on a copy
+        ops[best] = copy.copy(weight)
     ops[best].threads = counts[best]
     return LayoutChoice(best, ops[best], counts[best], seconds, nbytes)

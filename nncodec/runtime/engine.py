@@ -12,8 +12,8 @@ from ..format.dtypes import is_number_dtype
 from ..errors import FormatError, InconsistentError
 from .architecture import METADATA_KEY, Architecture, architecture_json, output_shapes, parse_architecture
 from .choose import choose_layout
+from ..sparse.convert import LAYOUTS, prepare
 from ..sparse.matrices import LowRankMatrix, SparsePlusLowRank
-from ..sparse.operators import LAYOUTS, SparsePlusLowRankOperator, prepare
 
 __all__ = ["Model", "load", "architecture_metadata"]
 
@@ -181,7 +181,7 @@ def _auto_operator(weight, columns, backend, threads):
         return prepare(weight)
     if isinstance(weight, SparsePlusLowRank):
         sparse = choose_layout(weight.S, columns, backend=backend, threads=threads).operator
-        op = SparsePlusLowRankOperator(sparse, prepare(weight.lowrank))
+        op = SparsePlusLowRank(sparse, weight.lowrank, tensor_shape=weight.tensor_shape)
         op.threads = sparse.threads
         return op
     return choose_layout(weight, columns, backend=backend, threads=threads).operator

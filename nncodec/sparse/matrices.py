@@ -1,37 +1,118 @@
-"""Decoded sparse layouts as first-class in-memory objects (spec 4.6-4.9 describe how they are stored).
+"""One class per layout: a decoded weight matrix in the form its products compute on (spec 4.6 to 4.9, 3.5.3).
 
 A 2-D matrix of shape (m, n) (a convolution weight is viewed as (out, in*kh*kw), the im2col view) is held in one
-of four structures. Every structure is lossless on any matrix and reproduces it exactly with ``todense()``.
-``A @ x`` with a float32 vector (n,) or matrix (n, batch) is computed by :mod:`nncodec.runtime` kernels directly
-on the structure, without densifying. Factored weights (spec 3.5.3) have two more: ``LowRankMatrix`` (U V) and
-``SparsePlusLowRank`` (S + U V, S one of the four or a dense array).
+of the stored layouts (:class:`CSRMatrix`, :class:`CERMatrix`, :class:`CSERMatrix`, :class:`RelIdxMatrix`), a
+runtime-only one (:class:`CSR8Matrix`, :class:`DenseMatrix`) or a factored one (:class:`LowRankMatrix` U V and
+:class:`SparsePlusLowRank` S + U V, composed of the others). Every object has ``layout``, ``shape`` (the matrix
+view), ``tensor_shape``, ``dtype`` (the element type of the tensor it stands for), ``nbytes``, ``todense()``
+(bit-exact) and ``A @ x`` for float32 ``x`` of shape (n,) or (n, batch) (:meth:`SparseMatrix.matmul` also takes
+``backend`` and ``threads``), computed by the ``spmm`` kernels with the GIL released, never densified.
 
-Index arrays (pointers, columns, gaps, value indices) are int64, which holds every extent the format admits
-(up to ``max_elements``, spec 6); ``values``/``omega`` hold the element type of the matrix. All arrays are
-C-contiguous and 1-D. A structure holds only what its streams store (plus pointers over their entries and rows),
-never anything in proportion to m x n; ``todense()`` allocates m x n and, when the structure carries ``limits``
-(a :class:`~nncodec.limits.DecodeLimits`, set by the decoder), checks that against ``max_output_bytes`` first.
+The arrays are the compute-ready form, made once at construction: index arrays as narrow as their extents allow
+(column indices and relidx gaps uint16 up to 2^16, int32 up to 2^31, else int64; group pointers and CSER value
+indices int32 when they fit; row pointers int64), values and value tables in the tensor's element type (a float32
+copy for the products is made on the first product when that type is not float32). Construction checks every
+invariant the kernels rely on (the kernels run without bounds checks); the stages, which build structures from a
+container's streams after the layout kernels have checked them (``nncodec.kernels.*.layouts``), pass
+``checked=True`` so that nothing is checked twice. A structure holds only what its streams store plus pointers
+over its entries and rows, never anything in proportion to m x n; ``todense()`` allocates m x n and, when the
+structure carries ``limits`` (a :class:`~nncodec.format.limits.DecodeLimits`, set by the decoder), checks that
+against ``max_output_bytes`` first.
 """
 
+import copy
 import functools
 import math
+import os
 
 import numpy as np
 
-__all__ = ["SparseMatrix", "CSRMatrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix", "LowRankMatrix",
-           "SparsePlusLowRank", "matrix_view", "value_table", "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense"]
+from .. import kernels
+from ..errors import InconsistentError
+from ..format.dtypes import is_number_dtype
+
+__all__ = ["SparseMatrix", "CSRMatrix", "CSR8Matrix", "CERMatrix", "CSERMatrix", "RelIdxMatrix", "DenseMatrix",
+           "LowRankMatrix", "SparsePlusLowRank", "matrix_view", "binary64_product", "available_threads",
+           "PARALLEL_MIN_WORK", "CSR8_MAX_VALUES"]
+
+# Below this many multiply-adds (stored entries x batch) a product runs on one thread: starting the OpenMP team
+# costs more than it saves.
+PARALLEL_MIN_WORK = 1 << 20
+# csr8 holds each value as an 8-bit code into a table of the distinct values.
+CSR8_MAX_VALUES = 256
+
+
+def available_threads():
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def index_dtype(bound):
+    """The narrowest of uint16, int32, int64 that holds every index in 0..bound-1."""
+    return np.uint16 if bound <= 1 << 16 else np.int32 if bound <= 1 << 31 else np.int64
+
+
+def _indices(array, bound):
+    return np.ascontiguousarray(array, dtype=index_dtype(bound))
+
+
+def _pointers(ptr):
+    """Pointers (non-decreasing, last is the largest) as int32 when the last fits, else int64."""
+    ptr = np.asarray(ptr)
+    return np.ascontiguousarray(ptr, dtype=np.int32 if (len(ptr) == 0 or ptr[-1] < 2 ** 31) else np.int64)
+
+
+def _int64(array):
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _check_pointers(ptr, count, entries, what):
+    """``ptr`` has count + 1 entries, starts at 0, never decreases and ends at ``entries``."""
+    if ptr.ndim != 1 or len(ptr) != count + 1:
+        raise InconsistentError(f"{what} has {len(ptr)} entries, expected {count + 1}")
+    if ptr[0] != 0 or ptr[-1] != entries or np.any(ptr[1:] < ptr[:-1]):
+        raise InconsistentError(f"{what} must rise from 0 to {entries} without decreasing")
+
+
+def _check_indices(index, low, bound, what):
+    if len(index) and (index.min() < low or index.max() >= bound):
+        raise InconsistentError(f"a {what} is outside {low}..{bound - 1}")
+
+
+def _float32(values):
+    """``values`` as a float32 array for the kernels (the same array when it already is one)."""
+    if not is_number_dtype(values.dtype):
+        raise InconsistentError(f"cannot compute with {values.dtype} values")
+    with np.errstate(all="ignore"):  # a float64 beyond float32's range becomes inf, a value like any other
+        return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def matrix_view(array):
+    """The (m, n) matrix view of a tensor of ndim >= 1: axis 0 by the product of the others (im2col for convs)."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        raise ValueError("a 0-d tensor has no matrix view")
+    if array.ndim == 1:
+        return array.reshape(1, array.shape[0])
+    return array.reshape(array.shape[0], int(np.prod(array.shape[1:], dtype=np.int64)))
 
 
 class SparseMatrix:
-    """Common interface: ``shape`` (the matrix view (m, n)), ``dtype``, ``nbytes``, ``todense()``, ``@``.
+    """Common interface of every layout: ``layout``, ``shape`` (the matrix view (m, n)), ``tensor_shape``,
+    ``dtype``, ``nbytes``, ``entries``, ``todense()`` (the tensor's shape), ``todense_matrix()`` (the (m, n) view)
+    and ``A @ x``. ``limits`` (None: unchecked) bounds the dense array's bytes (``LimitExceededError`` before it is
+    allocated); ``threads`` (None: all CPUs for products of at least PARALLEL_MIN_WORK multiply-adds, else 1) is
+    the thread count products use unless :meth:`matmul` is given one. ``implicit`` is the value of the elements a
+    layout does not list (zero except for CER/CSER tables whose most frequent value is not zero)."""
 
-    ``tensor_shape`` is the shape of the tensor the matrix stands for (e.g. a 4-D conv weight); ``todense()``
-    returns that shape, ``todense_matrix()`` the (m, n) view. ``limits`` (None: unchecked) is the
-    :class:`~nncodec.limits.DecodeLimits` whose ``max_output_bytes`` bounds the dense array, checked before it
-    is allocated (``LimitExceededError``).
-    """
-
+    layout = None
+    values_attr = "values"  # the array of stored values that elementwise transforms map (see with_values)
     limits = None
+    threads = None
+    implicit = np.float32(0)
 
     def __init__(self, shape, tensor_shape=None):
         m, n = (int(s) for s in shape)
@@ -43,9 +124,24 @@ class SparseMatrix:
             raise ValueError(f"tensor shape {self.tensor_shape} does not hold {m} x {n} elements")
 
     @property
+    def dtype(self):
+        return getattr(self, self.values_attr).dtype
+
+    def _arrays(self):
+        """The arrays the structure holds (what ``nbytes`` counts, with the float32 copies products made)."""
+        raise NotImplementedError
+
+    @property
     def nbytes(self):
-        """Bytes of memory held by the structure's arrays."""
-        return sum(a.nbytes for a in self._arrays())
+        """Bytes of memory held by the structure's arrays (each counted once)."""
+        arrays = {id(a): a for a in self._arrays()}
+        arrays.update((id(a), a) for a in self.__dict__.get("_compute", ()) if isinstance(a, np.ndarray))
+        return sum(a.nbytes for a in arrays.values())
+
+    @property
+    def entries(self):
+        """Stored entries: the multiply-adds (or additions) per output column."""
+        raise NotImplementedError
 
     def todense(self):
         return self.todense_matrix().reshape(self.tensor_shape)
@@ -58,37 +154,132 @@ class SparseMatrix:
             return np.zeros(self.shape, dtype=self.dtype)
         return self._dense_matrix()
 
-    def __matmul__(self, x):
-        from . import operators
-        return operators.matmul(self, x)
-
-    def _arrays(self):
-        raise NotImplementedError
-
     def _dense_matrix(self):
         raise NotImplementedError
+
+    def with_values(self, values):
+        """A copy holding ``values`` (as many as the stored ones, e.g. after an elementwise transform) in place of
+        the stored values; the index arrays are shared."""
+        values = np.ascontiguousarray(values)
+        if values.shape != getattr(self, self.values_attr).shape:
+            raise ValueError(f"{values.shape} values for a structure of {getattr(self, self.values_attr).shape}")
+        out = copy.copy(self)
+        out.__dict__.pop("_compute", None)
+        setattr(out, self.values_attr, values)
+        return out
+
+    def __matmul__(self, x):
+        return self.matmul(x)
+
+    def matmul(self, x, *, backend=None, threads=None):
+        """``A @ x`` as float32 for x of shape (n,) or (n, batch), on ``threads`` threads (see the class)."""
+        m, n = self.shape
+        x = np.asarray(x)
+        if x.ndim not in (1, 2) or x.shape[0] != n:
+            raise ValueError(f"expected x of shape ({n},) or ({n}, batch), got {x.shape}")
+        out = np.empty((m, 1 if x.ndim == 1 else x.shape[1]), dtype=np.float32)
+        if out.size:
+            # IEEE 754 arithmetic: an inf or NaN result is a value, and no NumPy warning escapes a product
+            with np.errstate(all="ignore"):
+                x2 = np.ascontiguousarray(x.reshape(n, out.shape[1]), dtype=np.float32)
+                if threads is None:
+                    threads = self.threads
+                if threads is None:
+                    threads = available_threads() if self.entries * out.shape[1] >= PARALLEL_MIN_WORK else 1
+                self._product(kernels.module("spmm", backend), x2, out, max(1, int(threads)))
+        return out.reshape(m) if x.ndim == 1 else out
+
+    def _product(self, spmm, x, out, threads):
+        """``out[...] = A @ x`` (x float32 (n, b), out float32 (m, b), both C-contiguous, b >= 1, m >= 1)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.shape[0]}x{self.shape[1]} {self.dtype} {self.nbytes} bytes>"
 
 
 class CSRMatrix(SparseMatrix):
     """Compressed sparse row: row ``i`` holds ``values[row_ptr[i]:row_ptr[i+1]]`` at the columns
-    ``col_idx[row_ptr[i]:row_ptr[i+1]]`` (strictly increasing within a row); every other element is zero."""
+    ``col_idx[row_ptr[i]:row_ptr[i+1]]`` (increasing within a row); every other element is zero."""
 
-    def __init__(self, shape, row_ptr, col_idx, values, tensor_shape=None):
+    layout = "csr"
+
+    def __init__(self, shape, row_ptr, col_idx, values, tensor_shape=None, *, checked=False):
         super().__init__(shape, tensor_shape)
-        self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
+        m, n = self.shape
+        self.row_ptr = _int64(row_ptr)
         self.values = np.ascontiguousarray(values)
-        self.dtype = self.values.dtype
+        if not checked:
+            col_idx = _int64(col_idx)
+            _check_pointers(self.row_ptr, m, len(col_idx), "CSR row_ptr")
+            if self.values.shape != col_idx.shape:
+                raise InconsistentError("CSR values and column indices differ in length")
+            _check_indices(col_idx, 0, n, "column index")
+        self.col_idx = _indices(col_idx, n)
 
     def _arrays(self):
         return self.row_ptr, self.col_idx, self.values
 
+    @property
+    def entries(self):
+        return len(self.col_idx)
+
+    @functools.cached_property
+    def _compute(self):
+        return (_float32(self.values),)
+
+    def _product(self, spmm, x, out, threads):
+        spmm.csr_matmul(self.row_ptr, self.col_idx, self._compute[0], x, out, threads)
+
+    def rows(self):
+        """Row of every entry."""
+        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.row_ptr))
+
+    def positions(self):
+        """Flat row-major position of every entry."""
+        return self.rows() * self.shape[1] + self.col_idx
+
     def _dense_matrix(self):
         m, n = self.shape
         out = np.zeros(m * n, dtype=self.dtype)
-        rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(self.row_ptr))
-        out[rows * n + self.col_idx] = self.values
+        out[self.rows() * n + self.col_idx] = self.values
         return out.reshape(m, n)
+
+
+class CSR8Matrix(CSRMatrix):
+    """CSR (a runtime-only layout, never stored) whose k-th value is ``table[codes[k]]``, ``codes`` uint8: with
+    uint16 columns an entry costs 3 bytes instead of 6, which is what a memory-bound product pays for. Built by
+    :meth:`from_csr` from a CSR structure with at most CSR8_MAX_VALUES distinct values (ValueError otherwise)."""
+
+    layout = "csr8"
+    values_attr = "table"
+
+    @classmethod
+    def from_csr(cls, csr):
+        table, codes = np.unique(csr.values, return_inverse=True)
+        if len(table) > CSR8_MAX_VALUES:
+            raise ValueError(f"csr8 holds at most {CSR8_MAX_VALUES} distinct values, the matrix has {len(table)}")
+        out = cls.__new__(cls)
+        SparseMatrix.__init__(out, csr.shape, csr.tensor_shape)
+        out.row_ptr, out.col_idx = csr.row_ptr, csr.col_idx
+        out.codes = np.ascontiguousarray(codes.reshape(-1), dtype=np.uint8)
+        # never empty, so the kernel's table pointer is valid even for an all-zero matrix
+        out.table = table if len(table) else np.zeros(1, csr.dtype)
+        out.limits = csr.limits
+        return out
+
+    @property
+    def values(self):
+        return self.table[self.codes]
+
+    def _arrays(self):
+        return self.row_ptr, self.col_idx, self.codes, self.table
+
+    @functools.cached_property
+    def _compute(self):
+        return (_float32(self.table),)
+
+    def _product(self, spmm, x, out, threads):
+        spmm.csr8_matmul(self.row_ptr, self.col_idx, self.codes, self._compute[0], x, out, threads)
 
 
 class CERMatrix(SparseMatrix):
@@ -96,18 +287,57 @@ class CERMatrix(SparseMatrix):
     ``omega[0]`` (the most frequent, usually zero) implicit. Row ``i`` owns the groups
     ``row_ptr[i] .. row_ptr[i+1]-1``; its ``j``-th group (``j`` from 0) holds the columns of value
     ``omega[j + 1]``: ``col_idx[omega_ptr[g]:omega_ptr[g+1]]`` for ``g = row_ptr[i] + j`` (empty groups are kept
-    up to the last value present in the row). ``omega_ptr`` has one more entry than there are groups."""
+    up to the last value present in the row). ``omega_ptr`` has one more entry than there are groups.
 
-    def __init__(self, shape, omega, row_ptr, omega_ptr, col_idx, tensor_shape=None):
+    Products compute a row as ``implicit * sum(x) + sum over groups of (value - implicit) * (sum of x over the
+    group's columns)``: one multiplication per group, additions per entry."""
+
+    layout = "cer"
+    values_attr = "omega"
+
+    def __init__(self, shape, omega, row_ptr, omega_ptr, col_idx, tensor_shape=None, *, checked=False):
         super().__init__(shape, tensor_shape)
         self.omega = np.ascontiguousarray(omega)
-        self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
-        self.omega_ptr = np.ascontiguousarray(omega_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
-        self.dtype = self.omega.dtype
+        self._set_groups(row_ptr, omega_ptr, col_idx, checked)
+        if not checked and len(self.row_ptr) > 1 and np.diff(self.row_ptr).max() > max(len(self.omega) - 1, 0):
+            raise InconsistentError("a CER row has more groups than omega has non-implicit values")
+
+    def _set_groups(self, row_ptr, omega_ptr, col_idx, checked):
+        m, n = self.shape
+        self.row_ptr = _int64(row_ptr)
+        if not checked:
+            omega_ptr, col_idx = _int64(omega_ptr), _int64(col_idx)
+            groups = len(omega_ptr) - 1
+            _check_pointers(self.row_ptr, m, groups, f"{self.layout.upper()} row_ptr")
+            _check_pointers(omega_ptr, groups, len(col_idx), f"{self.layout.upper()} omega_ptr")
+            _check_indices(col_idx, 0, n, "column index")
+        self.omega_ptr = _pointers(omega_ptr)
+        self.col_idx = _indices(col_idx, n)
 
     def _arrays(self):
         return self.omega, self.row_ptr, self.omega_ptr, self.col_idx
+
+    @property
+    def entries(self):
+        return len(self.col_idx)
+
+    @functools.cached_property
+    def _compute(self):
+        """(table shifted by the implicit value, as float32; the implicit value as float32)."""
+        omega = _float32(self.omega).astype(np.float64)
+        implicit = np.float32(omega[0]) if len(omega) else np.float32(0)
+        with np.errstate(all="ignore"):
+            return (omega - implicit).astype(np.float32), implicit
+
+    @property
+    def implicit(self):
+        return self._compute[1]
+
+    def _product(self, spmm, x, out, threads):
+        table, implicit = self._compute
+        spmm.cer_matmul(self.row_ptr, self.omega_ptr, self.col_idx, table, x, out, threads)
+        if implicit:
+            out += implicit * x.sum(axis=0)
 
     def group_values(self):
         """Index into ``omega`` of every group (1 + its position within its row)."""
@@ -115,61 +345,108 @@ class CERMatrix(SparseMatrix):
         starts = np.repeat(self.row_ptr[:-1], counts)
         return (np.arange(self.row_ptr[-1], dtype=np.int64) - starts + 1) if len(counts) else np.zeros(0, np.int64)
 
+    def entry_rows(self):
+        """Row of every column entry."""
+        group_rows = np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.row_ptr))
+        return np.repeat(group_rows, np.diff(self.omega_ptr))
+
+    def positions(self):
+        """Flat row-major position of every column entry."""
+        return self.entry_rows() * self.shape[1] + self.col_idx
+
     def _dense_matrix(self):
         m, n = self.shape
         out = np.full(m * n, self.omega[0] if len(self.omega) else 0, dtype=self.dtype)
-        _scatter_groups(out, n, self.row_ptr, self.omega_ptr, self.col_idx, self.omega, self.group_values())
+        if self.entries:
+            values = np.repeat(self.omega[self.group_values()], np.diff(self.omega_ptr))
+            out[self.entry_rows() * n + self.col_idx] = values
         return out.reshape(m, n)
 
 
-class CSERMatrix(SparseMatrix):
+class CSERMatrix(CERMatrix):
     """Compressed Shared Elements Row (Wiedemann et al.): as CER, but every group names its value explicitly,
     ``omega[omega_idx[g]]`` (``omega_idx[g] >= 1``), and rows hold only the groups of values they contain."""
 
-    def __init__(self, shape, omega, row_ptr, omega_idx, omega_ptr, col_idx, tensor_shape=None):
-        super().__init__(shape, tensor_shape)
+    layout = "cser"
+
+    def __init__(self, shape, omega, row_ptr, omega_idx, omega_ptr, col_idx, tensor_shape=None, *, checked=False):
+        SparseMatrix.__init__(self, shape, tensor_shape)
         self.omega = np.ascontiguousarray(omega)
-        self.row_ptr = np.ascontiguousarray(row_ptr, dtype=np.int64)
-        self.omega_idx = np.ascontiguousarray(omega_idx, dtype=np.int64)
-        self.omega_ptr = np.ascontiguousarray(omega_ptr, dtype=np.int64)
-        self.col_idx = np.ascontiguousarray(col_idx, dtype=np.int64)
-        self.dtype = self.omega.dtype
+        self._set_groups(row_ptr, omega_ptr, col_idx, checked)
+        if not checked:
+            omega_idx = _int64(omega_idx)
+            if len(omega_idx) != len(self.omega_ptr) - 1:
+                raise InconsistentError("CSER omega_idx must have one entry per group")
+            _check_indices(omega_idx, 1, len(self.omega), "CSER omega index")
+        self.omega_idx = np.ascontiguousarray(omega_idx, dtype=np.int32 if len(self.omega) <= 2 ** 31 else np.int64)
 
     def _arrays(self):
         return self.omega, self.row_ptr, self.omega_idx, self.omega_ptr, self.col_idx
 
-    def _dense_matrix(self):
-        m, n = self.shape
-        out = np.full(m * n, self.omega[0] if len(self.omega) else 0, dtype=self.dtype)
-        _scatter_groups(out, n, self.row_ptr, self.omega_ptr, self.col_idx, self.omega, self.omega_idx)
-        return out.reshape(m, n)
+    def group_values(self):
+        return self.omega_idx
+
+    def _product(self, spmm, x, out, threads):
+        table, implicit = self._compute
+        spmm.cser_matmul(self.row_ptr, self.omega_idx, self.omega_ptr, self.col_idx, table, x, out, threads)
+        if implicit:
+            out += implicit * x.sum(axis=0)
 
 
 class RelIdxMatrix(SparseMatrix):
     """Deep Compression's relative-index stream over the row-major elements: entry ``t`` sits ``gaps[t] + 1``
     positions after entry ``t - 1`` (the first at position ``gaps[0]``), with value ``values[t]`` (a filler entry
-    has value zero). ``row_ptr[i]``, the first entry at or after row ``i``'s start (a side index that lets kernels
-    work row by row), is computed on first use: m + 1 entries that no stream stores, so the decoder never builds
-    it."""
+    has value zero). Products walk it row by row with ``row_ptr`` (the first entry at or after each row's start)
+    and ``first_col`` (the column of each row's first entry): m + 1 and m entries that no stream stores, so they
+    are made on the first product, never by the decoder."""
 
-    def __init__(self, shape, gap_bits, gaps, values, tensor_shape=None):
+    layout = "relidx"
+
+    def __init__(self, shape, gap_bits, gaps, values, tensor_shape=None, *, checked=False):
         super().__init__(shape, tensor_shape)
+        m, n = self.shape
         self.gap_bits = int(gap_bits)
-        self.gaps = np.ascontiguousarray(gaps, dtype=np.int64)
         self.values = np.ascontiguousarray(values)
-        self.dtype = self.values.dtype
+        if not checked:
+            gaps = _int64(gaps)
+            if self.values.shape != gaps.shape:
+                raise InconsistentError("relative-index values and gaps differ in length")
+            _check_indices(gaps, 0, 1 << self.gap_bits, "relative-index gap")
+            if len(gaps) and int(np.sum(gaps + 1)) > m * n:
+                raise InconsistentError(f"relative-index entries run past element {m * n - 1}")
+        self.gaps = _indices(gaps, 1 << self.gap_bits)
 
     def _arrays(self):
-        return self.gaps, self.values
+        return (self.gaps, self.values) + tuple(v for k, v in self.__dict__.items() if k in ("row_ptr", "first_col"))
+
+    @property
+    def entries(self):
+        return len(self.gaps)
 
     def positions(self):
         """Flat row-major position of every entry."""
-        return np.cumsum(self.gaps + 1) - 1
+        return np.cumsum(self.gaps.astype(np.int64) + 1) - 1
 
     @functools.cached_property
     def row_ptr(self):
         m, n = self.shape
         return np.searchsorted(self.positions(), np.arange(m + 1, dtype=np.int64) * n).astype(np.int64)
+
+    @functools.cached_property
+    def first_col(self):
+        m, n = self.shape
+        first = np.zeros(m, dtype=np.int64)
+        starts = self.row_ptr[:-1]
+        nonempty = self.row_ptr[1:] > starts
+        first[nonempty] = self.positions()[starts[nonempty]] - np.flatnonzero(nonempty) * n
+        return first
+
+    @functools.cached_property
+    def _compute(self):
+        return (_float32(self.values),)
+
+    def _product(self, spmm, x, out, threads):
+        spmm.relidx_matmul(self.row_ptr, self.first_col, self.gaps, self._compute[0], x, out, threads)
 
     def _dense_matrix(self):
         m, n = self.shape
@@ -178,10 +455,44 @@ class RelIdxMatrix(SparseMatrix):
         return out.reshape(m, n)
 
 
+class DenseMatrix(SparseMatrix):
+    """A dense matrix (a runtime layout: a tensor stored dense decodes to an ndarray); products use NumPy (BLAS,
+    with its own threads) on both backends."""
+
+    layout = "dense"
+    values_attr = "matrix"
+
+    def __init__(self, array):
+        matrix = matrix_view(array)
+        super().__init__(matrix.shape, np.shape(array))
+        self.matrix = np.ascontiguousarray(matrix)
+
+    def _arrays(self):
+        return (self.matrix,)
+
+    @property
+    def entries(self):
+        return self.matrix.size
+
+    @functools.cached_property
+    def _compute(self):
+        return (_float32(self.matrix),)
+
+    def _product(self, spmm, x, out, threads):
+        np.matmul(self._compute[0], x, out=out)
+
+    def _dense_matrix(self):
+        return self.matrix.copy()
+
+
 class LowRankMatrix(SparseMatrix):
     """A factored matrix ``U @ V`` (spec 3.5.3, product composite): ``U`` (m, k) and ``V`` (k, n), both of the
     matrix's element type. ``todense()`` forms the product in float64 and rounds it once to ``dtype``, as the
-    decoder does; ``@`` computes ``U @ (V @ x)`` without forming it."""
+    decoder does; ``@`` computes ``U @ (V @ x)`` in float32 without forming it, k (m + n) multiply-adds per
+    column instead of m n."""
+
+    layout = "lowrank"
+    values_attr = "U"
 
     def __init__(self, U, V, tensor_shape=None):
         U, V = np.ascontiguousarray(U), np.ascontiguousarray(V)
@@ -189,7 +500,6 @@ class LowRankMatrix(SparseMatrix):
             raise ValueError(f"factors {U.dtype}{U.shape} @ {V.dtype}{V.shape} do not make a matrix")
         super().__init__((U.shape[0], V.shape[1]), tensor_shape)
         self.U, self.V = U, V
-        self.dtype = U.dtype
 
     @property
     def rank(self):
@@ -198,6 +508,18 @@ class LowRankMatrix(SparseMatrix):
     def _arrays(self):
         return self.U, self.V
 
+    @property
+    def entries(self):
+        return self.U.size + self.V.size
+
+    @functools.cached_property
+    def _compute(self):
+        return _float32(self.U), _float32(self.V)
+
+    def _product(self, spmm, x, out, threads):
+        U, V = self._compute
+        np.matmul(U, V @ x, out=out)
+
     def _dense_matrix(self):
         if self.limits is not None:  # the product's multiply-adds, as the decoder counts them
             self.limits.check("max_product_macs", self.U.shape[0] * self.U.shape[1] * self.V.shape[1])
@@ -205,10 +527,12 @@ class LowRankMatrix(SparseMatrix):
 
 
 class SparsePlusLowRank(SparseMatrix):
-    """``S + U @ V`` (spec 3.5.3, sum of a sparse part and a product): ``S`` is the sparse part as stored, a
-    :class:`SparseMatrix` of its layout or a dense ndarray (any shape holding m x n elements), ``lowrank`` a
-    :class:`LowRankMatrix` of the same matrix shape and dtype. ``todense()`` is ``S + round(U @ V)`` in
-    ``dtype``, as the decoder computes it."""
+    """``S + U @ V`` (spec 3.5.3, sum of a sparse part and a product): ``S`` is the sparse part, an object of any
+    layout above or a dense ndarray (any shape holding m x n elements), ``lowrank`` a :class:`LowRankMatrix` of
+    the same matrix shape and dtype. ``todense()`` is ``S + round(U @ V)`` in ``dtype``, as the decoder computes
+    it; a product is ``S @ x + U @ (V @ x)``."""
+
+    layout = "sparse+lowrank"
 
     def __init__(self, S, lowrank, tensor_shape=None):
         super().__init__(lowrank.shape, tensor_shape)
@@ -219,7 +543,10 @@ class SparsePlusLowRank(SparseMatrix):
                              f"{lowrank.dtype}{self.shape}")
         self.S = S if isinstance(S, SparseMatrix) else np.asarray(S)
         self.lowrank = lowrank
-        self.dtype = lowrank.dtype
+
+    @property
+    def dtype(self):
+        return self.lowrank.dtype
 
     @property
     def U(self):
@@ -229,9 +556,26 @@ class SparsePlusLowRank(SparseMatrix):
     def V(self):
         return self.lowrank.V
 
+    @functools.cached_property
+    def sparse(self):
+        """The sparse part as an object with a product (a dense part becomes a :class:`DenseMatrix`)."""
+        return self.S if isinstance(self.S, SparseMatrix) else DenseMatrix(self.S)
+
     def _arrays(self):
-        sparse = self.S._arrays() if isinstance(self.S, SparseMatrix) else (self.S,)
-        return tuple(sparse) + self.lowrank._arrays()
+        return tuple(self.sparse._arrays()) + tuple(self.lowrank._arrays())
+
+    @property
+    def nbytes(self):
+        return self.sparse.nbytes + self.lowrank.nbytes
+
+    @property
+    def entries(self):
+        return self.sparse.entries + self.lowrank.entries
+
+    def _product(self, spmm, x, out, threads):
+        self.sparse._product(spmm, x, out, threads)
+        U, V = self.lowrank._compute
+        out += U @ (V @ x)
 
     def sparse_matrix(self):
         """The sparse part's (m, n) dense view."""
@@ -262,97 +606,3 @@ def binary64_product(left, right, out, convert=None):
                 tile = np.matmul(left[row:row + rows].astype(np.float64), right_tile)
                 out[row:row + rows, col:col + columns] = tile if convert is None else convert(tile)
     return out
-
-
-def _scatter_groups(out, n, row_ptr, omega_ptr, col_idx, omega, group_value_index):
-    """Write omega[group value] at every listed column of every group (shared by CER and CSER)."""
-    groups = len(omega_ptr) - 1
-    if groups <= 0:
-        return
-    group_rows = np.repeat(np.arange(len(row_ptr) - 1, dtype=np.int64), np.diff(row_ptr))
-    per_group = np.diff(omega_ptr)
-    rows = np.repeat(group_rows, per_group)
-    vals = np.repeat(omega[np.asarray(group_value_index, dtype=np.int64)], per_group)
-    out[rows * n + col_idx] = vals
-
-
-def matrix_view(array):
-    """The (m, n) matrix view of a tensor of ndim >= 1: axis 0 by the product of the others (im2col for convs)."""
-    array = np.asarray(array)
-    if array.ndim == 0:
-        raise ValueError("a 0-d tensor has no matrix view")
-    if array.ndim == 1:
-        return array.reshape(1, array.shape[0])
-    return array.reshape(array.shape[0], int(np.prod(array.shape[1:], dtype=np.int64)))
-
-
-def csr_from_dense(array):
-    """CSRMatrix of ``array`` (any ndim >= 1, via its matrix view); zeros are implicit."""
-    mat = matrix_view(array)
-    rows, cols = np.nonzero(mat)
-    row_ptr = np.zeros(mat.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=mat.shape[0]), out=row_ptr[1:])
-    return CSRMatrix(mat.shape, row_ptr, cols, mat[rows, cols], tensor_shape=np.shape(array))
-
-
-def value_table(array):
-    """(omega, index of every element in omega): distinct values ordered by decreasing frequency, ties by value."""
-    flat = matrix_view(array).ravel()
-    uniq, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-    order = np.lexsort((np.arange(len(uniq)), -counts))
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return uniq[order], rank[inverse.ravel()]
-
-
-def _grouped(array):
-    """Rows, value indices (>= 1) and columns of the non-implicit elements, sorted by (row, value, column)."""
-    mat = matrix_view(array)
-    omega, idx = value_table(array)
-    idx = idx.reshape(mat.shape)
-    rows, cols = np.nonzero(idx)
-    vals = idx[rows, cols]
-    order = np.lexsort((cols, vals, rows))
-    return mat.shape, omega, rows[order], vals[order], cols[order]
-
-
-def cer_from_dense(array):
-    """CERMatrix of ``array``: every row keeps (possibly empty) groups for values 1 .. its largest value index."""
-    (m, n), omega, rows, vals, cols = _grouped(array)
-    groups_per_row = np.zeros(m, dtype=np.int64)
-    np.maximum.at(groups_per_row, rows, vals)
-    row_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(groups_per_row, out=row_ptr[1:])
-    group_of_entry = row_ptr[rows] + vals - 1
-    omega_ptr = np.zeros(row_ptr[-1] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(group_of_entry, minlength=row_ptr[-1]), out=omega_ptr[1:])
-    return CERMatrix((m, n), omega, row_ptr, omega_ptr, cols, tensor_shape=np.shape(array))
-
-
-def cser_from_dense(array):
-    """CSERMatrix of ``array``: every row keeps one group per distinct non-implicit value it contains."""
-    (m, n), omega, rows, vals, cols = _grouped(array)
-    new_group = np.ones(len(rows), dtype=bool)
-    new_group[1:] = (rows[1:] != rows[:-1]) | (vals[1:] != vals[:-1])
-    starts = np.flatnonzero(new_group)
-    row_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[starts], minlength=m), out=row_ptr[1:])
-    omega_ptr = np.append(starts, len(rows)).astype(np.int64)
-    return CSERMatrix((m, n), omega, row_ptr, vals[starts], omega_ptr, cols, tensor_shape=np.shape(array))
-
-
-def relidx_from_dense(array, gap_bits):
-    """RelIdxMatrix of ``array`` with gaps of ``gap_bits`` bits: a gap over 2**gap_bits - 1 gets filler zeros."""
-    mat = matrix_view(array)
-    flat = mat.ravel()
-    pos = np.flatnonzero(flat)
-    max_gap = (1 << gap_bits) - 1
-    raw_gaps = np.diff(pos, prepend=-1) - 1
-    fillers = raw_gaps // (max_gap + 1)
-    count = len(pos) + int(fillers.sum())
-    gaps = np.full(count, max_gap, dtype=np.int64)
-    values = np.zeros(count, dtype=flat.dtype)
-    real_slot = np.cumsum(fillers + 1) - 1
-    gaps[real_slot] = raw_gaps - fillers * (max_gap + 1)
-    values[real_slot] = flat[pos]
-    return RelIdxMatrix(mat.shape, gap_bits, gaps, values, tensor_shape=np.shape(array))

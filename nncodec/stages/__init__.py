@@ -1,4 +1,7 @@
-"""Stage and coding registries: identifiers of spec 3.8 and section 4 mapped to their implementations."""
+"""Stage and coding registries: identifiers of spec 3.8 and section 4 mapped to their implementations.
+
+May import: ``sparse``, ``kernels``, ``format`` and ``nncodec.errors`` (README, "Layout of the code").
+"""
 
 from ..errors import UnknownStageError, UnsupportedFeatureError
 from .cabac import CabacCoding
@@ -8,6 +11,7 @@ from .codebook import CodebookLookup
 from .csr import CSRLayout
 from .dense import DenseLayout
 from .dq import DependentDequant
+from .float_planes import FloatPlanesCoding
 from .huffman import HuffmanCoding
 from .raw import RawCoding
 from .relidx import RelIdxLayout
@@ -16,7 +20,8 @@ from .zstd import ShuffledZstdCoding, ZstdCoding
 
 __all__ = ["coding_by_id", "coding_by_name", "stage_by_id", "stage_by_name", "CODINGS", "STAGES"]
 
-CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding(), HuffmanCoding(), CabacCoding())}
+CODINGS = {c.coding_id: c for c in (RawCoding(), ZstdCoding(), ShuffledZstdCoding(), HuffmanCoding(), CabacCoding(),
+                                    FloatPlanesCoding())}
 STAGES = {s.stage_id: s for s in (DenseLayout(), RelIdxLayout(), CSRLayout(), CERLayout(), CSERLayout(),
                                   UniformDequant(), CodebookLookup(), WideningCast(), DependentDequant())}
 

@@ -3,7 +3,8 @@ Omega whose first value is implicit, and per row the column indices grouped by v
 
 import numpy as np
 
-from ..sparse.matrices import CERMatrix, CSERMatrix, cer_from_dense, cser_from_dense
+from ..sparse.convert import cer_from_dense, cer_from_entries, cser_from_dense, cser_from_entries
+from ..sparse.matrices import CERMatrix, CSERMatrix
 from .csr import column_gaps
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 
@@ -13,7 +14,6 @@ class CERLayout(SparseLayout):
     name = "cer"
     stream_names = ("Omega", "Row_Groups", "Group_Sizes", "Col_Gaps")
     values_stream = 0
-    values_attr = "omega"
     implicit_is_zero = False
     rule_streams = "R4.8-a"
 
@@ -22,6 +22,23 @@ class CERLayout(SparseLayout):
         return b"", [matrix.omega.view(array.dtype), index_array(np.diff(matrix.row_ptr)),
                      index_array(np.diff(matrix.omega_ptr)), index_array(column_gaps(matrix.col_idx,
                                                                                      matrix.omega_ptr))]
+
+    def layout_bits(self, structure, bits):
+        """The structure of ``bits`` (a matrix view of unsigned bit patterns) whose implicit value is the one the
+        elements ``structure`` does not list now have (any value when it lists every element): only the others are
+        grouped, never all m x n elements."""
+        (m, n), flat = bits.shape, bits.reshape(-1)
+        listed = np.sort(structure.positions())
+        unlisted = np.flatnonzero(listed != np.arange(len(listed)))
+        first = int(unlisted[0]) if len(unlisted) else len(listed)
+        implicit = flat[first] if first < flat.size else flat.dtype.type(0)
+        positions = np.flatnonzero(flat != implicit)
+        return self.from_entries((m, n), implicit, positions // max(n, 1), positions % max(n, 1),
+                                 flat[positions], structure.tensor_shape)
+
+    @staticmethod
+    def from_entries(*args):
+        return cer_from_entries(*args)
 
     def check_counts(self, node, params, counts, m, n):
         omega, rows, groups, cols = counts[0], counts[1], counts[2], counts[-1]
@@ -36,7 +53,7 @@ class CERLayout(SparseLayout):
         m, n = matrix_shape(node.shape)
         row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
             as_int64(arrays[1]), None, as_int64(arrays[2]), as_int64(arrays[3]), m, n, arrays[0].size)
-        return CERMatrix((m, n), arrays[0], row_ptr, omega_ptr, cols, tensor_shape=node.shape)
+        return CERMatrix((m, n), arrays[0], row_ptr, omega_ptr, cols, tensor_shape=node.shape, checked=True)
 
 
 class CSERLayout(CERLayout):
@@ -50,6 +67,10 @@ class CSERLayout(CERLayout):
                      index_array(matrix.omega_idx), index_array(np.diff(matrix.omega_ptr)),
                      index_array(column_gaps(matrix.col_idx, matrix.omega_ptr))]
 
+    @staticmethod
+    def from_entries(*args):
+        return cser_from_entries(*args)
+
     def check_counts(self, node, params, counts, m, n):
         super().check_counts(node, params, counts, m, n)
         if counts[2] != counts[3] or counts[3] > counts[4]:
@@ -60,4 +81,5 @@ class CSERLayout(CERLayout):
         row_ptr, omega_ptr, cols = self.kernels(backend).group_columns(
             as_int64(arrays[1]), as_int64(arrays[2]), as_int64(arrays[3]), as_int64(arrays[4]), m, n,
             arrays[0].size)
-        return CSERMatrix((m, n), arrays[0], row_ptr, arrays[2], omega_ptr, cols, tensor_shape=node.shape)
+        return CSERMatrix((m, n), arrays[0], row_ptr, arrays[2], omega_ptr, cols, tensor_shape=node.shape,
+                          checked=True)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from ..sparse.matrices import CSRMatrix, csr_from_dense
+from ..sparse.convert import csr_from_dense
+from ..sparse.matrices import CSRMatrix
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 
 
@@ -27,6 +28,12 @@ class CSRLayout(SparseLayout):
         return b"", [index_array(np.diff(matrix.row_ptr)), index_array(column_gaps(matrix.col_idx, matrix.row_ptr)),
                      matrix.values.view(array.dtype)]
 
+    def layout_bits(self, structure, bits):
+        """The CSR structure of ``bits`` (a matrix view of unsigned bit patterns) in ``structure``'s shapes."""
+        matrix = csr_from_dense(bits)
+        return CSRMatrix(matrix.shape, matrix.row_ptr, matrix.col_idx, matrix.values,
+                         tensor_shape=structure.tensor_shape, checked=True)
+
     def check_counts(self, node, params, counts, m, n):
         if counts[0] != m:
             self.fail(f"Row_Counts holds {counts[0]} entries for {m} rows")
@@ -36,4 +43,4 @@ class CSRLayout(SparseLayout):
     def _structure(self, node, params, arrays, backend):
         m, n = matrix_shape(node.shape)
         row_ptr, col_idx = self.kernels(backend).csr_columns(as_int64(arrays[0]), as_int64(arrays[1]), m, n)
-        return CSRMatrix((m, n), row_ptr, col_idx, arrays[2], tensor_shape=node.shape)
+        return CSRMatrix((m, n), row_ptr, col_idx, arrays[2], tensor_shape=node.shape, checked=True)

@@ -1,7 +1,7 @@
 """Shared part of the integer stream codings (spec 5.3): elem type <-> int64 mapping and range checks.
 
-A concrete coding sets ``coding_id``, ``name`` and ``kernel`` (the kernel module name under ``nncodec.reference`` and
-``nncodec._cy``); the kernel module provides ``encode(values: int64[::1], **params) -> bytes`` and
+A concrete coding sets ``coding_id``, ``name`` and ``kernel`` (the kernel module name under
+``nncodec.kernels.reference`` and ``nncodec.kernels.cython``); the kernel module provides ``encode(values: int64[::1], **params) -> bytes`` and
 ``decode(data, count, limits) -> int64 ndarray``.
 """
 

@@ -1,7 +1,8 @@
 """relidx layout (spec 4.6): Deep Compression's relative-index stream with filler zeros."""
 
 from ..errors import EncodeError, FormatError
-from ..sparse.matrices import RelIdxMatrix, relidx_from_dense
+from ..sparse.convert import relidx_from_dense
+from ..sparse.matrices import RelIdxMatrix
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
 
 MAX_GAP_BITS = 16
@@ -21,6 +22,13 @@ class RelIdxLayout(SparseLayout):
         matrix = relidx_from_dense(zero_view(array), gap_bits)
         return bytes((gap_bits,)), [index_array(matrix.gaps), matrix.values.view(array.dtype)]
 
+    def layout_bits(self, structure, bits):
+        """The relidx structure of ``bits`` (a matrix view of unsigned bit patterns) with ``structure``'s gap
+        width and shapes."""
+        matrix = relidx_from_dense(bits, structure.gap_bits)
+        return RelIdxMatrix(matrix.shape, matrix.gap_bits, matrix.gaps, matrix.values,
+                            tensor_shape=structure.tensor_shape, checked=True)
+
     def params_check(self, params):
         if len(params) != 1 or not 1 <= params[0] <= MAX_GAP_BITS:
             raise FormatError(f"[R4.6-a] relidx params must be one byte Gap_Bits in 1..{MAX_GAP_BITS}, "
@@ -38,4 +46,4 @@ class RelIdxLayout(SparseLayout):
         m, n = matrix_shape(node.shape)
         gaps = as_int64(arrays[0])
         self.kernels(backend).relidx_positions(gaps, gap_bits, m, n)  # checks every gap and position (§4.6)
-        return RelIdxMatrix((m, n), gap_bits, gaps, arrays[1], tensor_shape=node.shape)
+        return RelIdxMatrix((m, n), gap_bits, gaps, arrays[1], tensor_shape=node.shape, checked=True)

@@ -4,12 +4,10 @@ A sparse layout stage has ``encode(array, **options) -> (params, stream arrays)`
 narrow unsigned dtype, the values stream in the tensor's), ``check(node, params, streams) -> output Elem_Type``
 (every rule that the descriptors alone decide, before any stream is decoded), ``structure(node, params, arrays,
 backend, limits) -> nncodec.sparse matrix`` (the decoded streams' rules, then the structure, whose ``todense()``
-obeys ``limits``), ``decode`` (its dense array) and ``with_values`` (the structure after elementwise transforms,
-for the lazy decode). Structures hold O(stored entries + rows of the index streams), never O(m x n).
+obeys ``limits``), ``decode`` (its dense array), ``with_values`` (the structure after elementwise transforms,
+for the lazy decode) and ``relaid`` (the structure after transforms that depend on the element's position). Structures hold O(stored entries + rows of the index streams), never O(m x n).
 ``values_stream`` is the index of the stream that carries the tensor's element type.
 """
-
-import copy
 
 import numpy as np
 
@@ -60,7 +58,6 @@ class SparseLayout:
     kind = "layout"
     stream_names = ()
     values_stream = 0
-    values_attr = "values"  # the structure's array of stored values ("omega" for cer/cser)
     implicit_is_zero = True  # the unlisted elements are zero (csr, relidx), not Omega[0] (cer, cser)
     rule_params = "R4.7-a"
     rule_streams = None
@@ -88,13 +85,18 @@ class SparseLayout:
     def with_values(self, structure, transform):
         """``structure`` with ``transform`` (an elementwise function of 1-D arrays) applied to its stored values,
         or None when that cannot stand for the transformed tensor (see :meth:`keeps_implicit`)."""
-        values = getattr(structure, self.values_attr)
+        values = getattr(structure, structure.values_attr)
         if not self.keeps_implicit(transform, values.dtype):
             return None
-        out = copy.copy(structure)
-        setattr(out, self.values_attr, np.ascontiguousarray(transform(values)))
-        out.dtype = getattr(out, self.values_attr).dtype
-        return out
+        return structure.with_values(transform(values))
+
+    def relaid(self, structure, dense):
+        """The structure of ``dense``, the chain's output from ``structure`` (the decoded streams) through
+        transforms whose output depends on the element's position (dq, per-channel steps), in this layout: every
+        element other than the implicit one is listed, found in one pass over ``dense`` (no sort of m x n)."""
+        bits = zero_view(dense)
+        matrix = self.layout_bits(structure, bits)
+        return matrix.with_values(getattr(matrix, matrix.values_attr).view(dense.dtype))
 
     def keeps_implicit(self, transform, dtype):
         """Whether ``transform`` applied to stored values of ``dtype`` stands for it applied to every element: the

@@ -2,6 +2,8 @@
 
 torch is imported only when one of these functions or classes is used; without it they raise
 ``nncodec.errors.BackendUnavailableError``.
+
+A tool: may import anything in nncodec (``io``, ``train``).
 """
 
 from ..io.torch_io import encode_state_dict, load_state_dict

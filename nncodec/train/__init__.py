@@ -8,6 +8,8 @@ framework-agnostic (NumPy only). ``nncodec.torch`` plugs the same state into a P
 
 Retraining options of the loop: ``lr_decay="cosine"`` anneals each phase's learning rate, and
 ``distilled_gradients(forward_backward, teacher)`` trains against the float model's soft targets.
+
+May import: ``api`` and everything below it (``quant`` for masks and codebooks); not the runtime or the tools.
 """
 
 from .distill import distillation_logit_gradient, distillation_loss, distilled_gradients

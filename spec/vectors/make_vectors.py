@@ -15,7 +15,8 @@ Numbering: 001-099 valid (040-041 aliases, 3.5.4; 060-069 the huffman and cabac 
 of a call); 200-229 transform stages (4.2 to 4.5);
 050-059 valid and 230-249 invalid: sparse layouts (4.6 to 4.9), 280-289 invalid: the rest of cer and cser (every
 sub-case of R4.8-a, R4.8-b, R4.9-a); 250-259 invalid: factored weights (3.5.3); 260-269 invalid: aliases (3.5.4);
-270-279 invalid: the dq State_Count (R4.5-b).
+270-279 invalid: the dq State_Count (R4.5-b); 090-099 valid and 340-379 invalid: float8 dtypes (3.7) and the
+float-planes coding (5.5).
 """
 
 import hashlib
@@ -42,7 +43,8 @@ from spec.vectors import worked_example  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent  # spec/vectors
 DENSE = Stage(1)
 UNIFORM, CODEBOOK, CAST, DQ = 16, 17, 18, 19  # §4 Stage_Id
-RAW, ZSTD, HUFFMAN, CABAC, ZSHUFFLE = 0, 1, 2, 3, 4
+RAW, ZSTD, HUFFMAN, CABAC, ZSHUFFLE, FPLANES = 0, 1, 2, 3, 4, 5
+E4M3, E5M2 = 14, 15  # §3.7 float8 dtype codes
 VALID, INVALID = [], []
 
 
@@ -251,10 +253,10 @@ def _():
 
 
 @valid(22, "concat-zstd", "3.5.2", "a concat composite of zstd chunks (uneven last chunk)",
-       entropy="zstd", chunk_elements=12, zstd_level=19)
+       entropy="zstd", chunk_elements=12, zstd_level=19, no_larger_than_raw=False)
 def _():
     return encoded({"chunked": np.arange(35, dtype=np.int16).reshape(7, 5)}, entropy="zstd", chunk_elements=12,
-                   zstd_level=19)
+                   zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(23, "sum", "3.5.2", "a sum composite of two raw float32 parts (exact dyadic values)")
@@ -317,19 +319,19 @@ def _():
 
 
 @valid(30, "worked-example", "10", "one raw float32 tensor (with padding) and one zstd int8 tensor",
-       entropy={"q": "zstd"}, zstd_level=19)
+       entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w": np.array([[1.0, -2.0, 0.5], [0.0, 3.25, -1.0]], dtype=np.float32),
               "q": np.array([0, 0, 0, 0, 1, 1, -1, 0], dtype=np.int8)}
-    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19)
+    return encoded(arrays, entropy={"q": "zstd"}, zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(31, "zstd-shuffle", "5.4", "zstd-shuffle (byte planes) float32 and float16 tensors",
-       compress="zstd-shuffle", zstd_level=19)
+       compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 def _():
     arrays = {"w32": np.linspace(-1, 1, 48, dtype=np.float32).reshape(6, 8),
               "w16": np.linspace(0, 4, 20).astype(np.float16)}
-    return encoded(arrays, compress="zstd-shuffle", zstd_level=19)
+    return encoded(arrays, compress="zstd-shuffle", zstd_level=19, no_larger_than_raw=False)
 
 
 @valid(32, "sum-bfloat16", "3.5.2", "a sum composite in bfloat16 (exact: 1 + 0.5, 2 + 0.25, -0.5 + 4)")
@@ -692,10 +694,10 @@ def _():
     return patch(blob, node, b"\x00")
 
 
-@invalid(123, "node-dtype-14", "3.5", "R3.5-a", nncodec.FormatError, "node Dtype 14 (after float64)")
+@invalid(123, "node-dtype-16", "3.5", "R3.5-a", nncodec.FormatError, "node Dtype 16 (after float8_e5m2)")
 def _():
     blob, node = _one_byte_tensor()
-    return patch(blob, node, b"\x0e")
+    return patch(blob, node, b"\x10")
 
 
 @invalid(124, "ndim-33", "3.5", "R3.5-b", nncodec.FormatError, "Ndim 33 (extents all 1)")
@@ -1728,10 +1730,12 @@ def toml_value(value):
 
 
 def npz_bytes(arrays):
-    """The expected ``arrays`` (a list) as ``t0, t1, ...`` (bfloat16 as its uint16 bits); no pickle."""
+    """The expected ``arrays`` (a list) as ``t0, t1, ...`` (bfloat16 and float8 as their unsigned bits); no pickle."""
     stored = {}
     for i, value in enumerate(arrays):
-        _, values = as_array(value)  # BFloat16 comes back as its uint16 bits
+        code, values = as_array(value)  # BFloat16 comes back as its uint16 bits
+        if code in (11, E4M3, E5M2):  # ml_dtypes types: .npy files cannot name them
+            values = values.view(f"<u{values.dtype.itemsize}")
         stored[f"t{i}"] = values
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **stored)
@@ -1747,6 +1751,173 @@ def _deterministic_zip(data):
             fixed.external_attr = 0o644 << 16
             dst.writestr(fixed, src.read(info.filename))
     return out.getvalue()
+
+
+# -- 090-099 valid, 340-379 invalid: float8 dtypes (section 3.7) and the float-planes coding (section 5.5) -----
+
+def every_float8(dtype):
+    """The 256 bit patterns of a float8 type, in order (NaNs, infinities and both zeros included)."""
+    return np.arange(256, dtype=np.uint8).view(dtype)
+
+
+@valid(90, "float8", "3.7", "float8_e4m3fn and float8_e5m2 tensors holding every bit pattern, raw", compress="none")
+def _():
+    import ml_dtypes
+    return encoded({"e4m3": every_float8(ml_dtypes.float8_e4m3fn).reshape(16, 16),
+                    "e5m2": every_float8(ml_dtypes.float8_e5m2)})
+
+
+def float_set(seed=91):
+    """One small tensor of every float dtype (Gaussian weights, a zero tensor, every float8 pattern)."""
+    import ml_dtypes
+    rng = np.random.default_rng(seed)
+    weights = (rng.standard_normal((48, 40)) * 0.05).astype(np.float32)
+    return {"bf16": weights.astype(ml_dtypes.bfloat16), "fp16": weights.astype(np.float16), "fp32": weights,
+            "fp64": weights.astype(np.float64)[:8], "zeros": np.zeros((3, 5), np.float16),
+            "e4m3": every_float8(ml_dtypes.float8_e4m3fn), "e5m2": every_float8(ml_dtypes.float8_e5m2),
+            "e4m3w": weights.astype(ml_dtypes.float8_e4m3fn)}
+
+
+@valid(91, "float-planes", "5.5", "float-planes streams of every float dtype as the encoder writes them: Huffman "
+       "top planes, raw lower planes, constant planes (a zero tensor), Rotate 1 (bfloat16, float32, float64)",
+       compress="float-planes")
+def _():
+    return encoded(float_set(), compress="float-planes")
+
+
+def fp_stream(raw, width, rotate, chunk_log2):
+    """A float-planes stream of the element bytes ``raw`` (spec 5.5), chunks coded by the reference kernel."""
+    from nncodec.kernels.reference.float_planes import encode_chunks
+    count = len(raw) // width
+    out = np.zeros(2 * len(raw) + 64, np.uint8)
+    sizes = encode_chunks(np.frombuffer(raw, np.uint8), width, rotate, chunk_log2, 0, -(-count >> chunk_log2), out)
+    return bytes((rotate, chunk_log2)) + b"".join(s.to_bytes(4, "little") for s in sizes) + out[:sum(sizes)].tobytes()
+
+
+def fp_chain(array, rotate, chunk_log2, stream=None):
+    """A dense chain over one float-planes stream of ``array`` (or the given stream bytes)."""
+    code, values = as_array(array)
+    data = fp_stream(values.tobytes(), values.itemsize, rotate, chunk_log2) if stream is None else stream
+    return chain(code, values.shape, [(FPLANES, code, 0, values.size, data)])
+
+
+@valid(92, "float-planes-chunks", "5.5", "float-planes chunking: Chunk_Log2 12 (float32 in 2 chunks; bfloat16 "
+       "in 2 chunks, the last of 1 element) and 20 (3 float16 elements: empty quarters); Rotate 1 on float16 and "
+       "0 on bfloat16 (not the encoder's choice, valid all the same); float8_e4m3fn rotated")
+def _():
+    import ml_dtypes
+    rng = np.random.default_rng(92)
+    fp32 = (rng.standard_normal(5000) * 0.02).astype(np.float32)
+    bf16 = (rng.standard_normal(4097) * 0.1).astype(ml_dtypes.bfloat16)
+    fp16 = np.array([0.5, -1.5, 65504.0], np.float16)
+    e4m3 = (rng.standard_normal(300)).astype(ml_dtypes.float8_e4m3fn)
+    arrays = {"fp32": fp32, "bf16": bf16, "fp16": fp16, "fp16r": fp16, "e4m3": e4m3}
+    nodes = {"fp32": fp_chain(fp32, 1, 12), "bf16": fp_chain(bf16, 0, 12), "fp16": fp_chain(fp16, 0, 20),
+             "fp16r": fp_chain(fp16, 1, 20), "e4m3": fp_chain(e4m3, 1, 12)}
+    return container(nodes), arrays
+
+
+# The hand-made stream the invalid vectors change: 8 float8_e4m3fn elements (1.0, 1.125, 1.25 are bytes 38, 39,
+# 3A), one chunk, one Huffman plane with code lengths 1, 2, 2 (codewords 0, 10, 11).
+FP_VALUES = bytes.fromhex("38 39 38 3A 3A 38 38 38")
+FP_LENGTHS = bytes.fromhex("12 20")  # lengths 1, 2 | 2, padding nibble 0
+
+
+def fp_huffman(first=0x38, last=0x3A, lengths=FP_LENGTHS, sizes=(1, 1, 1, 1), subs=bytes.fromhex("40 60 C0 00")):
+    """Plane_Mode 2 and a Huffman plane body, field by field (spec 5.5)."""
+    return (bytes((2, first, last)) + lengths + b"".join(s.to_bytes(4, "little") for s in sizes) + subs)
+
+
+def fp_hand(chunk=None, flags=0, chunk_log2=12, size_delta=0, table=None):
+    """The stream: Flags, Chunk_Log2, one Chunk_Size (the chunk's true size + ``size_delta``), the chunk."""
+    chunk = fp_huffman() if chunk is None else chunk
+    sizes = (len(chunk) + size_delta).to_bytes(4, "little") if table is None else table
+    return bytes((flags, chunk_log2)) + sizes + chunk
+
+
+def fp_e4m3(stream, count=8, dtype=E4M3):
+    return container({"f": chain(dtype, (count,), [(FPLANES, dtype, 0, count, stream)])})
+
+
+@valid(93, "float-planes-hand-made", "5.5", "hand-written float-planes streams: the 8-element Huffman plane the "
+       "invalid vectors change; a complete code of lengths 1 to 12 (two of 12, Kraft sum exactly 4096); raw "
+       "(Mode 0) and constant (Mode 1) planes of a float16 chunk")
+def _():
+    import ml_dtypes
+    lengths = list(range(1, 13)) + [12]  # symbols 0..12
+    codes = canonical_codes(lengths)
+    symbols = list(range(13)) + [0, 0, 1]  # 16 elements, 4 per quarter
+    subs = [pack_bits("".join(codes[s] for s in symbols[4 * k:4 * k + 4])) for k in range(4)]
+    nibbles = lengths + [0]
+    table = bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, 14, 2))
+    long_code = fp_hand(fp_huffman(0, 12, table, [len(s) for s in subs], b"".join(subs)))
+    fp16 = np.array([1.0, 2.0, -1.0, 0.0], np.float16)  # top plane raw, low plane constant 00
+    planes = b"\x00" + bytes(fp16.view(np.uint8)[1::2]) + b"\x01\x00"
+    nodes = {"worked": chain(E4M3, (8,), [(FPLANES, E4M3, 0, 8, fp_hand())]),
+             "long": chain(E5M2, (16,), [(FPLANES, E5M2, 0, 16, long_code)]),
+             "modes": chain(10, (4,), [(FPLANES, 10, 0, 4, fp_hand(planes))])}
+    arrays = {"worked": np.frombuffer(FP_VALUES, ml_dtypes.float8_e4m3fn),
+              "long": np.array(symbols, np.uint8).view(ml_dtypes.float8_e5m2), "modes": fp16}
+    return container(nodes), arrays
+
+
+def _float_planes_cases():
+    """(number, name, rule, error, description, stream, dtype) of the float-planes invalid vectors."""
+    good = fp_huffman()
+    return [
+        (340, "int8", "R5.5-a", nncodec.InconsistentError, "a valid stream declared int8", fp_hand(), 2),
+        (341, "flags-2", "R5.5-b", nncodec.FormatError, "Flags 2 (a reserved bit; 1 is Rotate)", fp_hand(flags=2),
+         E4M3),
+        (342, "chunk-log2-11", "R5.5-c", nncodec.FormatError, "Chunk_Log2 11", fp_hand(chunk_log2=11), E4M3),
+        (343, "chunk-log2-21", "R5.5-c", nncodec.FormatError, "Chunk_Log2 21", fp_hand(chunk_log2=21), E4M3),
+        (344, "table-cut", "R5.5-d", nncodec.TruncatedError, "3 of the chunk table's 4 bytes",
+         bytes((0, 12, 25, 0, 0)), E4M3),
+        (345, "chunk-sizes-over", "R5.5-e", nncodec.TruncatedError, "Chunk_Size one more than the bytes present",
+         fp_hand(size_delta=1), E4M3),
+        (346, "chunk-sizes-under", "R5.5-f", nncodec.TrailingDataError,
+         "Chunk_Size one fewer than the bytes present", fp_hand(size_delta=-1), E4M3),
+        (347, "plane-mode-3", "R5.5-g", nncodec.FormatError, "Plane_Mode 3", fp_hand(b"\x03" + good[1:]), E4M3),
+        (348, "raw-plane-cut", "R5.5-h", nncodec.TruncatedError, "a raw plane of 7 bytes for 8 elements",
+         fp_hand(b"\x00" + FP_VALUES[:7]), E4M3),
+        (349, "chunk-trailing", "R5.5-i", nncodec.TrailingDataError, "a byte after the chunk's last plane",
+         fp_hand(good + b"\x00"), E4M3),
+        (350, "symbols-reversed", "R5.5-j", nncodec.FormatError, "First_Symbol 3A > Last_Symbol 38 (one more than "
+         "equal)", fp_hand(fp_huffman(0x3A, 0x38, b"\x20")), E4M3),
+        (351, "length-13", "R5.5-k", nncodec.FormatError, "code lengths 1, 13, 2",
+         fp_hand(fp_huffman(lengths=bytes.fromhex("1D 20"))), E4M3),
+        (352, "padding-nibble", "R5.5-l", nncodec.FormatError, "padding nibble 1 after 3 lengths",
+         fp_hand(fp_huffman(lengths=bytes.fromhex("12 21"))), E4M3),
+        (353, "over-subscribed", "R5.5-m", nncodec.FormatError, "code lengths 1, 1, 2 (Kraft sum 5120)",
+         fp_hand(fp_huffman(lengths=bytes.fromhex("11 20"))), E4M3),
+        (354, "incomplete", "R5.5-n", nncodec.FormatError, "code lengths 1, 2, 0 (Kraft sum 3072)",
+         fp_hand(fp_huffman(lengths=bytes.fromhex("12 00"))), E4M3),
+        (355, "one-codeword", "R5.5-n", nncodec.FormatError, "one symbol of length 1 (fewer than two codewords)",
+         fp_hand(fp_huffman(0x38, 0x38, b"\x10")), E4M3),
+        (356, "substream-sizes", "R5.5-o", nncodec.TruncatedError, "sub-stream sizes 2, 1, 1, 1: 5 bytes, 4 left",
+         fp_hand(fp_huffman(sizes=(2, 1, 1, 1))), E4M3),
+        (357, "substream-overrun", "R5.5-p", nncodec.TruncatedError,
+         "sub-stream sizes 0, 2, 1, 1: sub-stream 0 is read past its end", fp_hand(fp_huffman(sizes=(0, 2, 1, 1))),
+         E4M3),
+        (358, "substream-unused-byte", "R5.5-q", nncodec.TrailingDataError,
+         "sub-stream 3 of 2 bytes for its 2 bits", fp_hand(fp_huffman(sizes=(1, 1, 1, 2),
+                                                                      subs=bytes.fromhex("40 60 C0 00 00"))), E4M3),
+        (359, "substream-padding", "R5.5-r", nncodec.FormatError, "a padding bit set in sub-stream 3",
+         fp_hand(fp_huffman(subs=bytes.fromhex("40 60 C0 01"))), E4M3),
+    ]
+
+
+for _number, _name, _rule, _error, _text, _stream, _dtype in _float_planes_cases():
+    invalid(_number, f"float-planes-{_name}", "5.5", _rule, _error, _text)(
+        lambda stream=_stream, dtype=_dtype: fp_e4m3(stream, dtype=dtype))
+
+
+@invalid(360, "float-planes-expansion", "6", "R6", nncodec.LimitExceededError,
+         "a 194-byte float-planes stream of 32 constant chunks declaring 2^25 float8 elements (max_expansion)")
+def _():
+    count, log2 = 1 << 25, 20
+    chunk = b"\x01\x00"
+    stream = bytes((0, log2)) + len(chunk).to_bytes(4, "little") * 32 + chunk * 32
+    return fp_e4m3(stream, count)
 
 
 # -- 260-269: aliases (section 3.5.4) --------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 """Cython twin of nncodec.reference.spmm: the same products, GIL released, rows split over ``threads`` OpenMP
 threads when the module was built with OpenMP (``PARALLEL``), else run on one thread.
 
-Bounds checks are off: ``nncodec.runtime`` validates every structure once when it prepares a layer (pointers
-non-decreasing from 0 to the entry count, column indices below n, value indices inside omega), and checks the
-shapes of ``x`` and ``out`` on every call, so every index below is in range.
+Bounds checks are off: every ``nncodec.sparse`` structure is validated once, when it is built (pointers
+non-decreasing from 0 to the entry count, column indices below n, value indices inside omega), and its products
+check the shapes of ``x`` and ``out`` on every call, so every index below is in range.
 """
 
 from cython.parallel cimport prange, threadid
@@ -34,6 +34,11 @@ ctypedef fused col_t:
     uint16_t
 
 ctypedef fused ptr_t:
+    int32_t
+    int64_t
+
+# CSER value indices: int32 when the table allows, else int64.
+ctypedef fused vidx_t:
     int32_t
     int64_t
 
@@ -145,7 +150,7 @@ def csr8_matmul(const int64_t[::1] row_ptr, const col_t[::1] col_idx, const uint
                         yr[j] = yr[j] + v * xr[j]
 
 
-cdef void _grouped(const int64_t[::1] row_ptr, const int64_t* group_value, const ptr_t[::1] omega_ptr,
+cdef void _grouped(const int64_t[::1] row_ptr, const vidx_t* group_value, const ptr_t[::1] omega_ptr,
                    const col_t[::1] col_idx, const float[::1] omega, const float[:, ::1] x, float[:, ::1] out,
                    float[:, ::1] scratch, int threads) noexcept nogil:
     # group_value NULL means CER (the j-th group of a row has value index j + 1), else CSER's omega_idx.
@@ -194,11 +199,12 @@ def cer_matmul(const int64_t[::1] row_ptr, const ptr_t[::1] omega_ptr, const col
         out[:, :] = 0
         return
     cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
+    cdef const int32_t* no_values = NULL
     with nogil:
-        _grouped(row_ptr, NULL, omega_ptr, col_idx, omega, x, out, scratch, threads)
+        _grouped(row_ptr, no_values, omega_ptr, col_idx, omega, x, out, scratch, threads)
 
 
-def cser_matmul(const int64_t[::1] row_ptr, const int64_t[::1] omega_idx, const ptr_t[::1] omega_ptr,
+def cser_matmul(const int64_t[::1] row_ptr, const vidx_t[::1] omega_idx, const ptr_t[::1] omega_ptr,
                 const col_t[::1] col_idx, const float[::1] omega, const float[:, ::1] x, float[:, ::1] out,
                 int threads):
     if out.shape[0] == 0 or out.shape[1] == 0:
@@ -207,7 +213,7 @@ def cser_matmul(const int64_t[::1] row_ptr, const int64_t[::1] omega_idx, const 
         out[:, :] = 0
         return
     cdef float[:, ::1] scratch = np.empty((max(threads, 1), out.shape[1]), dtype=np.float32)
-    cdef const int64_t* idx = &omega_idx[0]
+    cdef const vidx_t* idx = &omega_idx[0]
     with nogil:
         _grouped(row_ptr, idx, omega_ptr, col_idx, omega, x, out, scratch, threads)
 

@@ -1,7 +1,7 @@
 """cabac integer stream coding (spec/cabac.md, section 5.3.2): the reference, written to be read beside the spec.
 
 ``encode(values, **params) -> bytes`` and ``decode(data, count, limits) -> int64 ndarray``. The Cython twin
-``nncodec._cy.cabac`` produces the same bytes and arrays and raises the same error classes.
+``nncodec.kernels.cython.cabac`` produces the same bytes and arrays and raises the same error classes.
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Canonical Huffman integer-stream coding (spec/huffman.md, stream Coding 2): the readable reference.
 
-Public API (the same in ``nncodec._cy.huffman``):
+Public API (the same in ``nncodec.kernels.cython.huffman``):
 
 - ``encode(values, max_length=12, max_span=4096) -> bytes``: ``values`` is a 1-D C-contiguous ``int64`` array.
 - ``decode(data, count, limits) -> int64 ndarray``: ``data`` is exactly the stored stream, ``count`` the container's
