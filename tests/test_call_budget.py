@@ -166,7 +166,11 @@ def test_cli_decode_and_verify_refuse_the_call_total(tmp_path, monkeypatch):
     calls = count_chain_decodes(monkeypatch)
     assert cli.main(["-q", "decode", str(path), "-o", str(tmp_path / "out.npz")]) == 1
     assert cli.main(["-q", "verify", str(path)]) == 1
+    # the streaming outputs decode one tensor per call, after checking the whole decode as one call (check_call)
+    assert cli.main(["-q", "decode", str(path), "-o", str(tmp_path / "out.safetensors")]) == 1
+    assert cli.main(["-q", "decode", str(path), "-o", str(tmp_path / "outdir"), "--shard-size", "1GB"]) == 1
     assert calls == [] and not (tmp_path / "out.npz").exists()
+    assert not (tmp_path / "out.safetensors").exists() and not (tmp_path / "outdir").exists()
 
 
 def test_lazy_structures_densify_under_the_call_limits(backend):

@@ -39,6 +39,29 @@ def test_first_error_in_order_is_raised():
     assert parallel.map_ordered(lambda x: x * x, range(5), jobs=2, cost=lambda x: x % 3) == [0, 1, 4, 9, 16]
 
 
+def test_imap_ordered_yields_in_order_within_its_window():
+    import threading
+    import time
+    lock, state = threading.Lock(), {"started": 0, "most_ahead": 0}
+    consumed = []
+
+    def work(x):
+        with lock:
+            state["started"] += 1
+            state["most_ahead"] = max(state["most_ahead"], state["started"] - len(consumed))
+        time.sleep(0.002 * (x % 3))  # out-of-order completion
+        return x * x
+
+    for value in parallel.imap_ordered(work, range(20), jobs=2, window=3):
+        consumed.append(value)
+    assert consumed == [x * x for x in range(20)]
+    assert state["most_ahead"] <= 3 + 1  # the window, and the one submitted as a result is handed over
+    with pytest.raises(KeyError, match="1"):
+        list(parallel.imap_ordered(lambda x: {}[x] if x % 2 else x, range(8), jobs=2))
+    assert list(parallel.imap_ordered(lambda _: parallel.inner_threads_allowed(), range(3), jobs=1)) == [False] * 3
+    assert parallel.inner_threads_allowed()
+
+
 def test_serial_run_forbids_inner_threads():
     seen = parallel.map_ordered(lambda _: parallel.inner_threads_allowed(), range(3), jobs=1)
     assert seen == [False, False, False]

@@ -35,6 +35,26 @@ def test_writer_equals_encode(tmp_path_factory, model, options):
         assert reader.keys() == list(model)
 
 
+def test_writer_codes_chunks_on_threads_with_the_same_bytes(tmp_path):
+    weights = {"big": np.random.default_rng(5).standard_normal((64, 50)).astype(np.float32)}
+    for jobs in (1, 2):
+        with nncodec.Writer(tmp_path / f"{jobs}.nnc", compress="auto", chunk_elements=500, jobs=jobs) as writer:
+            writer.add("big", weights["big"])
+    expected = nncodec.encode(weights, compress="auto", chunk_elements=500, jobs=1)
+    assert (tmp_path / "1.nnc").read_bytes() == (tmp_path / "2.nnc").read_bytes() == expected
+    assert nncodec.encode(weights, compress="auto", chunk_elements=500, jobs=2) == expected
+
+
+def test_writer_spools_chunks_as_they_are_coded(tmp_path):
+    rows = []
+    with nncodec.Writer(tmp_path / "m.nnc", compress="zstd", chunk_elements=500, jobs=2) as writer:
+        writer.add("big", np.ones((64, 50), np.float32), done=lambda start, stop: rows.append((start, stop)))
+        writer.add("small", np.ones(10, np.float32), done=lambda start, stop: rows.append("small"))
+    assert rows == [(start, min(start + 10, 64)) for start in range(0, 64, 10)]  # 7 chunks of 10 rows, in order
+    with nncodec.open(tmp_path / "m.nnc") as reader:
+        assert reader["big"].tolist() == np.ones((64, 50)).tolist() and reader.info()[0]["chain"].startswith("concat[7]")
+
+
 def test_writer_reads_back_tensor_by_tensor(tmp_path, backend):
     path = tmp_path / "m.nnc"
     arrays = {"a": np.arange(10, dtype=np.int32), "b": np.ones((3, 4), np.float64), "c": np.zeros(0, np.uint8)}

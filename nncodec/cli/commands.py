@@ -175,7 +175,6 @@ def _encode_options(args):
 
 def cmd_encode(args):
     from .. import api
-    from ..io import read_weights
     metadata = {}
     for entry in args.meta or []:
         if "=" not in entry:
@@ -185,11 +184,12 @@ def cmd_encode(args):
     if (args.quality is not None or args.sqnr is not None) and not args.preset:
         raise NNCodecError("--quality and --sqnr need --preset")
     t0 = time.perf_counter()
-    if args.stream:
+    if args.stream or os.path.isdir(args.input):
         weights = _encode_streaming(args, metadata)
         size = os.path.getsize(args.output)
     else:
-        weights = read_weights(args.input)
+        weights, recorded = _read_input(args.input)
+        metadata.update(recorded)
         options = {**_stage_options(args), "backend": args.backend, "jobs": args.jobs}
         with _progress(args, "encode", weights.values()) as bar:
             # a preset by name (recorded in the metadata); without one, the lossless preset's options: the command
@@ -217,30 +217,31 @@ def cmd_encode(args):
     return 0
 
 
-RESOLVE_OPTIONS = ("quantize", "lossless", "keep_small", "factorize")
+def _read_input(path):
+    """(weights, container metadata recording the input's own) of a weight file read whole: a .safetensors
+    file's ``__metadata__`` is kept (nncodec.io.checkpoint)."""
+    from ..io import open_checkpoint, read_weights
+    if not path.lower().endswith(".safetensors"):
+        return read_weights(path), {}
+    with open_checkpoint(path) as checkpoint:
+        return {name: array.copy() for name, array in checkpoint.tensors()}, checkpoint.container_metadata()
 
 
 def _encode_streaming(args, metadata):
-    """``encode --stream``: tensors go one at a time through nncodec.Writer (peak memory about one tensor);
-    .safetensors inputs are memory-mapped rather than read. Returns the input weights."""
-    from ..io import read_weights
-    from ..io.safetensors import read_safetensors
+    """``encode --stream`` and checkpoint directories: tensors go one at a time through nncodec.Writer (peak memory
+    about one tensor; nncodec.io.encode_checkpoint); .safetensors inputs and directories are memory-mapped rather
+    than read, and a directory's tensors are coded in chunks on every core. Returns the input weights."""
+    from ..io import encode_checkpoint, open_checkpoint, read_weights
+    from ..io.checkpoint import CHUNK_ELEMENTS, is_checkpoint
     from ..presets import preset_record
-    from ..encoder.writer import Writer, resolved_quantize
-    if args.input.lower().endswith(".safetensors"):
-        weights = read_safetensors(args.input, copy=False)[0]
-    else:
-        weights = read_weights(args.input)
+    weights = open_checkpoint(args.input) if is_checkpoint(args.input) else read_weights(args.input)
     options = _encode_options(args)
     if args.preset:
         metadata[PRESET_KEY] = preset_record(args.preset, args.quality, args.sqnr, options)
-    if options.get("prune") is None:  # scope=model steps need every tensor: found in a first pass
-        options["quantize"] = resolved_quantize(weights, **{k: options[k] for k in RESOLVE_OPTIONS if k in options})
-    with Writer(args.output, metadata=metadata, backend=args.backend, **options) as writer, \
-            _progress(args, "encode", weights.values()) as bar:
-        for name, array in weights.items():
-            writer.add(name, array)
-            bar.advance(name, _as_numpy(array).nbytes)
+    options.setdefault("chunk_elements", CHUNK_ELEMENTS if os.path.isdir(args.input) else None)
+    with _progress(args, "encode", weights.values()) as bar:
+        encode_checkpoint(weights, args.output, metadata=metadata, backend=args.backend, jobs=args.jobs,
+                          progress=bar.advance, **options)
     return weights
 
 
@@ -277,7 +278,21 @@ def _check_stdout_output(args):
 
 def cmd_decode(args):
     from .. import api
-    from ..io import write_weights
+    from ..io import decode_checkpoint, write_weights
+    from ..io.checkpoint import DEFAULT_SHARD_SIZE
+    target = _decode_target(args)
+    if target != ".npz":  # a .safetensors file or a checkpoint directory: tensor by tensor
+        with api.open(args.input, limits=_limits(args)) as reader:  # header and directory: the bar's totals
+            rows = reader.info()
+        with Progress("decode", len(rows), sum(r["nbytes"] for r in rows),
+                      enabled=not (args.quiet or args.json)) as bar:
+            files = decode_checkpoint(args.input, args.output, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
+                                      limits=_limits(args), backend=args.backend, jobs=args.jobs,
+                                      progress=bar.advance)
+        if args.json:
+            _emit_json({"output": args.output, "tensors": len(rows), "files": files})
+        _say(args, f"wrote {args.output}: {len(rows)} tensors" + (f" in {len(files)} files" if not target else ""))
+        return 0
     with api.open(args.input, backend=args.backend, jobs=args.jobs, limits=_limits(args)) as reader:
         names = reader.keys()
         with Progress("decode", len(names), sum(r["nbytes"] for r in reader.info()),
@@ -289,6 +304,22 @@ def cmd_decode(args):
         _emit_json({"output": args.output, "tensors": len(arrays)})
     _say(args, f"wrote {args.output}: {len(arrays)} tensors")
     return 0
+
+
+def _decode_target(args):
+    """".npz", ".safetensors" or "" (a checkpoint directory) for ``decode -o``: a directory is an existing one, a
+    path ending in a separator or without a suffix, or any path with ``--shard-size``."""
+    from ..io import WRITE_SUFFIXES
+    path = args.output
+    suffix = os.path.splitext(path.rstrip("/" + os.sep))[1].lower()
+    if args.shard_size is not None or os.path.isdir(path) or path.endswith(("/", os.sep)) or not suffix:
+        if suffix in WRITE_SUFFIXES and not os.path.isdir(path):
+            raise NNCodecError(f"--shard-size applies to a checkpoint directory output, not a {suffix} file")
+        return ""
+    if suffix not in WRITE_SUFFIXES:
+        raise NNCodecError(f"cannot write weights to {path!r}: use one of {', '.join(WRITE_SUFFIXES)}, or a "
+                           f"checkpoint directory (an existing one, a path ending in /, or give --shard-size)")
+    return suffix
 
 
 def cmd_info(args):
@@ -479,6 +510,15 @@ def _size(text):
     return int(digits) * _SIZE_SUFFIXES[suffix]
 
 
+def _shard_size(text):
+    """A size as transformers' max_shard_size takes it (nncodec.io.checkpoint.parse_size)."""
+    from ..io.checkpoint import parse_size
+    try:
+        return parse_size(text)
+    except NNCodecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive(text):
     """A whole number of at least 1."""
     if not text.isdigit() or int(text) < 1:
@@ -532,10 +572,10 @@ def build_parser():
         return p
 
     command("demo", "encode and decode the built-in example model and print a table", "nncodec demo --json")
-    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights into a container",
-                "nncodec encode model.npz -o model.nnc --preset deepcabac --quality 60")
+    p = command("encode", "encode .npz/.npy/.safetensors/.pt/.onnx weights, or a Hugging Face checkpoint directory "
+                "(streamed), into a container", "nncodec encode model.npz -o model.nnc --preset deepcabac --quality 60")
     p.add_argument("input", help="weights file: .npz, .npy, .safetensors, .pt/.pth (needs torch), .onnx (needs "
-                   "onnx) or .nnc")
+                   "onnx) or .nnc; or a Hugging Face checkpoint directory (model.safetensors.index.json and shards)")
     p.add_argument("-o", "--output", required=True, help="container file to write; - writes it to stdout")
     p.add_argument("--preset", choices=list(PRESETS), help="named option set (docs/cli.md); stage options "
                    "below override it")
@@ -559,10 +599,14 @@ def build_parser():
     p.add_argument("--layout", help="dense (default), csr, relidx[:bits=B], cer, cser or auto (smallest coded size)")
     p.add_argument("--stream", action="store_true", help="encode tensor by tensor (nncodec.Writer): peak memory "
                    "about one tensor; no global pruning, no aliases")
-    p = command("decode", "decode a container into an .npz or .safetensors file",
-                "nncodec decode model.nnc -o model.safetensors --max-output-bytes 1G")
+    p = command("decode", "decode a container into an .npz or .safetensors file, or a Hugging Face checkpoint "
+                "directory (an existing directory, a path ending in /, a path without suffix, or --shard-size)",
+                "nncodec decode model.nnc -o out/ --shard-size 5GB")
     p.add_argument("input", help="container file (.nnc, or a file with a container appended)")
-    p.add_argument("-o", "--output", required=True, help="weights file to write: .npz or .safetensors (by suffix)")
+    p.add_argument("-o", "--output", required=True, help="weights file to write (.npz or .safetensors, by suffix) "
+                   "or a checkpoint directory")
+    p.add_argument("--shard-size", type=_shard_size, metavar="SIZE", help="largest shard of a checkpoint directory "
+                   "output, e.g. 5GB (the default), 500MB or 2GiB")
     _limit_options(p)
     p = command("info", "per-tensor table of a container (reads only the directory)",
                 "nncodec info model.nnc --original model.npz")

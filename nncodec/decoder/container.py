@@ -103,13 +103,8 @@ class Container:
         :meth:`decode_structure` gives. ``progress(name, nbytes)`` is called after each name is ready.
         """
         names = list(dict.fromkeys(names))
-        stored = {name: self._stored_index(name) for name in names}
+        stored = self.check_call(names, materialize)
         targets = list(dict.fromkeys(stored.values()))
-        budget = CallBudget(self.limits)
-        plan = self._plan_tensor if materialize else self._plan_structure
-        for index in targets:
-            record = self.directory.tensors[index]
-            plan(budget, record.node, record.name)
         sharing = {}
         for name in names:
             sharing.setdefault(stored[name], []).append(name)
@@ -131,6 +126,18 @@ class Container:
                                        cost=lambda index: node_bytes(self.directory.tensors[index].node))
         by_index = dict(zip(targets, results))
         return {name: by_index[stored[name]] for name in names}
+
+    def check_call(self, names, materialize=True):
+        """Run every check and the budget of one call decoding ``names`` (what :meth:`decode_tensors` does before
+        it decodes), decoding nothing: a caller that then decodes them one call at a time (a streaming writer) is
+        refused up front, as one call would be. Returns {name: index of the record that stores it}."""
+        stored = {name: self._stored_index(name) for name in dict.fromkeys(names)}
+        budget = CallBudget(self.limits)
+        plan = self._plan_tensor if materialize else self._plan_structure
+        for index in dict.fromkeys(stored.values()):
+            record = self.directory.tensors[index]
+            plan(budget, record.node, record.name)
+        return stored
 
     def _stored_index(self, name):
         """Index of the record that stores tensor ``name``: its own, or its alias target's (spec 3.5.4)."""
@@ -272,9 +279,15 @@ class Container:
             out = np.empty(node.shape, dtype=numpy_dtype(node.dtype))
         children = node.body.children
         starts = [0, *itertools.accumulate(child.shape[0] for child in children)]
-        parallel.map_ordered(lambda k: self._decode_node(children[k], name, out[starts[k]:starts[k + 1]]),
-                             range(len(children)), self.jobs)
+        def decode_child(k):
+            self._decode_node(children[k], name, out[starts[k]:starts[k + 1]])
+            self._chunk_decoded(children[k])
+
+        parallel.map_ordered(decode_child, range(len(children)), self.jobs)
         return out
+
+    def _chunk_decoded(self, node):
+        """Called after a concat child is decoded into its rows (a Reader over a file may let its pages go)."""
 
     def _decode_sum(self, node, name):
         """§3.5.2 sum, left to right in the node's dtype, one child at a time (bfloat16: each step through

@@ -6,11 +6,14 @@ import contextlib
 import mmap
 import os
 
+import numpy as np
+
 from ..bundle import locate
+from ..format.records import iter_streams
 from .container import Container
 from .summary import info_rows
 
-__all__ = ["decode", "load", "open", "Reader", "SINGLE_ARRAY_KEY"]
+__all__ = ["decode", "load", "open", "Reader", "SINGLE_ARRAY_KEY", "drop_pages"]
 
 SINGLE_ARRAY_KEY = "nncodec.single_array"  # metadata marking a container encoded from one array, not a mapping
 
@@ -57,9 +60,14 @@ class Reader(Container):
     raw come back as read-only views of the file's memory map (zero-copy; 64-byte aligned).
     """
 
+    release_read_pages = False  # True: each concat chunk's stream pages leave RSS once it is decoded (streaming)
+
     def __init__(self, buffer, *, limits=None, backend=None, verify=True, owner=None, jobs=None):
         # owner: (mmap or None, file or None) that ``buffer`` (then a memoryview) views, closed with the reader
         self._owner = None if owner is None else (buffer, *owner)
+        self._map_start = 0  # where ``buffer`` starts in the map (a container inside a host file starts later)
+        if owner is not None and owner[0] is not None and len(buffer):
+            self._map_start = np.frombuffer(buffer, np.uint8).ctypes.data - np.frombuffer(owner[0], np.uint8).ctypes.data
         try:
             super().__init__(buffer, limits=limits, backend=backend, verify=verify, jobs=jobs)
         except BaseException:
@@ -78,6 +86,19 @@ class Reader(Container):
     def info(self):
         """One dict per tensor: name, dtype, shape, chain, nbytes, stored_bytes, ratio, bits_per_weight."""
         return info_rows(self.directory)
+
+    def _chunk_decoded(self, node):
+        if self.release_read_pages and self._owner is not None and self._owner[1] is not None:
+            for stream in iter_streams(node):
+                drop_pages(self._owner[1], self._map_start + stream.offset - stream.padding,
+                           stream.padding + stream.length)
+
+    def drop_pages(self):
+        """Let the pages of the file's memory map read so far leave the process's resident memory (they stay in
+        the page cache; reading them again costs a minor fault). For a caller that streams a container larger than
+        memory one tensor at a time; nothing to do for a reader of bytes."""
+        if self._owner is not None and self._owner[1] is not None:
+            drop_pages(self._owner[1])
 
     def close(self):
         """Release the container's bytes and close the memory map and file that :func:`open` gave the reader
@@ -135,6 +156,19 @@ def open(source, *, offset=None, limits=None, backend=None, verify=True, jobs=No
         _close_file(mm, f if ours else None)
         raise
     return Reader(view, limits=limits, backend=backend, verify=verify, owner=(mm, f if ours else None), jobs=jobs)
+
+
+def drop_pages(mm, start=0, length=None):
+    """madvise(MADV_DONTNEED) over bytes [start, start + length) of a read-only file map (rounded out to whole
+    pages): they leave the resident set and are read again from the page cache if touched. No-op where the
+    platform has no such advice, or the map is closed."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None or mm.closed:
+        return
+    end = len(mm) if length is None else min(len(mm), start + length)
+    start -= start % mmap.PAGESIZE
+    if end > start:
+        mm.madvise(advice, start, end - start)
 
 
 def _close_file(mm, f):

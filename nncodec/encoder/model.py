@@ -183,13 +183,15 @@ PRUNED_LAYOUT = "relidx"  # the CRNN pruned 30/50/90 %: within 0.05 % of layout=
 
 
 def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backend, chunk_elements, layout=None,
-                  bounded=True):
+                  bounded=True, sink=None):
     """(TensorRecord with its streams' lengths and CRCs, pending streams) of one tensor under a LossyPlan.
 
     Options left None get the codings that exploit what the lossy stages did: a quantized tensor's levels are
     entropy-coded (``entropy="auto"``); a tensor only pruning changed gets ``compress="auto"`` and the relative
     index layout (its zeros cost a few bits each); other tensors stay raw and dense.
-    With ``bounded``, no tensor takes more bytes than its raw size (``tensor.no_larger_than_raw``)."""
+    With ``bounded``, no tensor takes more bytes than its raw size (``tensor.no_larger_than_raw``). ``sink`` takes
+    the streams of a chunked lossless tensor chunk by chunk (``tensor.tensor_node``, each chunk bounded alike), which
+    then returns none pending."""
     lossy = name in plan.quantizers
     pruned_only = name in plan.masks and not lossy
     if compress is None:
@@ -198,10 +200,11 @@ def encode_tensor(plan, name, code, array, compress, entropy, zstd_level, backen
         layout = PRUNED_LAYOUT
     codings = StreamCodings.for_tensor(name, compress, "auto" if lossy and entropy is None else entropy,
                                        zstd_level, backend, layout)
-    node, pending = plan.node(name, code, array, codings, chunk_elements)
-    if bounded:
+    node, pending = plan.node(name, code, array, codings, chunk_elements, sink, bounded)
+    if bounded and pending:
         node, pending = no_larger_than_raw(node, pending, code, array, codings)
-    return with_stream_facts(TensorRecord(name, node), pending), pending
+    record = TensorRecord(name, node)
+    return (with_stream_facts(record, pending) if pending else record), pending  # none pending: the sink had them
 
 
 def _check_writable(blob):

@@ -15,6 +15,7 @@ from ..format.assemble import PendingStream
 from ..format.header import crc32
 from ..format.dtypes import code_of, float32_to_bfloat16, is_integer_code, numpy_dtype
 from ..errors import EncodeError
+from ..kernels import parallel
 from .layout_choice import layout_candidates, parse_layout
 from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from ..quant import parse_prune, parse_quantizer
@@ -127,19 +128,37 @@ def node_size(node, pending):
     return sum(len(p.data) for p in pending) + len(directory)
 
 
-def tensor_node(code, array, codings, chunk_elements=None):
-    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements."""
-    if chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1:
-        row = max(1, array.size // array.shape[0])
-        rows = max(1, chunk_elements // row)
-        children, pending = [], []
-        for start in range(0, array.shape[0], rows):
-            child, streams = chain_node(code, array[start:start + rows], codings)
-            children.append(child)
-            pending += streams
-        if len(children) > 1:
-            return Node(code, array.shape, Composite(CONCAT, tuple(children))), pending
-    return chain_node(code, array, codings)
+def tensor_node(code, array, codings, chunk_elements=None, jobs=None, sink=None, bounded=False):
+    """The node for a lossless tensor, split into concat chunks along axis 0 when larger than chunk_elements: as
+    few chunks as keep each within chunk_elements (or one row), of equal rows but the last, so threads share the
+    work evenly; they are coded on up to ``jobs`` threads (the bytes do not depend on it).
+
+    ``sink(pending, start, stop)``, if given, takes each chunk's pending streams in order as soon as it is coded
+    (rows ``start`` to ``stop``), with at most ``2 * jobs`` chunks coded ahead; the chunks' streams then carry their
+    lengths and CRCs already and the returned pending list is empty. A streaming writer spools and drops them, so
+    its memory does not grow with the tensor. With ``bounded``, each chunk is stored in at most its raw bytes
+    (:func:`no_larger_than_raw`), so a tensor coded whole and one spooled chunk by chunk get the same bytes."""
+    if not (chunk_elements and array.ndim >= 1 and array.size > chunk_elements and array.shape[0] > 1):
+        return chain_node(code, array, codings)
+    row = max(1, array.size // array.shape[0])
+    count = -(-array.shape[0] // max(1, chunk_elements // row))  # >= 2: the rows exceed chunk_elements
+    rows = -(-array.shape[0] // count)
+    starts = range(0, array.shape[0], rows)
+
+    def code_chunk(start):
+        chunk = array[start:start + rows]
+        node, pending = chain_node(code, chunk, codings)
+        return no_larger_than_raw(node, pending, code, chunk, codings) if bounded else (node, pending)
+
+    if sink is None:
+        parts = parallel.map_ordered(code_chunk, starts, jobs)
+        children = tuple(child for child, _ in parts)
+        return Node(code, array.shape, Composite(CONCAT, children)), [p for _, streams in parts for p in streams]
+    children = []
+    for start, (child, streams) in zip(starts, parallel.imap_ordered(code_chunk, starts, jobs)):
+        children.append(_filled(child, iter(streams)))
+        sink(streams, start, min(start + rows, array.shape[0]))
+    return Node(code, array.shape, Composite(CONCAT, tuple(children))), []
 
 
 def with_stream_facts(record, pending):
@@ -340,7 +359,7 @@ class LossyPlan:
         self.quantize, self.cast, self.importance = quantize, cast, importance or {}
         self.factorize = factorize
         self.lossless = [lossless] if isinstance(lossless, str) else list(lossless or ())
-        self.keep_small = keep_small
+        self.keep_small, self.jobs = keep_small, jobs
         self.quantizers = {}
         for name, (code, array) in tensors.items():
             if code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
@@ -387,13 +406,14 @@ class LossyPlan:
             return spec
         return None
 
-    def node(self, name, code, array, codings, chunk_elements):
-        """(node, pending streams) for one tensor."""
+    def node(self, name, code, array, codings, chunk_elements, sink=None, bounded=False):
+        """(node, pending streams) for one tensor; ``sink`` and ``bounded`` as in :func:`tensor_node` (lossless
+        tensors only)."""
         quantizer = self.quantizers.get(name)
         mask = self.masks.get(name)
         factorize = self.factorize_spec(name, code, array)
         if factorize is not None and mask is None:
-            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements)
+            return self.factored(name, code, array, factorize, quantizer, codings, chunk_elements, sink, bounded)
         if quantizer is not None:
             importance = self.importance.get(name)
             if importance is not None:
@@ -409,9 +429,9 @@ class LossyPlan:
             if target not in CAST_CHOICES:
                 raise EncodeError(f"tensor {name!r}: cast={target!r}; choose float16 or bfloat16")
             return cast_node(code, array, target, codings)
-        return tensor_node(code, array, codings, chunk_elements)
+        return tensor_node(code, array, codings, chunk_elements, self.jobs, sink, bounded)
 
-    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements):
+    def factored(self, name, code, array, factorize, quantizer, codings, chunk_elements, sink=None, bounded=False):
         """(node, pending) for a tensor with a factorize choice (see ``nncodec.encode``)."""
         from ..lowrank import Factors
         from ..quant.metrics import sqnr_db
@@ -427,7 +447,7 @@ class LossyPlan:
                 raise EncodeError(f"tensor {name!r}: {exc}") from None
             return factored_node(code, factors, quantizer, codings)
         if quantizer is None or array.ndim < 2:  # a lossless tensor has no error to match
-            return tensor_node(code, array, codings, chunk_elements)
+            return tensor_node(code, array, codings, chunk_elements, self.jobs, sink, bounded)
         quantized = quantizer.quantize(values)
         node, pending = quantized_node(code, quantized, codings)
         plain = (node, pending, sqnr_db(values, quantized.reconstruct()))

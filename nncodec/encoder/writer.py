@@ -2,7 +2,8 @@
 
 Each tensor is encoded as soon as it is added and its streams go to an anonymous spool file beside the
 destination; ``close()`` writes header, directory and payload (spec 3) and renames the result into place.
-Peak memory is about one tensor plus its encoded streams, whatever the model's size.
+Peak memory is about one tensor plus its encoded streams, whatever the model's size; for a lossless tensor coded
+in chunks (``chunk_elements``), about a few chunks, as each chunk's streams are spooled as soon as it is coded.
 """
 
 import glob
@@ -37,7 +38,9 @@ class Writer:
     """``with nncodec.Writer(path, **options) as w: w.add(name, array)``: a container written tensor by tensor.
 
     ``options`` are the per-tensor options of :func:`nncodec.encode` (quantize, prune, entropy, compress, lossless,
-    keep_small, cast, chunk_elements, zstd_level, backend, layout, factorize, no_larger_than_raw) and ``metadata``. Pruning with ``scope=global`` needs
+    keep_small, cast, chunk_elements, zstd_level, backend, layout, factorize, no_larger_than_raw) and ``metadata``;
+    ``jobs`` threads code the chunks of one tensor (``chunk_elements``) in parallel (``None``: every core; 1:
+    serial; the bytes do not depend on it). Pruning with ``scope=global`` needs
     every tensor at once and is refused, and so are quantizers with ``scope=model`` (:func:`resolved_quantize`
     turns them into per-tensor ones first); tensors are not checked for shared storage (no aliases, spec 3.5.4).
     Leaving the ``with`` block through an exception writes nothing.
@@ -45,7 +48,7 @@ class Writer:
 
     def __init__(self, path, *, metadata=None, quantize=None, prune=None, entropy=None, compress=None,
                  lossless=(), keep_small=1024, cast=None, chunk_elements=None, zstd_level=9, backend=None, layout=None,
-                 factorize=None, no_larger_than_raw=True):
+                 factorize=None, no_larger_than_raw=True, jobs=None):
         self.path = os.fspath(path)
         pruner = None if prune is None or callable(prune) else parse_prune(prune)
         if getattr(pruner, "scope", None) == "global":
@@ -54,6 +57,7 @@ class Writer:
             raise EncodeError("a streaming Writer sees one tensor at a time: quantizers with scope=model need every "
                               "tensor; resolve them first with nncodec.writer.resolved_quantize")
         self._prune = pruner if pruner is not None else prune
+        self._jobs = jobs
         self._options = dict(quantize=quantize, lossless=lossless, keep_small=keep_small, cast=cast,
                              factorize=factorize)
         self._codings = dict(compress=compress, entropy=entropy, zstd_level=zstd_level, backend=backend,
@@ -72,8 +76,11 @@ class Writer:
         except OSError as exc:
             raise about_path(exc, self.path) from None
 
-    def add(self, name, array, importance=None):
-        """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`."""
+    def add(self, name, array, importance=None, done=None):
+        """Encode one tensor now and spool its streams; ``importance`` as in :func:`nncodec.encode`. A lossless
+        tensor split into chunks (``chunk_elements``) is spooled chunk by chunk as they are coded, and
+        ``done(start, stop)`` is called after rows ``start`` to ``stop`` are (a caller reading a memory map may let
+        their pages go), so memory stays near a few chunks, not the tensor."""
         if self._spool is None:
             raise EncodeError("the Writer is closed")
         if not isinstance(name, str):
@@ -87,13 +94,19 @@ class Writer:
             raise EncodeError(f"tensor {name!r}: {exc}") from None
         plan = LossyPlan({name: (code, array)}, self._options["quantize"], self._prune, self._options["lossless"],
                          self._options["keep_small"], self._options["cast"],
-                         None if importance is None else {name: importance}, self._options["factorize"])
+                         None if importance is None else {name: importance}, self._options["factorize"], self._jobs)
         c = self._codings
+
+        def spool(pending, start=None, stop=None):
+            for p in pending:
+                self._spool.write(p.data)
+                self._streams.append((p.align_log2, len(p.data)))
+            if done is not None and start is not None:
+                done(start, stop)
+
         record, pending = encode_tensor(plan, name, code, array, c["compress"], c["entropy"], c["zstd_level"],
-                                        c["backend"], c["chunk_elements"], c["layout"], c["bounded"])
-        for p in pending:
-            self._spool.write(p.data)
-            self._streams.append((p.align_log2, len(p.data)))
+                                        c["backend"], c["chunk_elements"], c["layout"], c["bounded"], sink=spool)
+        spool(pending)
         self._records.append(record)
         self._names.add(name)
 

@@ -14,7 +14,8 @@ import numpy as np
 from ..format.dtypes import BFLOAT16, code_of, numpy_dtype
 from ..errors import EncodeError, FormatError, InconsistentError, LimitExceededError, TruncatedError
 
-__all__ = ["read_safetensors", "write_safetensors", "read_safetensors_package", "SAFETENSORS_DTYPES"]
+__all__ = ["read_safetensors", "write_safetensors", "read_safetensors_package", "SAFETENSORS_DTYPES", "header_bytes",
+           "safetensors_dtype"]
 
 MAX_HEADER_BYTES = 100_000_000  # the package's own cap
 MAX_NDIM = 32  # NumPy 1.x's (2.x allows 64) and nncodec's (spec 3.5, R3.5-b)
@@ -121,12 +122,25 @@ def write_safetensors(path, arrays, metadata=None):
         header[name] = {"dtype": kind, "shape": list(array.shape), "data_offsets": [offset, offset + data.nbytes]}
         offset += data.nbytes
         parts.append(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little") + text)
+        f.write(header_bytes(header))
         for data in parts:
             f.write(data.reshape(-1).view(np.uint8))
+
+
+def header_bytes(header):
+    """The 8-byte length and the JSON ``header``, padded with spaces to a multiple of 8 bytes, as the package does."""
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text
+
+
+def safetensors_dtype(dtype):
+    """The safetensors dtype name of a NumPy dtype (the inverse of the reader's; EncodeError when it has none)."""
+    for name in SAFETENSORS_DTYPES:
+        if _dtype(name, None) == np.dtype(dtype):
+            return name
+    raise EncodeError(f"safetensors has no dtype for {np.dtype(dtype)}")
 
 
 def read_safetensors_package(path):

@@ -5,11 +5,13 @@ work may use: ``None`` means every core, 1 means strictly serial (the CABAC code
 switched off too, so a 1-job run uses one core).
 """
 
+import collections
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["resolve_jobs", "map_ordered", "inner_threads_allowed"]
+__all__ = ["resolve_jobs", "map_ordered", "imap_ordered", "inner_threads_allowed"]
 
 _local = threading.local()
 
@@ -41,13 +43,8 @@ def map_ordered(function, items, jobs=None, cost=None):
     """
     items = list(items)
     jobs = resolve_jobs(jobs)
-    if jobs == 1 or getattr(_local, "worker", False) or len(items) <= 1:
-        saved = getattr(_local, "serial", False)
-        _local.serial = saved or jobs == 1
-        try:
-            return [function(item) for item in items]
-        finally:
-            _local.serial = saved
+    if _runs_serially(jobs, items):
+        return [_serial_call(function, item, jobs) for item in items]
     with ThreadPoolExecutor(max_workers=min(jobs, len(items)), thread_name_prefix="nncodec",
                             initializer=_mark_worker) as pool:
         order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
@@ -60,3 +57,42 @@ def map_ordered(function, items, jobs=None, cost=None):
             for future in futures:
                 future.cancel()
             raise
+
+
+def imap_ordered(function, items, jobs=None, window=None):
+    """``function(item)`` for each item, yielded in item order as each is ready, on up to ``jobs`` threads with at
+    most ``window`` (default ``2 * jobs``) items started and not yet yielded: a consumer that stores and drops each
+    result keeps memory bounded by the window, not by the number of items. Serial where :func:`map_ordered` is."""
+    items = list(items)
+    jobs = resolve_jobs(jobs)
+    if _runs_serially(jobs, items):
+        for item in items:
+            yield _serial_call(function, item, jobs)
+        return
+    with ThreadPoolExecutor(max_workers=min(jobs, len(items)), thread_name_prefix="nncodec",
+                            initializer=_mark_worker) as pool:
+        rest = iter(items)
+        futures = collections.deque(pool.submit(function, item) for item in itertools.islice(rest, window or 2 * jobs))
+        try:
+            while futures:
+                result = futures.popleft().result()
+                futures.extend(pool.submit(function, item) for item in itertools.islice(rest, 1))
+                yield result
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _runs_serially(jobs, items):
+    """Serial: one job, one item, or inside a worker of an outer pool (pools never wait on themselves)."""
+    return jobs == 1 or getattr(_local, "worker", False) or len(items) <= 1
+
+
+def _serial_call(function, item, jobs):
+    """``function(item)`` in the calling thread; a ``jobs=1`` run forbids the coders' own threads meanwhile."""
+    saved = getattr(_local, "serial", False)
+    _local.serial = saved or jobs == 1
+    try:
+        return function(item)
+    finally:
+        _local.serial = saved

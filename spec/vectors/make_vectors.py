@@ -1780,9 +1780,9 @@ def float_set(seed=91):
 
 @valid(91, "float-planes", "5.5", "float-planes streams of every float dtype as the encoder writes them: Huffman "
        "top planes, raw lower planes, constant planes (a zero tensor), Rotate 1 (bfloat16, float32, float64)",
-       compress="float-planes")
+       compress="float-planes", no_larger_than_raw=False)
 def _():
-    return encoded(float_set(), compress="float-planes")
+    return encoded(float_set(), compress="float-planes", no_larger_than_raw=False)
 
 
 def fp_stream(raw, width, rotate, chunk_log2):
