@@ -89,8 +89,8 @@ def peer_or_exit(no_peer, script=None, arguments=()):
 
 def total_sqnr_db(reference, decoded):
     """``10 log10(sum w^2 / sum (w - w_hat)^2)`` over every tensor of ``reference`` together, in float64 (inf when
-    nothing changed): the formula bench/peer_nncodec_rd.py applies to NNCodec's output, so that both codecs are
-    measured alike whatever nncodec's own metrics report."""
+    nothing changed). bench_rd.py measures ours and peer_nncodec_rd.py NNCodec's output with it, so that both
+    codecs are measured alike whatever nncodec's own metrics report (imports only NumPy: runs in the peer venv)."""
     signal = error = 0.0
     for name, w in reference.items():
         w = np.asarray(w, dtype=np.float64)

@@ -5,8 +5,8 @@ NNCodec's curve: its full pipeline (``nnc.compress``, default settings per qp, w
 quantization), measured now by ``bench/peer_nncodec_rd.py`` (in the peer venv, see bench/PEER.md) in the same run;
 without the peer the run stops unless ``--no-peer``. Tensor set: every float tensor with >= 1000 elements, as
 NNCodec's figures. Bits per weight are whole containers over all elements of the set; SQNR is
-``10 log10(sum w^2 / sum (w - w_hat)^2)`` over all of them together, computed by the same formula for both codecs
-(``_common.total_sqnr_db`` here, ``sqnr_db`` in the peer script).
+``10 log10(sum w^2 / sum (w - w_hat)^2)`` over all of them together, computed by the same function for both codecs
+(``_common.total_sqnr_db``, which the peer script imports too).
 
 First table, at NNCodec's default point (qp -38 with dependent quantization; its SQNR S): each of our families is
 encoded at S - 0.5 and S + 0.5 dB and its bytes interpolated at S, then divided by NNCodec's bytes there:
