@@ -85,3 +85,16 @@ def peer_or_exit(no_peer, script=None, arguments=()):
         return run_peer(script, arguments) if script else _peer_python()
     except PeerUnavailable as exc:
         sys.exit(f"the peer could not run: {exc}\n(pass --no-peer to measure nncodec alone; the table then says so)")
+
+
+def total_sqnr_db(reference, decoded):
+    """``10 log10(sum w^2 / sum (w - w_hat)^2)`` over every tensor of ``reference`` together, in float64 (inf when
+    nothing changed). bench_rd.py measures ours and peer_nncodec_rd.py NNCodec's output with it, so that both
+    codecs are measured alike whatever nncodec's own metrics report (imports only NumPy: runs in the peer venv)."""
+    signal = error = 0.0
+    for name, w in reference.items():
+        w = np.asarray(w, dtype=np.float64)
+        r = np.asarray(decoded[name], dtype=np.float64).reshape(w.shape)
+        signal += float(np.sum(w * w))
+        error += float(np.sum((w - r) ** 2))
+    return float("inf") if error == 0.0 else 10.0 * np.log10(signal / error)

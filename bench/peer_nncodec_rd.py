@@ -119,6 +119,7 @@ def _import_peer_nnc():
 
 nnc = _import_peer_nnc()
 import numpy as np  # noqa: E402
+from _common import total_sqnr_db  # noqa: E402  (the same SQNR as bench_rd.py measures ours with)
 
 
 def load_weights(path, min_numel):
@@ -143,18 +144,6 @@ def make_levels(weights, bits):
         levels[name] = q.astype(np.int64)
         deltas[name] = delta
     return levels, deltas
-
-
-def sqnr_db(ref, rec):
-    num = den = 0.0
-    for name, w in ref.items():
-        w = np.asarray(w, dtype=np.float64)
-        r = np.asarray(rec[name], dtype=np.float64).reshape(w.shape)
-        num += float(np.sum(w * w))
-        den += float(np.sum((w - r) ** 2))
-    if den == 0.0:
-        return float("inf")
-    return 10.0 * np.log10(num / den)
 
 
 def _quiet(fn, *args, **kwargs):
@@ -247,7 +236,7 @@ def main(argv=None):
                                                   use_dq=bool(dq))
                 pt = {"qp": qp, "dq": int(bool(dq))}
                 pt.update(point_record(bs, n, enc, dec))
-                pt["sqnr_db"] = sqnr_db(weights, rec)
+                pt["sqnr_db"] = total_sqnr_db(weights, rec)
                 result["points"].append(pt)
                 print("dq=%d qp=%4d  %9d B  %6.3f b/w  %6.2f dB  enc %6.3f s (%5.1f MB/s, "
                       "cpu %6.3f s)  dec %6.3f s (%5.1f MB/s, cpu %6.3f s)"
@@ -286,7 +275,7 @@ def main(argv=None):
         pt = {"lossless": True}
         pt.update(point_record(bs, n, enc, dec))
         if weights is not None:
-            pt["sqnr_db"] = sqnr_db(weights, {k: params[k] * deltas[k] for k in params})
+            pt["sqnr_db"] = total_sqnr_db(weights, {k: params[k] * deltas[k] for k in params})
         result.update({"mode": "lossless_levels", "source": source,
                        "tensors": len(params), "n": n,
                        "settings": "nnc.compress defaults on int32 tensors (approx "

@@ -334,6 +334,21 @@ def test_decode_accepts_a_path(tmp_path):
         np.testing.assert_array_equal(nncodec.decode(path), w)
 
 
+def test_lossy_recommendations_use_one_step_for_the_model():
+    """The demo's lossy example and the deepcabac preset quantize with one step for the model (scope=model), not
+    per-channel SQNR targets (axis=0, several % more bytes at equal SQNR: bench/bench_rd.py), and code the
+    tensors they keep lossless (compress="auto")."""
+    from nncodec.cli.commands import DEMO_CONFIGS
+    from nncodec.quant import parse_quantizer
+    lossy = [options for _, options in DEMO_CONFIGS if "quantize" in options]
+    deepcabac = [presets.preset_options("deepcabac", quality=q) for q in (0, 75, 100)]
+    assert lossy and len(deepcabac) == 3
+    for options in lossy + deepcabac:
+        quantizer = parse_quantizer(options["quantize"])
+        assert quantizer.scope == "model" and quantizer.axis is None
+        assert options["compress"] == "auto"
+
+
 def test_demo_json_is_one_document(capsys):
     code, stdout, _ = run(capsys, "--json", "demo")
     document = json.loads(stdout)

@@ -145,6 +145,22 @@ def test_rd_sweep_rows_reproduce_and_span_the_range():
         assert len(nncodec.encode(MODEL, **row["config"])) == row["bytes"]
 
 
+def test_rd_sweep_settings_code_the_tensors_they_keep_lossless():
+    """rd_sweep's default settings code the float tensors they leave lossless (biases, norms) with
+    compress="auto" instead of storing them raw: a LayerNorm-like weight shrinks, the matrix is quantized."""
+    from nncodec.encoder.rd import default_settings
+    norm = (1 + RNG.normal(0, 0.05, 4096)).astype(np.float32)
+    weights = {"fc.weight": MODEL["fc.weight"], "norm.weight": norm}
+    settings = default_settings(weights)
+    assert all(setting.get("compress") == "auto" for setting in settings)
+    for setting in settings[::7]:
+        with nncodec.open(nncodec.encode(weights, **setting)) as reader:
+            rows = {row["name"]: row for row in reader.info()}
+        assert rows["norm.weight"]["stored_bytes"] < 0.9 * norm.nbytes
+        assert rows["fc.weight"]["stored_bytes"] < 0.5 * MODEL["fc.weight"].nbytes
+        np.testing.assert_array_equal(nncodec.decode(nncodec.encode(weights, **setting))["norm.weight"], norm)
+
+
 def test_rdoq_never_increases_the_lagrangian_cost():
     from nncodec.quant.rate import level_bits, level_cost
     w = MODEL["fc.weight"].astype(np.float64)

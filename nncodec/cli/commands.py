@@ -64,8 +64,8 @@ INFO_COLUMNS = [
 DEMO_CONFIGS = (
     ("lossless, raw (memory-mappable)", {"compress": "none"}),
     ("lossless, auto (zstd over byte planes where it pays)", {"compress": "auto"}),
-    ("lossy: dependent quantization at 40 dB per channel, entropy coder picked per stream",
-     {"quantize": "dq:sqnr=40,axis=0", "entropy": "auto", "compress": "auto"}),
+    ("lossy: dependent quantization, one step for the model at 40 dB, entropy coder picked per stream",
+     {"quantize": "dq:sqnr=40,scope=model", "entropy": "auto", "compress": "auto"}),
 )
 
 
@@ -582,8 +582,11 @@ def build_parser():
     knob = p.add_mutually_exclusive_group()
     knob.add_argument("--quality", type=float, metavar="Q",
                       help=f"0 (smallest) .. 100 (most faithful), default {DEFAULT_QUALITY}")
-    knob.add_argument("--sqnr", type=float, metavar="DB", help="target weight SQNR in dB (deepcabac)")
-    p.add_argument("--quantize", metavar="SPEC", help="quantizer spec, e.g. uniform:bits=8 or dq:sqnr=40,axis=0")
+    knob.add_argument("--sqnr", type=float, metavar="DB", help="target weight SQNR in dB over all quantized "
+                      "weights together (deepcabac: one step for the model)")
+    p.add_argument("--quantize", metavar="SPEC", help="quantizer spec, e.g. uniform:bits=8 or "
+                   "dq:sqnr=40,scope=model (one step for the model: fewer bytes at equal SQNR than per-channel "
+                   "targets, axis=0)")
     p.add_argument("--prune", metavar="SPEC", help="pruner spec, e.g. magnitude:0.8 or std:quality=0.7")
     p.add_argument("--entropy", choices=INTEGER_CODINGS, help="coding of integer streams (quantized levels, "
                    "indices, integer tensors); auto: the smallest per stream")

@@ -28,7 +28,8 @@ def default_settings(weights):
     Uniform and dependent quantization with one step shared by every quantized tensor (equal steps give equal
     rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 3), the step
     running from 2x down to 2**-6.5x the weights' RMS in half-octaves (about 3 dB apart), CABAC-coded; plus k-means
-    codebooks of 4 to 256 entries (Deep Compression's weight sharing).
+    codebooks of 4 to 256 entries (Deep Compression's weight sharing). The tensors left lossless (1-D and small
+    ones: biases, norms) are coded with ``compress="auto"`` rather than stored raw.
     """
     quantizable = [np.asarray(a, dtype=np.float64) for a in weights.values()
                    if _is_float(a) and np.ndim(a) >= 2 and np.size(a) >= 1024]
@@ -37,9 +38,9 @@ def default_settings(weights):
     settings = []
     for k in range(2, 16):
         step = float(np.float32(rms * 2.0 ** (1 - k / 2)))
-        settings.append({"quantize": f"uniform:step={step:.9g}", "entropy": "cabac"})
-        settings.append({"quantize": f"dq:step={step / 2:.9g}", "entropy": "cabac"})
-    settings += [{"quantize": f"kmeans:k={k}", "entropy": "auto"} for k in (4, 16, 64, 256)]
+        settings.append({"quantize": f"uniform:step={step:.9g}", "entropy": "cabac", "compress": "auto"})
+        settings.append({"quantize": f"dq:step={step / 2:.9g}", "entropy": "cabac", "compress": "auto"})
+    settings += [{"quantize": f"kmeans:k={k}", "entropy": "auto", "compress": "auto"} for k in (4, 16, 64, 256)]
     return settings
 
 
