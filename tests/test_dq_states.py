@@ -209,7 +209,7 @@ def test_bad_states_option_is_encode_error():
         with pytest.raises(EncodeError):
             parse_quantizer(spec)
     assert parse_quantizer("dq:step=0.01,states=8").config() == "dq:step=0.01,lam=0.1,states=8"
-    assert parse_quantizer("dq:step=0.01").states == 16  # the default (BENCHMARKS.md: fewer bytes at equal SQNR)
+    assert parse_quantizer("dq:step=0.01").states == 16  # the default (fewer bytes at equal SQNR)
     assert parse_quantizer("dq:step=0.01").config() == "dq:step=0.01,lam=0.1"
     assert parse_quantizer(parse_quantizer("dq:sqnr=30,states=32").config()).states == 32
 

@@ -22,7 +22,7 @@ from .progress import Progress
 from ..decoder.summary import read_summary
 
 # NumPy, the codec (nncodec.api) and the file readers are imported inside the commands that use them, so that
-# ``nncodec info`` starts without them (see BENCHMARKS.md section 10).
+# ``nncodec info`` starts without them (see bench/history/2026-11-sessions-1-to-5.md section 10).
 
 
 def _human(n):

@@ -26,7 +26,7 @@ def default_settings(weights):
     ``nncodec.quant.metrics.fidelity``; on the CRNN of BENCHMARKS.md 9.0 to 51.1 dB) for ``weights``.
 
     Uniform and dependent quantization with one step shared by every quantized tensor (equal steps give equal
-    rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 3), the step
+    rate-distortion slopes, which beats per-channel SQNR targets at equal size: BENCHMARKS.md section 2), the step
     running from 2x down to 2**-6.5x the weights' RMS in half-octaves (about 3 dB apart), CABAC-coded; plus k-means
     codebooks of 4 to 256 entries (Deep Compression's weight sharing). The tensors left lossless (1-D and small
     ones: biases, norms) are coded with ``compress="auto"`` rather than stored raw.

@@ -8,7 +8,7 @@ float32 model, uncompressed) and DIR/compressed.nnc. Without ``--trained`` the c
 ``layout="auto"``). Both files carry the architecture under metadata key ``nncodec.architecture``; weights are
 stored (out, in). Each file is then run by ``nncodec.runtime.load`` on the test split and its accuracy printed.
 :data:`MLP_RECIPE` was chosen by 5-fold cross-validation on the training split (``bench/bench_trained.py``,
-BENCHMARKS.md section 7); the test split plays no part in it. Needs scikit-learn.
+bench/history/2026-11-sessions-1-to-5.md section 7); the test split plays no part in it. Needs scikit-learn.
 """
 
 import argparse
