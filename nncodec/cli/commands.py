@@ -85,7 +85,8 @@ def _fidelity_line(report):
     """The fidelity measures of a report in one line (docs/cli.md, "Fidelity")."""
     if not report["changed_tensors"]:
         return f"fidelity: exact, none of the {report['tensors']} tensors changed"
-    return (f"fidelity: SQNR {report['sqnr_db']:.1f} dB over the {report['changed_tensors']} changed tensors "
+    changed = report["changed_tensors"]
+    return (f"fidelity: SQNR {report['sqnr_db']:.1f} dB over the {changed} changed tensor{'s' * (changed != 1)} "
             f"({report['changed_weights']} of {report['weights']} weights); worst {report['worst_sqnr_db']:.1f} dB "
             f"({report['worst_tensor']}); max |error| {report['max_abs_error']:.3g}")
 
