@@ -35,21 +35,18 @@ cdef inline uint16_t _bfloat16_bits(double x) noexcept nogil:
     # spec 4: binary64 to bfloat16, nearest even, in one rounding. First to binary32 rounding to odd (toward zero,
     # the last bit set when inexact), then to bfloat16 to nearest even: binary32's 16 extra bits over the same
     # exponent range make that the direct rounding. NaN: the quiet NaN 0x7FC0 with its sign.
-    cdef uint32_t sign = 0x80000000u if signbit(x) else 0
+    cdef double magnitude = fabs(x)
     cdef uint32_t u
     cdef float f
-    if x != x:
-        return <uint16_t>((sign >> 16) | 0x7FC0)
-    if fabs(x) > 3.4028234663852886e38:  # beyond binary32's largest finite: inf stays, the rest truncates to it
-        u = sign | (0x7F800000u if isinf(x) else 0x7F7FFFFFu)
-    else:
+    if magnitude <= 3.4028234663852886e38:  # within binary32's finite range (not NaN)
         f = <float>x  # to nearest even
         memcpy(&u, &f, 4)
-        if fabs(<double>f) > fabs(x):
-            u -= 1  # one binary32 toward zero: the truncation
-            memcpy(&f, &u, 4)
-        if <double>f != x:
-            u |= 1
+        # inexact: truncate (one binary32 toward zero where rounding went away from zero), set the last bit
+        u = (u - <uint32_t>(fabs(<double>f) > magnitude)) | <uint32_t>(<double>f != x)
+    elif x != x:
+        return 0xFFC0 if signbit(x) else 0x7FC0
+    else:  # beyond binary32's largest finite: inf stays, the rest truncates to the largest finite (odd)
+        u = (0x80000000u if signbit(x) else 0) | (0x7F800000u if isinf(x) else 0x7F7FFFFFu)
     u += 0x7FFF + ((u >> 16) & 1)  # nearest even on the 16 dropped bits (the largest finite rounds up to inf)
     return <uint16_t>(u >> 16)
 
