@@ -181,7 +181,7 @@ def _filled(node, pending):
 
 # -- lossy front end (spec 4.2 to 4.4) ---------------------------------------------------------------------------
 
-FLOAT_OUT_CODES = (10, 12, 13)  # transform outputs (spec 4); bfloat16 tensors decode as float32 when quantized
+FLOAT_OUT_CODES = (10, 11, 12, 13)  # transform outputs (spec 4): a quantized float tensor keeps its dtype
 
 
 def smallest_int_dtype(levels):
@@ -196,7 +196,8 @@ def smallest_int_dtype(levels):
 
 
 def quantized_node(code, quantized, codings):
-    """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform, dq or codebook stage."""
+    """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform, dq or codebook stage,
+    whose Out_Type is the tensor's float dtype ``code`` (float32 for any other)."""
     out_code = code if code in FLOAT_OUT_CODES else 12
     levels = quantized.levels
     codebook = quantized.codebook
@@ -267,8 +268,7 @@ def _factor_child(out_code, values, quantizer, codings):
 def factored_node(code, factors, quantizer, codings):
     """(node, pending streams) for :class:`nncodec.lowrank.Factors`: a product (or separable) composite of the two
     factors, summed with the sparse part when there is one (spec 3.5.3). Each factor and the sparse part is a chain
-    of its own, quantized by ``quantizer`` when given (float32 output for bfloat16 tensors), else stored in the
-    tensor's float dtype."""
+    of its own, quantized by ``quantizer`` when given, else stored, in the tensor's float dtype."""
     out_code = code if code in FLOAT_OUT_CODES else 12
     left, left_pending = _factor_child(out_code, factors.left, quantizer, codings)
     right, right_pending = _factor_child(out_code, factors.right, quantizer, codings)

@@ -6,7 +6,7 @@ from ..errors import FormatError
 from ..format.records import write_varint
 from ..format.varint import read_varint
 
-FLOAT_OUT = (10, 12, 13)  # §4: float16, float32, float64
+FLOAT_OUT = (10, 11, 12, 13)  # §4: float16, bfloat16, float32, float64 (cast: 12, 13 only)
 
 
 class ParamsReader:

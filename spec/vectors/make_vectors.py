@@ -432,6 +432,47 @@ def _():
     return container({"dq": node}), {"dq": dependent_dequant(levels, 0.125).astype(np.float32)}
 
 
+def bfloat16_rounded_once(values):
+    """§4 round_Out for bfloat16, written from the spec's definition in exact rational arithmetic: each binary64
+    value to the nearest bfloat16 (8 significant bits, subnormal grid 2^-133), ties to even, infinity from
+    (2 - 2^-8) * 2^127 up. Returns the bit patterns (finite params give no NaN)."""
+    from fractions import Fraction
+    out = []
+    for x in np.asarray(values, dtype=np.float64).reshape(-1).tolist():
+        sign = 0x8000 if np.signbit(x) else 0
+        magnitude = Fraction(abs(x))
+        if magnitude == 0:
+            out.append(sign)
+            continue
+        quantum = Fraction(2) ** max(int(np.frexp(abs(x))[1]) - 8, -133)
+        n, rest = divmod(magnitude, quantum)
+        n += 1 if rest * 2 > quantum or (rest * 2 == quantum and n % 2) else 0
+        rounded = n * quantum
+        bits = 0x7F80 if rounded >= Fraction(2) ** 128 else int(np.float32(rounded).view(np.uint32)) >> 16
+        out.append(sign | bits)
+    return np.array(out, dtype=np.uint16).reshape(np.shape(values))
+
+
+ABOVE_TIE = 2 ** 30 + 2 ** 22 + 1  # x 2^-30 = 1 + 2^-8 + 2^-30: bfloat16 1 + 2^-7 (via float32 twice: 1.0)
+BELOW_OVERFLOW = 2 ** 41 - 2 ** 32 - 1  # x 2^87 = (2 - 2^-8) * 2^127 - 2^87: the largest finite (twice: inf)
+
+
+@valid(42, "bfloat16-out", "4", "uniform (Axis 0) and dq with Out_Type bfloat16, rounded once from binary64: "
+       "values just above a tie and just below the overflow threshold, that rounding via float32 gets wrong")
+def _():
+    levels = np.array([[ABOVE_TIE, -ABOVE_TIE, 2 ** 30 + 2 ** 22, 2 ** 30 + 3 * 2 ** 22],
+                       [BELOW_OVERFLOW, 2 ** 41 - 2 ** 32, 2 ** 41 - 2 ** 33, 0],
+                       [0, 1, 3, 7]], dtype=np.int64)
+    steps = np.array([2.0 ** -30, 2.0 ** 87, -0.5], dtype=np.float32)
+    uniform = levels_chain(11, levels, Stage(UNIFORM, uniform_params(11, steps, axis=0)))
+    dq_levels = np.array([ABOVE_TIE, -3, 5, ABOVE_TIE, 0, 2], dtype=np.int32)
+    dq = levels_chain(11, dq_levels, Stage(DQ, uniform_params(11, [2.0 ** -31])))
+    exact = levels.astype(np.float64) * steps.astype(np.float64)[:, None]
+    return (container({"uniform": uniform, "dq": dq}),
+            {"uniform": bf16(bfloat16_rounded_once(exact)),
+             "dq": bf16(bfloat16_rounded_once(dependent_dequant(dq_levels, 2.0 ** -31)))})
+
+
 # -- dq machines of 8, 16 and 32 states (4.5, State_Count): valid 080-084, invalid 270-279 --------------------------
 
 DQ_FEEDBACK = {8: (0o13 >> 1, 0o04 >> 1), 16: (0o23 >> 1, 0o10 >> 1), 32: (0o45 >> 1, 0o10 >> 1)}  # §4.5 (H0, H1)

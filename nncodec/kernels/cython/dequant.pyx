@@ -1,14 +1,19 @@
 # cython: language_level=3
 """Cython twin of nncodec.reference.dequant: one fused pass from levels to floats, no temporaries."""
 
+from libc.math cimport fabs, isinf, signbit
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 import numpy as np
 
 from ..dq_machine import machine
 from ...errors import InconsistentError
+from ...format.dtypes import numpy_dtype
 
-__all__ = ["uniform", "codebook", "dependent"]
+__all__ = ["uniform", "codebook", "dependent", "to_bfloat16"]
+
+BFLOAT16 = numpy_dtype(11)
 
 ctypedef fused level_t:
     int8_t
@@ -23,6 +28,27 @@ ctypedef fused level_t:
 ctypedef fused out_t:
     float
     double
+    uint16_t  # bfloat16 bits
+
+
+cdef inline uint16_t _bfloat16_bits(double x) noexcept nogil:
+    # spec 4: binary64 to bfloat16, nearest even, in one rounding. First to binary32 rounding to odd (toward zero,
+    # the last bit set when inexact), then to bfloat16 to nearest even: binary32's 16 extra bits over the same
+    # exponent range make that the direct rounding. NaN: the quiet NaN 0x7FC0 with its sign.
+    cdef double magnitude = fabs(x)
+    cdef uint32_t u
+    cdef float f
+    if magnitude <= 3.4028234663852886e38:  # within binary32's finite range (not NaN)
+        f = <float>x  # to nearest even
+        memcpy(&u, &f, 4)
+        # inexact: truncate (one binary32 toward zero where rounding went away from zero), set the last bit
+        u = (u - <uint32_t>(fabs(<double>f) > magnitude)) | <uint32_t>(<double>f != x)
+    elif x != x:
+        return 0xFFC0 if signbit(x) else 0x7FC0
+    else:  # beyond binary32's largest finite: inf stays, the rest truncates to the largest finite (odd)
+        u = (0x80000000u if signbit(x) else 0) | (0x7F800000u if isinf(x) else 0x7F7FFFFFu)
+    u += 0x7FFF + ((u >> 16) & 1)  # nearest even on the 16 dropped bits (the largest finite rounds up to inf)
+    return <uint16_t>(u >> 16)
 
 
 cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
@@ -30,7 +56,10 @@ cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t in
     # spec 4.2: the product is binary64, rounded once to the output type
     cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
     for i in range(n):
-        out[i] = <out_t>(<double>lv[i] * steps[j])
+        if out_t is uint16_t:
+            out[i] = _bfloat16_bits(<double>lv[i] * steps[j])
+        else:
+            out[i] = <out_t>(<double>lv[i] * steps[j])
         k += 1
         if k == inner:
             k = 0
@@ -56,7 +85,10 @@ cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t i
         if level >= bound or level <= -bound:
             return 1
         m = 2 * level - (level > 0) + (level < 0) if odd[state] else 2 * level
-        out[i] = <out_t>(<double>m * steps[j])
+        if out_t is uint16_t:
+            out[i] = _bfloat16_bits(<double>m * steps[j])
+        else:
+            out[i] = <out_t>(<double>m * steps[j])
         state = trans[state, level & 1]
         k += 1
         if k == inner:
@@ -80,6 +112,23 @@ cdef int _gather(const level_t[::1] idx, const double[::1] table, double[::1] ou
             return <int>(i + 1) if i < 2147483646 else 2147483647
         out[i] = table[v]
     return 0
+
+
+cdef void _to_bfloat16(const double[::1] values, uint16_t[::1] out) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(values.shape[0]):
+        out[i] = _bfloat16_bits(values[i])
+
+
+def to_bfloat16(values):
+    """Same contract as nncodec.reference.dequant.to_bfloat16."""
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    out = np.empty(flat.shape[0], dtype=np.uint16)
+    cdef const double[::1] src = flat
+    cdef uint16_t[::1] dst = out
+    with nogil:
+        _to_bfloat16(src, dst)
+    return out.view(BFLOAT16).reshape(np.shape(values))
 
 
 def _run_uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out):
@@ -114,13 +163,16 @@ def _steps_and_inner(levels, steps, axis):
 
 def _to_floats(kernel, levels, steps, axis, out_dtype, *tables):
     """Run a fused level -> float kernel (``tables``: the dq machine's); float16 output goes through binary64 and
-    one rounding, as in the spec."""
+    one rounding, as in the spec; bfloat16 output is written as bits by the kernel."""
     out_dtype = np.dtype(out_dtype)
     flat = _flat(levels)
     steps64, inner = _steps_and_inner(levels, steps, axis)
-    out = np.empty(flat.shape[0], dtype=np.float32 if out_dtype == np.float32 else np.float64)
+    kernel_dtype = {np.dtype(np.float32): np.float32, BFLOAT16: np.uint16}.get(out_dtype, np.float64)
+    out = np.empty(flat.shape[0], dtype=kernel_dtype)
     if kernel(flat, steps64, inner, *tables, out):  # only the dq kernel can fail (returns 1)
         raise InconsistentError("[R4.5-a] dq level magnitude reaches 2**62")
+    if out_dtype == BFLOAT16:
+        return out.view(BFLOAT16).reshape(levels.shape)
     return out.reshape(levels.shape).astype(out_dtype, copy=False)
 
 
@@ -143,4 +195,6 @@ def codebook(indices, entries, out_dtype):
     out = np.empty(flat.shape[0], dtype=np.float64)
     if _run_gather(flat, table, out):
         raise InconsistentError(f"[R4.3-c] codebook index outside 0..{table.shape[0] - 1}")
+    if np.dtype(out_dtype) == BFLOAT16:
+        return to_bfloat16(out).reshape(indices.shape)
     return out.reshape(indices.shape).astype(out_dtype, copy=False)

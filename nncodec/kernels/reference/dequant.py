@@ -2,15 +2,42 @@
 
 ``uniform(levels, steps, axis, out_dtype)``, ``codebook(indices, entries, out_dtype)`` and
 ``dependent(levels, steps, axis, out_dtype, states)``; the stage modules have validated params and types before
-these run.
+these run. ``to_bfloat16(values)`` is the rounding of spec 4 from binary64 to bfloat16.
 """
 
 import numpy as np
 
 from ..dq_machine import machine
 from ...errors import InconsistentError
+from ...format.dtypes import numpy_dtype
 
-__all__ = ["uniform", "codebook", "dependent"]
+__all__ = ["uniform", "codebook", "dependent", "to_bfloat16"]
+
+BFLOAT16 = numpy_dtype(11)
+QUIET_NAN = 0x7FC0  # §4: a NaN result becomes this bfloat16 NaN, with the result's sign
+
+
+def to_bfloat16(values):
+    """binary64 ``values`` rounded once to bfloat16, to nearest, ties to even (spec 4): first to binary32 by
+    rounding to odd (toward zero, the last bit set when inexact), then to bfloat16 to nearest even; binary32 keeps
+    16 more bits than bfloat16 over the same exponent range, so the second rounding gives the direct result (rounding
+    to nearest twice would not: 1 + 2**-8 + 2**-30 would become 1.0). NaN gives the quiet NaN with its sign."""
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        nearest = x.astype(np.float32)  # to nearest even; |x| beyond the binary32 range gives inf
+        # a magnitude the nearest rounding increased steps one binary32 down toward zero (inf to the largest finite)
+        bits = nearest.view(np.uint32) - (np.abs(nearest.astype(np.float64)) > np.abs(x)).astype(np.uint32)
+        bits |= (bits.view(np.float32).astype(np.float64) != x).astype(np.uint32)  # inexact: the odd bit
+        out = bits.view(np.float32).astype(BFLOAT16)  # binary32 to bfloat16: nearest even
+    nan = np.isnan(x)
+    if nan.any():
+        out.view(np.uint16)[nan] = QUIET_NAN | (np.signbit(x[nan]).astype(np.uint16) << 15)
+    return out
+
+
+def _round_out(values, out_dtype):
+    """binary64 ``values`` rounded once to ``out_dtype`` (spec 4)."""
+    return to_bfloat16(values) if out_dtype == BFLOAT16 else values.astype(out_dtype)
 
 
 CHUNK = 1 << 20  # elements converted at a time: the binary64 and int64 temporaries stay small beside the output
@@ -22,7 +49,7 @@ def uniform(levels, steps, axis, out_dtype):
     out = np.empty(flat.size, dtype=out_dtype)
     for lo, step in _chunk_steps(levels.shape, steps, axis):
         # exact for |level| < 2**53; larger ones round as binary64 does; the assignment rounds to out_dtype once
-        out[lo:lo + step.size] = flat[lo:lo + step.size].astype(np.float64) * step
+        out[lo:lo + step.size] = _round_out(flat[lo:lo + step.size].astype(np.float64) * step, out_dtype)
     return out.reshape(levels.shape)
 
 
@@ -43,7 +70,7 @@ def codebook(indices, entries, out_dtype):
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= entries.size):
         raise InconsistentError(f"[R4.3-c] codebook index outside 0..{entries.size - 1}")
     # indexed through the flat view: a 0-d index array would give a NumPy scalar, not a 0-d array
-    return entries.astype(np.float64)[indices.reshape(-1)].reshape(indices.shape).astype(out_dtype)
+    return _round_out(entries.astype(np.float64)[indices.reshape(-1)].reshape(indices.shape), out_dtype)
 
 
 DQ_MAX_ABS_LEVEL = 2 ** 62
@@ -67,7 +94,7 @@ def dependent(levels, steps, axis, out_dtype, states=4):
         k = flat[lo:lo + step.size].astype(np.int64)
         states, state = _states(k & 1, transition, state)
         multiples = 2 * k - np.where(q1_states[states], np.sign(k), 0)  # §4.5 Q1: 2k - sgn(k); Q0: 2k
-        out[lo:lo + step.size] = multiples.astype(np.float64) * step  # §4.2, rounded once to out_dtype
+        out[lo:lo + step.size] = _round_out(multiples.astype(np.float64) * step, out_dtype)  # §4.2, rounded once
     return out.reshape(levels.shape)
 
 
