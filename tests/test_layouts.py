@@ -323,3 +323,16 @@ def test_products_raise_no_numpy_warning(backend):
                 assert y.dtype == np.float32 and not np.isfinite(y).all()
         lowrank = sparse.LowRankMatrix(np.full((2, 1), 3e38, np.float32), np.full((1, 3), 3e38, np.float32))
         assert np.isinf(lowrank @ x).all()
+
+
+def test_lazy_cer_with_values_of_its_own_per_row_is_held_as_cser(backend):
+    """Per-channel steps give every row its own values, so CER would keep m x K groups (every group up to each
+    row's largest value index: 512 rows x ~8000 values here, 4 M groups, 32 MB for a 128 KB tensor). The lazy
+    structure is then a CSER of the same matrix, whose memory follows its entries."""
+    rng = np.random.default_rng(8)
+    w = (rng.standard_normal((512, 64)) * rng.uniform(0.5, 2, (512, 1))).astype(np.float32)
+    w[rng.random(w.shape) < 0.5] = 0
+    blob = nncodec.encode({"w": w}, quantize="uniform:bits=5,axis=0", layout="cer", backend=backend)
+    lazy = nncodec.decode(blob, materialize=False, backend=backend)["w"]
+    assert isinstance(lazy, sparse.CSERMatrix) and lazy.nbytes < 2 * w.nbytes, lazy.nbytes
+    assert_lazy_matches(blob, backend)

@@ -12,7 +12,7 @@ from .matrices import (CERMatrix, CSERMatrix, CSR8Matrix, CSRMatrix, DenseMatrix
                        matrix_view)
 
 __all__ = ["LAYOUTS", "FACTORED_LAYOUTS", "RELIDX_GAP_BITS", "layout_of", "prepare", "matmul", "value_table",
-           "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense", "cer_from_entries",
+           "csr_from_dense", "cer_from_dense", "cser_from_dense", "relidx_from_dense", "grouped_from_entries",
            "cser_from_entries"]
 
 LAYOUTS = ("dense", "csr", "csr8", "cer", "cser", "relidx")
@@ -115,16 +115,22 @@ def cser_from_dense(array):
     return _cser(shape, omega, rows, vals, cols, np.shape(array))
 
 
-def cer_from_entries(shape, implicit, rows, cols, values, tensor_shape=None):
+def grouped_from_entries(shape, implicit, rows, cols, values, tensor_shape=None):
     """CERMatrix of the (m, n) matrix whose element (rows[k], cols[k]) is values[k] (each position listed once,
-    in row-major order) and every other element ``implicit``; O(entries log entries), nothing in proportion to
-    m x n."""
+    in row-major order) and every other element ``implicit``, O(entries log entries) and nothing in proportion to
+    m x n; or a CSERMatrix when CER's groups would outnumber the entries and rows: CER keeps every group up to a
+    row's largest value index, so rows with values of their own (per-channel steps, dq states) would hold m x K
+    mostly empty groups, while CSER lists only the groups present (memory O(entries + m))."""
     omega, vals = _entry_table(implicit, values)
+    groups_per_row = np.zeros(shape[0], dtype=np.int64)
+    np.maximum.at(groups_per_row, rows, vals)
+    if int(groups_per_row.sum()) > len(vals) + shape[0]:
+        return _cser(shape, omega, rows, vals, cols, tensor_shape)
     return _cer(shape, omega, rows, vals, cols, tensor_shape)
 
 
 def cser_from_entries(shape, implicit, rows, cols, values, tensor_shape=None):
-    """As :func:`cer_from_entries`, a CSERMatrix."""
+    """As :func:`grouped_from_entries`, always a CSERMatrix."""
     omega, vals = _entry_table(implicit, values)
     return _cser(shape, omega, rows, vals, cols, tensor_shape)
 

@@ -3,7 +3,7 @@ Omega whose first value is implicit, and per row the column indices grouped by v
 
 import numpy as np
 
-from ..sparse.convert import cer_from_dense, cer_from_entries, cser_from_dense, cser_from_entries
+from ..sparse.convert import cer_from_dense, cser_from_dense, cser_from_entries, grouped_from_entries
 from ..sparse.matrices import CERMatrix, CSERMatrix
 from .csr import column_gaps
 from .sparse_layout import SparseLayout, as_int64, index_array, matrix_shape, zero_view
@@ -38,7 +38,7 @@ class CERLayout(SparseLayout):
 
     @staticmethod
     def from_entries(*args):
-        return cer_from_entries(*args)
+        return grouped_from_entries(*args)  # CSER where CER's empty groups would dominate (lazy dq/per-channel)
 
     def check_counts(self, node, params, counts, m, n):
         omega, rows, groups, cols = counts[0], counts[1], counts[2], counts[-1]
