@@ -97,10 +97,14 @@ def _coded(rng, values, dtype_name):
     """(coding id, stored bytes) of ``values`` in a coding drawn for its type (all made by nncodec's encoders)."""
     values = np.ascontiguousarray(values)
     integer = dtype_name in INTS or dtype_name == "bool"
-    choices = ["raw", "zstd", "zstd-shuffle"] + (["huffman", "cabac", "huffman", "cabac"] if integer else [])
+    choices = ["raw", "zstd", "zstd-shuffle"] + (["huffman", "cabac", "huffman", "cabac"] if integer else
+                                                 ["float-planes", "float-planes"] if dtype_name in FLOATS else [])
     name = rng.choice(choices)
     if name == "raw":
         return 0, values.tobytes()
+    if name == "float-planes":  # bfloat16 arrives as its uint16 bit patterns: the element type says which
+        coder = coding_by_name(name)
+        return coder.coding_id, bytes(coder.encode(values, elem_type=_elem(dtype_name)))
     if name in ("huffman", "cabac"):
         data = values.astype(np.int64) if values.dtype != np.uint64 else values
         coder = HUFFMAN if name == "huffman" else type(CABAC)(**rng.choice(
