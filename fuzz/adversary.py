@@ -65,7 +65,7 @@ def _digest(value, h=None):
             _digest(value[name], h)
     elif isinstance(value, np.ndarray):
         h.update(f"{value.dtype.str}{value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes())
+        h.update(np.ascontiguousarray(value).reshape(-1).view(np.uint8))  # no copy of the bytes
     elif hasattr(value, "todense"):
         h.update(type(value).__name__.encode())
         _digest(np.asarray(value.todense()), h)
@@ -87,9 +87,15 @@ def _names(blob, backend, limits=HARNESS_LIMITS):
 
 
 def _each(open_reader, fetch):
-    """Digest of ``fetch(reader, name)`` for every name of the reader ``open_reader()`` returns."""
+    """Digest of ``fetch(reader, name)`` for every name of the reader ``open_reader()`` returns (the digest of the
+    dict of results), each result hashed and dropped before the next is fetched: every access is a call of its
+    own, and keeping earlier results alive would charge their memory to the next call."""
+    h = hashlib.sha1()
     with open_reader() as reader:
-        return _digest({name: fetch(reader, name) for name in reader.keys()})
+        for name in sorted(reader.keys()):
+            h.update(repr(name).encode())
+            _digest(fetch(reader, name), h)
+    return h.hexdigest()[:16]
 
 
 def _cli(argv, path):
