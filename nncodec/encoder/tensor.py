@@ -20,12 +20,14 @@ from .layout_choice import layout_candidates, parse_layout
 from .option_names import CAST_CHOICES, FLOAT_CODINGS, INTEGER_CODINGS
 from ..quant import parse_prune, parse_quantizer
 from ..quant.model_scope import resolve_model_scope
-from ..format.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream, TensorRecord,
-                      serialize_directory)
+from ..format.records import (CONCAT, PRODUCT, SEPARABLE, SUM, Chain, Composite, Directory, Node, Stage, Stream,
+                              TensorRecord, serialize_directory)
 from ..stages import coding_by_name, stage_by_name
+from ..stages.transform import FLOAT_OUT  # the dtypes quantized: a transform's outputs (float8 stays lossless)
 from ..stages.float_planes import WIDTHS
 
-__all__ = ["StreamCodings", "tensor_node", "no_larger_than_raw", "with_stream_facts", "FLOAT_CODINGS", "INTEGER_CODINGS"]
+__all__ = ["StreamCodings", "tensor_node", "no_larger_than_raw", "with_stream_facts", "FLOAT_CODINGS",
+           "INTEGER_CODINGS"]
 
 AUTO_SAVING = 0.97  # "auto" keeps a raw stream unless a coding saves at least 3% (raw streams can be mmapped)
 # "auto" codes float streams with float-planes (spec 5.5: at the byte planes' entropy, at memory speed); zstd is
@@ -181,8 +183,6 @@ def _filled(node, pending):
 
 # -- lossy front end (spec 4.2 to 4.4) ---------------------------------------------------------------------------
 
-FLOAT_OUT_CODES = (10, 11, 12, 13)  # transform outputs (spec 4): a quantized float tensor keeps its dtype
-
 
 def smallest_int_dtype(levels):
     """The narrowest integer dtype holding every level (unsigned when none is negative)."""
@@ -198,7 +198,7 @@ def smallest_int_dtype(levels):
 def quantized_node(code, quantized, codings):
     """The chain node for a :class:`nncodec.quant.Quantized`: dense levels, then its uniform, dq or codebook stage,
     whose Out_Type is the tensor's float dtype ``code`` (float32 for any other)."""
-    out_code = code if code in FLOAT_OUT_CODES else 12
+    out_code = code if code in FLOAT_OUT else 12
     levels = quantized.levels
     codebook = quantized.codebook
     if quantized.kind == "codebook":
@@ -269,7 +269,7 @@ def factored_node(code, factors, quantizer, codings):
     """(node, pending streams) for :class:`nncodec.lowrank.Factors`: a product (or separable) composite of the two
     factors, summed with the sparse part when there is one (spec 3.5.3). Each factor and the sparse part is a chain
     of its own, quantized by ``quantizer`` when given, else stored, in the tensor's float dtype."""
-    out_code = code if code in FLOAT_OUT_CODES else 12
+    out_code = code if code in FLOAT_OUT else 12
     left, left_pending = _factor_child(out_code, factors.left, quantizer, codings)
     right, right_pending = _factor_child(out_code, factors.right, quantizer, codings)
     combine = SEPARABLE if factors.separable else PRODUCT
@@ -362,7 +362,7 @@ class LossyPlan:
         self.keep_small, self.jobs = keep_small, jobs
         self.quantizers = {}
         for name, (code, array) in tensors.items():
-            if code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
+            if code not in FLOAT_OUT or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
                 continue
             spec, explicit = lookup(quantize, name)
             small = array.ndim < 2 or array.size < keep_small
@@ -373,7 +373,7 @@ class LossyPlan:
             pruner = prune if callable(prune) else parse_prune(prune)
             eligible = {n: as_float64(*tensors[n]) for n in self.quantizers} or {
                 n: as_float64(c, a) for n, (c, a) in tensors.items()
-                if c in (10, 11, 12, 13) and a.ndim >= 2 and a.size >= keep_small
+                if c in FLOAT_OUT and a.ndim >= 2 and a.size >= keep_small
                 and not any(fnmatch.fnmatchcase(n, p) for p in self.lossless)}
             if eligible and getattr(pruner, "needs_importance", False):
                 self.masks = pruner(eligible, {n: v for n, v in self.importance.items() if n in eligible})
@@ -400,7 +400,7 @@ class LossyPlan:
         """The factorize choice for tensor ``name`` (a spec string, "auto", a Factors, or None): float tensors of
         at least 2 dimensions and ``keep_small`` elements, or any float tensor a pattern names explicitly."""
         spec, explicit = lookup(self.factorize, name)
-        if spec is None or code not in (10, 11, 12, 13) or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
+        if spec is None or code not in FLOAT_OUT or any(fnmatch.fnmatchcase(name, p) for p in self.lossless):
             return None
         if explicit or (array.ndim >= 2 and array.size >= self.keep_small):
             return spec
