@@ -51,15 +51,20 @@ cdef inline uint16_t _bfloat16_bits(double x) noexcept nogil:
     return <uint16_t>(u >> 16)
 
 
+cdef inline void _store(out_t* slot, double value) noexcept nogil:
+    # spec 4.2: the binary64 product rounded once to the output type (bfloat16 held as its bits)
+    if out_t is uint16_t:
+        slot[0] = _bfloat16_bits(value)
+    else:
+        slot[0] = <out_t>value
+
+
 cdef void _uniform(const level_t[::1] lv, const double[::1] steps, Py_ssize_t inner, out_t[::1] out) noexcept nogil:
     # element i uses step (i // inner) % len(steps); inner = product of extents after the axis.
     # spec 4.2: the product is binary64, rounded once to the output type
     cdef Py_ssize_t i, n = lv.shape[0], ns = steps.shape[0], j = 0, k = 0
     for i in range(n):
-        if out_t is uint16_t:
-            out[i] = _bfloat16_bits(<double>lv[i] * steps[j])
-        else:
-            out[i] = <out_t>(<double>lv[i] * steps[j])
+        _store(&out[i], <double>lv[i] * steps[j])
         k += 1
         if k == inner:
             k = 0
@@ -85,10 +90,7 @@ cdef int _dependent(const level_t[::1] lv, const double[::1] steps, Py_ssize_t i
         if level >= bound or level <= -bound:
             return 1
         m = 2 * level - (level > 0) + (level < 0) if odd[state] else 2 * level
-        if out_t is uint16_t:
-            out[i] = _bfloat16_bits(<double>m * steps[j])
-        else:
-            out[i] = <out_t>(<double>m * steps[j])
+        _store(&out[i], <double>m * steps[j])
         state = trans[state, level & 1]
         k += 1
         if k == inner:
