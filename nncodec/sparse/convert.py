@@ -77,11 +77,18 @@ def _sorted_groups(shape, rows, vals, cols):
     return rows[order], vals[order], cols[order]
 
 
-def _cer(shape, omega, rows, vals, cols, tensor_shape):
+def _groups_per_row(m, rows, vals):
+    """CER's group count of each row: its largest value index (groups 1.. up to it, empty ones included)."""
+    groups = np.zeros(m, dtype=np.int64)
+    np.maximum.at(groups, rows, vals)
+    return groups
+
+
+def _cer(shape, omega, rows, vals, cols, tensor_shape, groups_per_row=None):
     m, n = shape
+    if groups_per_row is None:
+        groups_per_row = _groups_per_row(m, rows, vals)
     rows, vals, cols = _sorted_groups(shape, rows, vals, cols)
-    groups_per_row = np.zeros(m, dtype=np.int64)
-    np.maximum.at(groups_per_row, rows, vals)
     row_ptr = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(groups_per_row, out=row_ptr[1:])
     group_of_entry = row_ptr[rows] + vals - 1
@@ -122,11 +129,10 @@ def grouped_from_entries(shape, implicit, rows, cols, values, tensor_shape=None)
     row's largest value index, so rows with values of their own (per-channel steps, dq states) would hold m x K
     mostly empty groups, while CSER lists only the groups present (memory O(entries + m))."""
     omega, vals = _entry_table(implicit, values)
-    groups_per_row = np.zeros(shape[0], dtype=np.int64)
-    np.maximum.at(groups_per_row, rows, vals)
+    groups_per_row = _groups_per_row(shape[0], rows, vals)
     if int(groups_per_row.sum()) > len(vals) + shape[0]:
         return _cser(shape, omega, rows, vals, cols, tensor_shape)
-    return _cer(shape, omega, rows, vals, cols, tensor_shape)
+    return _cer(shape, omega, rows, vals, cols, tensor_shape, groups_per_row)
 
 
 def cser_from_entries(shape, implicit, rows, cols, values, tensor_shape=None):
